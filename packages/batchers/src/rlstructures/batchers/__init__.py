@@ -1,0 +1,7 @@
+"""rlstructures.batchers (work in progress: filled by its own issue)."""
+
+import importlib.metadata
+
+__version__ = importlib.metadata.version("rlstructures-batchers")
+
+__all__ = ["__version__"]

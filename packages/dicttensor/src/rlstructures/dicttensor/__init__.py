@@ -1,0 +1,39 @@
+"""rlstructures.dicttensor: batches of named arrays, numpy core with zero-copy torch views.
+
+Public API:
+
+* `DictTensor`: a dict of arrays sharing leading batch dimensions.
+* `TemporalDictTensor`: B sequences of various lengths, padded to T steps.
+* `Trajectories`: per-sequence info plus a TemporalDictTensor (what batchers return).
+* `Spec`: the per-row shape and dtype of a leaf.
+* errors: `DictTensorError` and its subclasses.
+"""
+
+import importlib.metadata
+
+from rlstructures.dicttensor._dicttensor import DictTensor as DictTensor
+from rlstructures.dicttensor._spec import Spec as Spec
+from rlstructures.dicttensor._temporal import TemporalDictTensor as TemporalDictTensor
+from rlstructures.dicttensor._trajectories import Trajectories as Trajectories
+from rlstructures.dicttensor.errors import BackendError as BackendError
+from rlstructures.dicttensor.errors import BatchShapeError as BatchShapeError
+from rlstructures.dicttensor.errors import DictTensorError as DictTensorError
+from rlstructures.dicttensor.errors import KeyMismatchError as KeyMismatchError
+from rlstructures.dicttensor.errors import MissingDependencyError as MissingDependencyError
+from rlstructures.dicttensor.errors import SpecMismatchError as SpecMismatchError
+
+__version__ = importlib.metadata.version("rlstructures-dicttensor")
+
+__all__ = [
+    "DictTensor",
+    "TemporalDictTensor",
+    "Trajectories",
+    "Spec",
+    "DictTensorError",
+    "BatchShapeError",
+    "KeyMismatchError",
+    "SpecMismatchError",
+    "BackendError",
+    "MissingDependencyError",
+    "__version__",
+]

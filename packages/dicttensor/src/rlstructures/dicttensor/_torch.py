@@ -1,0 +1,165 @@
+"""Everything that touches torch. Imported lazily, the first time a torch feature is used."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import torch
+
+from rlstructures.dicttensor.errors import BackendError
+
+__all__ = [
+    "from_numpy",
+    "numpy_dtype",
+    "to_numpy",
+    "torch_dtype",
+    "zeros",
+]
+
+_TO_NUMPY: dict[torch.dtype, np.dtype[Any]] = {
+    torch.bool: np.dtype(np.bool_),
+    torch.uint8: np.dtype(np.uint8),
+    torch.int8: np.dtype(np.int8),
+    torch.int16: np.dtype(np.int16),
+    torch.int32: np.dtype(np.int32),
+    torch.int64: np.dtype(np.int64),
+    torch.float16: np.dtype(np.float16),
+    torch.float32: np.dtype(np.float32),
+    torch.float64: np.dtype(np.float64),
+    torch.complex64: np.dtype(np.complex64),
+    torch.complex128: np.dtype(np.complex128),
+}
+for _name, _np in (("uint16", np.uint16), ("uint32", np.uint32), ("uint64", np.uint64)):
+    if hasattr(torch, _name):  # unsigned types beyond uint8 exist since torch 2.3
+        _TO_NUMPY[getattr(torch, _name)] = np.dtype(_np)
+_TO_TORCH: dict[np.dtype[Any], torch.dtype] = {v: k for k, v in _TO_NUMPY.items()}
+
+
+def numpy_dtype(dtype: torch.dtype, key: str = "?") -> np.dtype[Any]:
+    """The numpy dtype of a torch dtype (bfloat16 has none: a BackendError)."""
+    try:
+        return _TO_NUMPY[dtype]
+    except KeyError:
+        raise BackendError(
+            f"key {key!r} has torch dtype {dtype}, which has no numpy equivalent. "
+            "Convert it first, e.g. `tensor.float()`."
+        ) from None
+
+
+def torch_dtype(dtype: np.dtype[Any], key: str = "?") -> torch.dtype:
+    """The torch dtype of a numpy dtype."""
+    try:
+        return _TO_TORCH[np.dtype(dtype)]
+    except KeyError:
+        raise BackendError(
+            f"key {key!r} has numpy dtype {dtype}, which torch does not support. "
+            "Cast it first, e.g. `array.astype(np.int64)`."
+        ) from None
+
+
+def from_numpy(data: Mapping[str, Any]) -> dict[str, torch.Tensor]:
+    """Zero-copy torch views of numpy arrays (arrays with negative strides are copied)."""
+    out: dict[str, torch.Tensor] = {}
+    for key, arr in data.items():
+        if any(s < 0 for s in arr.strides):
+            arr = np.ascontiguousarray(arr)
+        if not arr.flags.writeable:
+            # torch warns that writing to such a tensor is undefined; the DictTensor
+            # does not write to it, and users who do get numpy's read-only semantics.
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)
+                out[key] = torch.from_numpy(arr)
+        else:
+            try:
+                out[key] = torch.from_numpy(arr)
+            except TypeError:
+                raise BackendError(
+                    f"key {key!r} has numpy dtype {arr.dtype}, which torch does not support. "
+                    "Cast it first, e.g. `array.astype(np.int64)`."
+                ) from None
+    return out
+
+
+def to_numpy(data: Mapping[str, torch.Tensor]) -> dict[str, Any]:
+    """numpy arrays of tensors: zero-copy for CPU tensors, a device-to-host copy otherwise."""
+    out: dict[str, Any] = {}
+    for key, t in data.items():
+        if t.dtype not in _TO_NUMPY:
+            numpy_dtype(t.dtype, key)
+        out[key] = t.detach().cpu().numpy()
+    return out
+
+
+def to_device(
+    data: Mapping[str, torch.Tensor], device: str | torch.device, non_blocking: bool
+) -> dict[str, torch.Tensor]:
+    """Move every tensor to ``device``."""
+    return {k: t.to(device, non_blocking=non_blocking) for k, t in data.items()}
+
+
+def pin_memory(data: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Page-locked copies of CPU tensors; unchanged when no CUDA device is present."""
+    if not torch.cuda.is_available():
+        return dict(data)
+    return {k: t if t.is_pinned() or t.is_cuda else t.pin_memory() for k, t in data.items()}
+
+
+def zeros(
+    shapes: Mapping[str, tuple[tuple[int, ...], np.dtype[Any]]], device: str | None
+) -> dict[str, torch.Tensor]:
+    """Zero tensors of the given full shapes and numpy dtypes."""
+    return {
+        k: torch.zeros(shape, dtype=torch_dtype(dtype, k), device=device)
+        for k, (shape, dtype) in shapes.items()
+    }
+
+
+def tensor_equal(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """Same shape, dtype and values (NaN equals NaN), on any devices."""
+    if a.shape != b.shape or a.dtype != b.dtype:
+        return False
+    a, b = a.detach().cpu(), b.detach().cpu()
+    if a.is_floating_point() or a.is_complex():
+        return bool(((a == b) | (torch.isnan(a) & torch.isnan(b))).all())
+    return bool(torch.equal(a, b))
+
+
+def as_tensor_like(x: Any, like: torch.Tensor) -> torch.Tensor:
+    """``x`` (array-like or tensor) as a tensor on the device of ``like``."""
+    if isinstance(x, np.ndarray):
+        x = torch.from_numpy(np.ascontiguousarray(x))
+    return torch.as_tensor(x, device=like.device)
+
+
+def arange(n: int, like: torch.Tensor) -> torch.Tensor:
+    """``torch.arange(n)`` as int64 on the device of ``like``."""
+    return torch.arange(n, device=like.device)
+
+
+def nonzero(mask: torch.Tensor) -> torch.Tensor:
+    """1-D int64 indices of the True entries of a 1-D bool tensor."""
+    return torch.nonzero(mask).flatten()
+
+
+def cat(arrays: list[torch.Tensor], dim: int) -> torch.Tensor:
+    """``torch.cat``."""
+    return torch.cat(arrays, dim=dim)
+
+
+def stack(arrays: list[torch.Tensor], dim: int) -> torch.Tensor:
+    """``torch.stack``."""
+    return torch.stack(arrays, dim=dim)
+
+
+def where(mask: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """``torch.where``."""
+    return torch.where(mask, a, b)
+
+
+def full(shape: tuple[int, ...], value: int, like: torch.Tensor | None) -> torch.Tensor:
+    """An int64 tensor filled with ``value`` on the device of ``like`` (CPU if None)."""
+    device = None if like is None else like.device
+    return torch.full(shape, value, dtype=torch.int64, device=device)
