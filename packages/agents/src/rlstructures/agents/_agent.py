@@ -1,0 +1,115 @@
+"""The `Agent` abstract base class: a policy with an explicit, batched internal state."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Mapping
+from typing import Any
+
+from rlstructures.dicttensor import DictTensor, TemporalDictTensor, Trajectories
+
+__all__ = ["Agent"]
+
+
+class Agent(abc.ABC):
+    """A batched policy: B observations in, B actions (and B new states) out.
+
+    An agent is called once per time step on the envs that are still running. Its internal
+    state (a recurrent hidden vector, the current option of a hierarchical policy, a step
+    counter, ...) is not kept inside the object but passed in and returned as a DictTensor,
+    so batchers can store it, slice it when envs drop out and replay it later.
+
+    Everything the agent puts in the returned ``action`` DictTensor is stored by the batchers
+    (under ``"action/..."``): that is how an agent says what is kept (log-probabilities,
+    values, option ids, attention weights, ...). The key ``"action"`` is required and is what
+    the environment receives.
+
+    When an observation has ``initial_state`` True (a fresh episode, e.g. after an auto-reset),
+    the agent must start from a fresh state for that row: see ``reset_where_initial``.
+
+    Agents receive numpy DictTensors; a torch agent calls ``.torch()`` (zero-copy) or
+    ``.to(device)`` and may return torch or numpy DictTensors. An agent that never imports
+    torch works everywhere.
+    """
+
+    @abc.abstractmethod
+    def initial_state(self, agent_info: DictTensor, batch_size: int) -> DictTensor:
+        """The state of ``batch_size`` fresh episodes.
+
+        Args:
+            agent_info: per-row agent parameters, batch ``(batch_size,)`` (may have no keys).
+            batch_size: B.
+
+        Returns:
+            A DictTensor of batch ``(B,)``; it may hold no keys (a stateless agent).
+        """
+
+    @abc.abstractmethod
+    def __call__(
+        self,
+        state: DictTensor,
+        observation: DictTensor,
+        agent_info: DictTensor,
+        history: TemporalDictTensor | None = None,
+    ) -> tuple[DictTensor, DictTensor]:
+        """One step for B running envs.
+
+        Args:
+            state: ``[B]`` the agent state (from ``initial_state`` or the previous call).
+            observation: ``[B]`` the observation keys of the env (``"frame"``, ``"reward"``,
+                ``"initial_state"``, ...).
+            agent_info: ``[B]`` per-row agent parameters (e.g. an exploration epsilon).
+            history: the steps collected so far in this slice, when ``require_history()``.
+
+        Returns:
+            ``(action, new_state)``, both of batch ``(B,)``; ``action`` holds ``"action"``.
+        """
+
+    def require_history(self) -> bool:
+        """Whether ``__call__`` needs ``history`` (e.g. a transformer). Default: False."""
+        return False
+
+    def update(self, state_dict: Mapping[str, Any]) -> None:  # noqa: B027 - optional hook
+        """Receive new parameters (e.g. a torch ``state_dict``). Default: ignore them."""
+
+    def seed(self, seed: int) -> None:  # noqa: B027 - optional hook
+        """Seed the agent's own random generator. Default: nothing to seed."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release resources. Default: nothing to release."""
+
+    def call_replay(
+        self, trajectories: Trajectories, t: int, state: DictTensor
+    ) -> tuple[DictTensor, DictTensor]:
+        """Re-run step ``t`` of stored trajectories (used by ``replay_agent``).
+
+        ``trajectories`` holds only the sequences still running at step t (``t < lengths``)
+        and ``state`` their states. The default feeds the stored observation at t
+        (``"observation/..."`` keys) and ``"agent_info/..."`` of ``trajectories.info`` to
+        ``__call__``. Override it to compute extra outputs for a loss (values, logits with
+        gradients, ...).
+
+        Returns:
+            ``(output, new_state)``, both of batch ``(len(trajectories),)``.
+        """
+        observation = trajectories.trajectories.temporal_index(t).select_prefix("observation/")
+        agent_info = trajectories.info.select_prefix("agent_info/")
+        return self(state, observation, agent_info)
+
+    @staticmethod
+    def reset_where_initial(
+        state: DictTensor, initial: DictTensor, observation: DictTensor
+    ) -> DictTensor:
+        """``state`` with the rows where ``observation["initial_state"]`` is True replaced
+        by the rows of ``initial`` (e.g. ``self.initial_state(agent_info, B)``).
+
+        Works for both backends; a stateless agent (no keys) gets its state back unchanged.
+        """
+        if not state.keys():
+            return state
+        mask = observation["initial_state"]
+        if state.backend == "torch" and not hasattr(mask, "device"):
+            import torch
+
+            mask = torch.from_numpy(mask).to(next(iter(state.values())).device)
+        return initial.where(mask, state)

@@ -1,0 +1,81 @@
+"""The `VecEnv` protocol: n_envs instances of one environment, stepped as a batch."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol, TypeAlias
+
+import numpy as np
+import numpy.typing as npt
+
+from rlstructures.dicttensor import DictTensor
+
+__all__ = ["EnvIds", "StepResult", "VecEnv"]
+
+#: ``[n]`` int64 positions (0..n_envs-1) of the envs a DictTensor's rows belong to.
+EnvIds: TypeAlias = npt.NDArray[np.int64]
+
+#: ``((next_observation, ids), (continuing_observation, continuing_ids))``.
+StepResult: TypeAlias = tuple[tuple[DictTensor, EnvIds], tuple[DictTensor, EnvIds]]
+
+
+class VecEnv(Protocol):
+    """``n_envs`` instances of one environment, stepped together.
+
+    Observations are DictTensors with one row per env listed in the accompanying ids. Keys:
+    ``"frame"`` (or one key per entry of a Dict space, nested keys joined with "/"),
+    ``"reward"`` (float32, the reward of the transition that led to this observation),
+    ``"terminated"``, ``"truncated"``, ``"done"`` (either), ``"initial_state"`` (True on the
+    first observation of an episode) and ``"last_action"`` (the action that led here; zeros
+    on a first observation).
+
+    Two modes. Episode mode: an env whose episode ended stops; it is absent from the
+    continuing ids until the next ``reset``. Auto-reset mode: an ended env continues at once
+    from a fresh reset, whose observation (``initial_state`` True) is in the continuing
+    observation, while the final observation of the ended episode is in the next
+    observation. The terminal observation is never lost.
+    """
+
+    @property
+    def n_envs(self) -> int:
+        """How many env instances."""
+        ...
+
+    @property
+    def observation_space(self) -> Any:
+        """The (single-env) observation space."""
+        ...
+
+    @property
+    def action_space(self) -> Any:
+        """The (single-env) action space."""
+        ...
+
+    def reset(self, env_info: DictTensor | None = None) -> tuple[DictTensor, EnvIds]:
+        """Start an episode in every env.
+
+        Args:
+            env_info: one row per env (batch ``(n_envs,)``) passed to each env's reset
+                (e.g. a task id), or None.
+
+        Returns:
+            ``(observation, running_ids)``: ``[n_envs]`` rows and ``arange(n_envs)``.
+        """
+        ...
+
+    def step(self, action: DictTensor) -> StepResult:
+        """Apply one action per running env.
+
+        Args:
+            action: ``[n]`` rows, one per env that was running (in the order of the ids
+                returned by the previous call); key ``"action"`` is what the envs receive.
+
+        Returns:
+            ``((next_observation, ids), (continuing_observation, continuing_ids))``: the
+            observation at t+1 of every env that was running, and the observation from
+            which the envs still running continue.
+        """
+        ...
+
+    def close(self) -> None:
+        """Close every env."""
+        ...
