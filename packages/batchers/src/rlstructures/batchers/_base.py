@@ -1,0 +1,278 @@
+"""What every batcher shares: arguments, call order, agent_info/env_info rows, the result."""
+
+from __future__ import annotations
+
+import abc
+import enum
+from collections.abc import Callable, Mapping, Sequence
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import numpy.typing as npt
+
+from rlstructures.agents import Agent, VecEnv
+from rlstructures.batchers._collector import probe_specs, replicate
+from rlstructures.batchers._layout import BufferLayout, Specs
+from rlstructures.batchers.errors import BatcherStateError
+from rlstructures.dicttensor import DictTensor, Spec, TemporalDictTensor, Trajectories
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
+__all__ = ["Batcher"]
+
+
+class _State(enum.Enum):
+    NEW = "new"  # built, never reset
+    IDLE = "idle"  # reset, no execute in flight
+    RUNNING = "running"  # execute() called, get() not yet returned the result
+    CLOSED = "closed"
+
+
+def _check_rows(value: DictTensor | None, expected: Mapping[str, Spec], n: int, what: str) -> None:
+    if value is None:
+        return
+    if not isinstance(value, DictTensor):
+        raise TypeError(
+            f"{what} must be a DictTensor with one row per env, got {type(value).__name__}."
+        )
+    if value.batch_shape != (n,):
+        raise ValueError(
+            f"{what} has batch_shape {value.batch_shape}, expected ({n},): one row per env "
+            f"(n_envs={n}, ordered by worker then env)."
+        )
+    specs = value.specs()
+    if specs != dict(expected):
+        raise ValueError(
+            f"{what} has specs {specs}, but the batcher was built with {dict(expected)}. Pass "
+            f"rows with the keys, shapes and dtypes of the `{what}` example given to the "
+            "constructor."
+        )
+
+
+class Batcher(abc.ABC):
+    """The interface of every batcher (see the subclasses for how agents run).
+
+    Usage::
+
+        batcher.reset(agent_info=None, env_info=None)   # one row per env
+        batcher.execute(agent_info=None)                 # starts collecting; returns at once
+        trajectories, n_running = batcher.get()          # (None, n) if not ready and blocking=False
+        batcher.update(state_dict)                       # new weights for the agents
+        batcher.close()                                  # also via `with`
+
+    Args:
+        make_agent: picklable callable returning an Agent (e.g. a ``functools.partial``).
+        make_env: picklable callable ``make_env(seed) -> VecEnv``.
+        n_timesteps: T, the steps collected per running env by one ``execute()``.
+        seeds: one VecEnv (and one worker) per seed; VecEnv w is ``make_env(seeds[w])``.
+        agent_info: an example row (batch ``(1,)``) fixing the keys, shapes and dtypes of the
+            per-env agent information; it is also the default of ``reset``.
+        env_info: likewise for the per-env environment information passed to env resets.
+        agent_seeds: one seed per worker for ``agent.seed``; None leaves agents unseeded.
+        device: ``"cpu"`` returns numpy trajectories; ``"cuda:N"`` torch tensors on that
+            device, copied through pinned memory without blocking.
+        store_agent_state: also store ``agent_state/*`` and ``_agent_state/*`` per step.
+    """
+
+    def __init__(
+        self,
+        make_agent: Callable[[], Agent],
+        make_env: Callable[[int], VecEnv],
+        *,
+        n_timesteps: int,
+        seeds: Sequence[int],
+        agent_info: DictTensor | None = None,
+        env_info: DictTensor | None = None,
+        agent_seeds: Sequence[int] | None = None,
+        device: Any = "cpu",
+        store_agent_state: bool = False,
+    ) -> None:
+        self._state = _State.CLOSED  # until construction succeeds
+        makers: tuple[object, object] = (make_agent, make_env)
+        if not all(callable(m) for m in makers):
+            raise TypeError(
+                "make_agent and make_env must be callables (picklable ones for processes)."
+            )
+        steps: object = n_timesteps
+        if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
+            raise ValueError(f"n_timesteps must be a positive int, got {n_timesteps!r}.")
+        seeds = [int(s) for s in seeds]
+        if not seeds:
+            raise ValueError("seeds must hold at least one seed (one VecEnv per seed).")
+        if agent_seeds is not None:
+            agent_seeds = [int(s) for s in agent_seeds]
+            if len(agent_seeds) != len(seeds):
+                raise ValueError(
+                    f"agent_seeds has {len(agent_seeds)} entries but seeds has {len(seeds)}: give "
+                    "one agent seed per worker."
+                )
+        self.make_agent = make_agent
+        self.make_env = make_env
+        self.n_timesteps = int(n_timesteps)
+        self.seeds = seeds
+        self.agent_seeds = agent_seeds
+        self.device = device
+        self.store_agent_state = bool(store_agent_state)
+        specs, per_worker = probe_specs(make_agent, make_env, seeds[0], agent_info, env_info)
+        self.specs: Specs = specs
+        self.n_envs_per_worker = per_worker
+        self.n_envs = per_worker * len(seeds)
+        self.layout = BufferLayout.build(
+            specs, self.n_envs, self.n_timesteps, self.store_agent_state
+        )
+        self._agent_info_default = replicate(agent_info, self.n_envs, "agent_info")
+        self._env_info_default = replicate(env_info, self.n_envs, "env_info")
+        self._n_running = 0
+        self._state = _State.NEW
+
+    # ------------------------------------------------------------------ public API
+    @property
+    def n_workers(self) -> int:
+        """How many VecEnvs (one per seed)."""
+        return len(self.seeds)
+
+    def reset(
+        self, agent_info: DictTensor | None = None, env_info: DictTensor | None = None
+    ) -> None:
+        """Reset every env and agent state.
+
+        Args:
+            agent_info: ``[n_envs]`` rows (ordered by worker, then env); None keeps the
+                constructor's example row for every env.
+            env_info: ``[n_envs]`` rows passed to the env resets; None: the example row.
+        """
+        self._require(_State.NEW, _State.IDLE, what="reset()")
+        _check_rows(agent_info, self.specs.agent_info, self.n_envs, "agent_info")
+        _check_rows(env_info, self.specs.env_info, self.n_envs, "env_info")
+        ai = self._agent_info_default if agent_info is None else agent_info.numpy()
+        ei = self._env_info_default if env_info is None else env_info.numpy()
+        self._reset(ai, ei)
+        self._n_running = self.n_envs
+        self._state = _State.IDLE
+
+    def execute(self, agent_info: DictTensor | None = None) -> None:
+        """Start collecting ``n_timesteps`` steps per running env; returns at once.
+
+        Args:
+            agent_info: new ``[n_envs]`` agent_info rows from now on (None: keep them).
+
+        Raises:
+            BatcherStateError: not reset, a previous result not yet fetched with ``get()``,
+                or no env running (episode mode: call ``reset()``).
+        """
+        self._require(_State.IDLE, what="execute()")
+        if self._n_running == 0:
+            raise BatcherStateError(
+                "execute(): no env is running (every episode ended). Call `reset()` to start "
+                "new episodes, or build the envs with auto_reset=True."
+            )
+        _check_rows(agent_info, self.specs.agent_info, self.n_envs, "agent_info")
+        self._execute(None if agent_info is None else agent_info.numpy())
+        self._state = _State.RUNNING
+
+    def get(
+        self, blocking: bool = True, timeout: float | None = None
+    ) -> tuple[Trajectories | None, int]:
+        """The result of the last ``execute()``.
+
+        Args:
+            blocking: wait for it; when False, return ``(None, n_running)`` if not ready.
+            timeout: seconds to wait at most when blocking (None: no limit; worker deaths
+                are detected regardless).
+
+        Returns:
+            ``(trajectories, n_running)``: B = n_envs sequences (ordered by worker then env)
+            of T = n_timesteps steps, with ``lengths`` the steps each env made; the data
+            is a copy the caller owns. ``n_running`` counts envs still running.
+        """
+        self._require(_State.RUNNING, what="get()")
+        n_running = self._wait(blocking, timeout)
+        if n_running is None:
+            return None, self._n_running
+        self._n_running = n_running
+        self._state = _State.IDLE
+        trajectories = self._assemble()
+        if str(self.device) != "cpu":
+            from rlstructures.batchers._cuda import to_device
+
+            trajectories = to_device(trajectories, self.device)
+        return trajectories, n_running
+
+    def update(self, state_dict: Mapping[str, Any]) -> None:
+        """New parameters for every agent copy, applied before its next ``execute()``."""
+        self._require(_State.NEW, _State.IDLE, _State.RUNNING, what="update()")
+        self._update(state_dict)
+
+    @property
+    def n_running(self) -> int:
+        """Envs running after the last completed ``get()`` (n_envs after ``reset()``)."""
+        return self._n_running
+
+    @property
+    def closed(self) -> bool:
+        """Whether ``close()`` ran (or a WorkerError closed the batcher)."""
+        return self._state is _State.CLOSED
+
+    def close(self) -> None:
+        """Stop the workers and release every resource. Idempotent."""
+        if self._state is not _State.CLOSED:
+            self._state = _State.CLOSED
+            self._close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ helpers
+    def _require(self, *states: _State, what: str) -> None:
+        if self._state in states:
+            return
+        hints = {
+            _State.CLOSED: "the batcher is closed (close() ran, or a WorkerError closed it).",
+            _State.NEW: "call reset() first.",
+            _State.IDLE: "call execute() first.",
+            _State.RUNNING: "a collection is in flight: call get() first.",
+        }
+        raise BatcherStateError(f"{what} is not allowed now: {hints[self._state]}")
+
+    def _assemble_from(self, views: Mapping[str, npt.NDArray[Any]]) -> Trajectories:
+        """Trajectories copied out of buffer views (one memcpy per array)."""
+        n, t = self.n_envs, self.n_timesteps
+        step = {k[5:]: v.copy() for k, v in views.items() if k.startswith("step:")}
+        info = {k[5:]: v.copy() for k, v in views.items() if k.startswith("info:")}
+        lengths = views["lengths"].copy()
+        steps = TemporalDictTensor(DictTensor(step, batch_shape=(n, t)), lengths)
+        return Trajectories(DictTensor(info, batch_shape=(n,)), steps)
+
+    def _worker_rows(self, dt: DictTensor, worker: int) -> DictTensor:
+        n = self.n_envs_per_worker
+        return dt[worker * n : (worker + 1) * n]
+
+    # ------------------------------------------------------------------ per implementation
+    @abc.abstractmethod
+    def _reset(self, agent_info: DictTensor, env_info: DictTensor) -> None: ...
+
+    @abc.abstractmethod
+    def _execute(self, agent_info: DictTensor | None) -> None: ...
+
+    @abc.abstractmethod
+    def _wait(self, blocking: bool, timeout: float | None) -> int | None:
+        """Wait for the collection; the number of running envs, or None if not ready."""
+
+    @abc.abstractmethod
+    def _assemble(self) -> Trajectories: ...
+
+    @abc.abstractmethod
+    def _update(self, state_dict: Mapping[str, Any]) -> None: ...
+
+    @abc.abstractmethod
+    def _close(self) -> None: ...

@@ -1,0 +1,292 @@
+"""The collection loop: one VecEnv and one agent writing steps into rows of a buffer.
+
+The same code runs in the calling process (LocalBatcher) and in every worker process
+(MultiProcessBatcher), which is why both return identical trajectories.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from rlstructures.agents import Agent, VecEnv
+from rlstructures.batchers._layout import Specs
+from rlstructures.batchers.errors import AgentOutputError
+from rlstructures.dicttensor import DictTensor, Spec, TemporalDictTensor
+
+__all__ = ["Collector", "check_env", "check_output", "probe_specs", "replicate"]
+
+_Checks = tuple[tuple[str, tuple[int, ...], np.dtype[Any]], ...]
+
+
+def _checks(specs: Mapping[str, Spec]) -> _Checks:
+    return tuple((k, s.shape, s.dtype) for k, s in specs.items())
+
+
+def check_env(env: object, where: str) -> VecEnv:
+    """``env`` if it looks like a VecEnv, else a TypeError saying what ``make_env`` returned."""
+    missing = [m for m in ("reset", "step", "close", "n_envs") if not hasattr(env, m)]
+    if missing:
+        raise TypeError(
+            f"{where}: make_env(seed) must return a VecEnv (with reset, step, close, n_envs), "
+            f"got {type(env).__name__} lacking {missing}. Wrap gymnasium envs with "
+            "`rlstructures.agents.GymVecEnv(make_env, n_envs, seed)`."
+        )
+    return env  # type: ignore[return-value]  # duck-typed Protocol check just above
+
+
+def check_output(
+    value: object, what: str, n: int, checks: _Checks | None, where: str
+) -> DictTensor:
+    """Validate one DictTensor returned by an agent or an env; returns it as numpy.
+
+    Args:
+        value: the returned object.
+        what: its role, for messages ("action", "new_state", "observation").
+        n: the expected batch size.
+        checks: ``(key, row_shape, dtype)`` per key fixed by the probe step (None: any).
+        where: "worker 1, step 3" for messages.
+    """
+    if not isinstance(value, DictTensor):
+        raise AgentOutputError(f"{where}: {what} must be a DictTensor, got {type(value).__name__}.")
+    if value.batch_shape != (n,):
+        raise AgentOutputError(
+            f"{where}: {what} has batch_shape {value.batch_shape}, expected ({n},): one row per "
+            "running env."
+        )
+    if value.backend != "numpy":
+        value = value.numpy()
+    if checks is None:
+        return value
+    if len(value.keys()) != len(checks):
+        expected = [c[0] for c in checks]
+        raise AgentOutputError(
+            f"{where}: {what} has keys {sorted(value.keys())}, expected {sorted(expected)} "
+            "(the keys of the first step)."
+        )
+    for key, shape, dtype in checks:
+        if key not in value:
+            raise AgentOutputError(
+                f"{where}: {what} lacks key {key!r} (its keys: {sorted(value.keys())}); the "
+                "first step had it, and every step must return the same keys."
+            )
+        arr = value[key]
+        if arr.dtype != dtype or arr.shape[1:] != shape:
+            raise AgentOutputError(
+                f"{where}: {what}[{key!r}] is {arr.dtype}{list(arr.shape[1:])} per row, expected "
+                f"{dtype}{list(shape)} as at the first step. Return the same shape and dtype "
+                "at every step (cast with `.astype(...)`)."
+            )
+    return value
+
+
+def replicate(example: DictTensor | None, n: int, what: str) -> DictTensor:
+    """``n`` copies of row 0 of ``example`` (an empty DictTensor of batch n when None)."""
+    value: object = example
+    if value is None:
+        return DictTensor({}, batch_shape=(n,))
+    if not isinstance(value, DictTensor) or len(value.batch_shape) != 1 or len(value) < 1:
+        raise TypeError(
+            f"{what} must be a DictTensor with one example row (batch_shape (1,)), got {example!r}."
+        )
+    if not value.keys():
+        return DictTensor({}, batch_shape=(n,))
+    return value.numpy()[np.zeros(n, dtype=np.intp)]
+
+
+def probe_specs(
+    make_agent: Callable[[], Agent],
+    make_env: Callable[[int], VecEnv],
+    seed: int,
+    agent_info: DictTensor | None,
+    env_info: DictTensor | None,
+) -> tuple[Specs, int]:
+    """Run one step of a fresh env and agent to find every key, shape and dtype.
+
+    Returns:
+        ``(specs, n_envs_per_vecenv)``.
+    """
+    env = check_env(make_env(seed), "probe")
+    agent = make_agent()
+    try:
+        n = int(env.n_envs)
+        ai = replicate(agent_info, n, "agent_info")
+        ei = replicate(env_info, n, "env_info")
+        obs, ids = env.reset(ei if ei.keys() else None)
+        obs = check_output(obs, "observation", n, None, "probe (env.reset)")
+        state = check_output(agent.initial_state(ai, n), "initial_state", n, None, "probe")
+        history = None
+        if agent.require_history():
+            empty = {f"observation/{k}": v[:, None][:, :0] for k, v in obs.items()}
+            history = TemporalDictTensor(DictTensor(empty, batch_shape=(n, 0)))
+        action, new_state = agent(state, obs, ai, history)
+        action = check_output(action, "action", n, None, "probe (agent call)")
+        if "action" not in action:
+            raise AgentOutputError(
+                f"probe (agent call): the agent's action DictTensor lacks the key 'action' "
+                f"(its keys: {sorted(action.keys())}); 'action' is what the env receives."
+            )
+        state_checks = _checks(state.specs())
+        check_output(new_state, "new_state", n, state_checks, "probe (agent call)")
+        specs = Specs(obs.specs(), action.specs(), state.specs(), ai.specs(), ei.specs())
+        del ids
+    finally:
+        env.close()
+        agent.close()
+    return specs, n
+
+
+class Collector:
+    """One VecEnv and one agent writing into ``n_envs`` rows of the buffer arrays.
+
+    Args:
+        agent: the agent copy of this worker.
+        env: the VecEnv of this worker.
+        views: this worker's rows of every buffer array (see ``BufferLayout``).
+        specs: the probe specs every step must match.
+        n_timesteps: T, the steps per ``execute``.
+        store_agent_state: also write the per-step agent state.
+        worker: index, for messages.
+    """
+
+    def __init__(
+        self,
+        agent: Agent,
+        env: VecEnv,
+        views: Mapping[str, npt.NDArray[Any]],
+        specs: Specs,
+        *,
+        n_timesteps: int,
+        store_agent_state: bool,
+        worker: int,
+    ) -> None:
+        self.agent = agent
+        self.env = env
+        self.worker = worker
+        self.n_envs = int(env.n_envs)
+        self._step = {k[5:]: v for k, v in views.items() if k.startswith("step:")}
+        self._info = {k[5:]: v for k, v in views.items() if k.startswith("info:")}
+        self._lengths = views["lengths"]
+        self.n_timesteps = n_timesteps
+        self._obs_checks = _checks(specs.observation)
+        self._action_checks = _checks(specs.action)
+        self._state_checks = _checks(specs.state)
+        self._store_state = store_agent_state and bool(specs.state)
+        self._obs_dst = [
+            (k, self._step[f"observation/{k}"], self._step[f"_observation/{k}"])
+            for k in specs.observation
+        ]
+        self._action_dst = [(k, self._step[f"action/{k}"]) for k in specs.action]
+        self._state_dst = (
+            [
+                (k, self._step[f"agent_state/{k}"], self._step[f"_agent_state/{k}"])
+                for k in specs.state
+            ]
+            if self._store_state
+            else []
+        )
+        self._history = agent.require_history()
+        self._obs: DictTensor | None = None
+        self._state: DictTensor | None = None
+        self._ids: npt.NDArray[np.int64] = np.zeros(0, dtype=np.int64)
+        self._agent_info = DictTensor({}, batch_shape=(self.n_envs,))
+
+    @property
+    def n_running(self) -> int:
+        """Envs still running."""
+        return len(self._ids)
+
+    def set_agent_info(self, agent_info: DictTensor) -> None:
+        """New per-env agent_info rows (batch ``(n_envs,)``), also written to the info."""
+        self._agent_info = agent_info
+        for k, v in agent_info.items():
+            self._info[f"agent_info/{k}"][:] = v
+
+    def reset(self, agent_info: DictTensor, env_info: DictTensor) -> None:
+        """Reset every env and start from the agent's initial state."""
+        where = f"worker {self.worker}, reset"
+        obs, ids = self.env.reset(env_info if env_info.keys() else None)
+        self._obs = check_output(obs, "observation", self.n_envs, self._obs_checks, where)
+        self._ids = np.asarray(ids, dtype=np.int64)
+        self.set_agent_info(agent_info)
+        for k, v in env_info.items():
+            self._info[f"env_info/{k}"][:] = v
+        state = self.agent.initial_state(agent_info, self.n_envs)
+        check_output(state, "initial_state", self.n_envs, self._state_checks, where)
+        self._state = state
+
+    def execute(self, agent_info: DictTensor | None) -> int:
+        """Collect up to ``n_timesteps`` steps per running env; returns how many still run."""
+        if agent_info is not None:
+            self.set_agent_info(agent_info)
+        agent, env = self.agent, self.env
+        obs, state, ids = self._obs, self._state, self._ids
+        if obs is None or state is None:
+            raise RuntimeError("Collector.execute() before reset()")  # the batcher checks first
+        lengths = self._lengths
+        lengths[:] = 0
+        start_state = check_output(state, "state", len(ids), self._state_checks, "start")
+        for k, v in start_state.items():
+            dst = self._info[f"agent_state/{k}"]
+            dst[:] = 0
+            dst[ids] = v
+        for t in range(self.n_timesteps):
+            n = len(ids)
+            if n == 0:
+                break
+            where = f"worker {self.worker}, step {t}"
+            rows: Any = slice(None) if n == self.n_envs else ids
+            info = self._agent_info if n == self.n_envs else self._agent_info[ids]
+            if self._history:
+                history = TemporalDictTensor(
+                    DictTensor({k: v[rows, :t] for k, v in self._step.items()}, batch_shape=(n, t))
+                )
+                action, new_state = agent(state, obs, info, history)
+            else:
+                action, new_state = agent(state, obs, info)
+            action = check_output(action, "action", n, self._action_checks, where)
+            for k, obs_dst, _ in self._obs_dst:
+                obs_dst[rows, t] = obs[k]
+            for k, act_dst in self._action_dst:
+                act_dst[rows, t] = action[k]
+            if self._store_state:
+                new_np = check_output(new_state, "new_state", n, self._state_checks, where)
+                old_np = state.numpy()
+                for k, s_dst, ns_dst in self._state_dst:
+                    s_dst[rows, t] = old_np[k]
+                    ns_dst[rows, t] = new_np[k]
+            elif t == 0:
+                check_output(new_state, "new_state", n, self._state_checks, where)
+            (next_obs, next_ids), (obs, cont_ids) = env.step(action)
+            next_obs = check_output(next_obs, "next observation", n, self._obs_checks, where)
+            cont_ids = np.asarray(cont_ids, dtype=np.int64)
+            obs = check_output(
+                obs, "continuing observation", len(cont_ids), self._obs_checks, where
+            )
+            for k, _, next_dst in self._obs_dst:
+                next_dst[rows, t] = next_obs[k]
+            lengths[rows] += 1
+            if len(cont_ids) == n:
+                state = new_state
+            else:
+                pos = np.searchsorted(ids, cont_ids)
+                if pos.size and (pos.max() >= n or not np.array_equal(ids[pos], cont_ids)):
+                    raise AgentOutputError(
+                        f"{where}: env.step returned continuing ids {cont_ids.tolist()} that are "
+                        f"not a sorted subset of the running ids {ids.tolist()}."
+                    )
+                state = new_state[pos]
+            ids = cont_ids
+            del next_ids
+        self._obs, self._state, self._ids = obs, state, ids
+        return len(ids)
+
+    def close(self) -> None:
+        """Close the env and the agent."""
+        try:
+            self.env.close()
+        finally:
+            self.agent.close()

@@ -1,0 +1,150 @@
+"""`LocalBatcher`: every VecEnv and agent copy in the calling process."""
+
+from __future__ import annotations
+
+import functools
+import traceback
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
+
+from rlstructures.agents import Agent, VecEnv
+from rlstructures.batchers._base import Batcher
+from rlstructures.batchers._collector import Collector, check_env
+from rlstructures.batchers._layout import rows
+from rlstructures.batchers._weights import restore, split
+from rlstructures.batchers.errors import AgentOutputError, WorkerError
+from rlstructures.dicttensor import DictTensor, Trajectories
+
+__all__ = ["LocalBatcher"]
+
+_T = TypeVar("_T")
+
+
+def worker_error(worker: int, seed: int, exc: BaseException) -> WorkerError:
+    """The WorkerError for an exception raised by worker ``worker``."""
+    tb = "".join(traceback.format_exception(exc))
+    return WorkerError(
+        f"worker {worker} (seed {seed}) raised {type(exc).__name__}: {exc}\n"
+        f"--- worker traceback ---\n{tb}",
+        worker=worker,
+        remote_traceback=tb,
+    )
+
+
+class LocalBatcher(Batcher):
+    """Runs one agent copy and one VecEnv per seed in the calling process, one after another.
+
+    Same signature, semantics and results as ``MultiProcessBatcher`` (given the same seeds
+    and a deterministic agent): the tool for debugging and tests. ``execute()`` collects
+    synchronously, so ``get(blocking=False)`` is always ready.
+
+    Example:
+        >>> import functools
+        >>> from rlstructures.batchers._testing import CountingEnv, CountingAgent
+        >>> with LocalBatcher(CountingAgent, functools.partial(CountingEnv, n_envs=2),
+        ...                   n_timesteps=3, seeds=[0, 10]) as batcher:
+        ...     batcher.reset()
+        ...     batcher.execute()
+        ...     trajectories, n_running = batcher.get()
+        >>> trajectories.trajectories["observation/frame"].shape, n_running
+        ((4, 3, 1), 4)
+    """
+
+    def __init__(
+        self,
+        make_agent: Callable[[], Agent],
+        make_env: Callable[[int], VecEnv],
+        *,
+        n_timesteps: int,
+        seeds: Sequence[int],
+        agent_info: DictTensor | None = None,
+        env_info: DictTensor | None = None,
+        agent_seeds: Sequence[int] | None = None,
+        device: Any = "cpu",
+        store_agent_state: bool = False,
+    ) -> None:
+        super().__init__(
+            make_agent,
+            make_env,
+            n_timesteps=n_timesteps,
+            seeds=seeds,
+            agent_info=agent_info,
+            env_info=env_info,
+            agent_seeds=agent_seeds,
+            device=device,
+            store_agent_state=store_agent_state,
+        )
+        self._buffer = bytearray(self.layout.size)
+        self._views = self.layout.views(self._buffer)
+        self._collectors: list[Collector] = []
+        n = self.n_envs_per_worker
+        try:
+            for w, seed in enumerate(self.seeds):
+                env = check_env(make_env(seed), f"worker {w}")
+                agent = make_agent()
+                if self.agent_seeds is not None:
+                    agent.seed(self.agent_seeds[w])
+                if env.n_envs != n:
+                    raise ValueError(
+                        f"worker {w}: make_env({seed}) has {env.n_envs} envs, but the first had "
+                        f"{n}; every VecEnv must have the same n_envs."
+                    )
+                self._collectors.append(
+                    Collector(
+                        agent,
+                        env,
+                        rows(self._views, w * n, (w + 1) * n),
+                        self.specs,
+                        n_timesteps=self.n_timesteps,
+                        store_agent_state=self.store_agent_state,
+                        worker=w,
+                    )
+                )
+        except BaseException:
+            self._close()
+            raise
+        self._result: int | None = None
+
+    def _run(self, worker: int, fn: Callable[[], _T]) -> _T:
+        try:
+            return fn()
+        except AgentOutputError:
+            self.close()
+            raise
+        except Exception as exc:
+            self.close()
+            raise worker_error(worker, self.seeds[worker], exc) from exc
+
+    def _reset(self, agent_info: DictTensor, env_info: DictTensor) -> None:
+        for w, c in enumerate(self._collectors):
+            ai, ei = self._worker_rows(agent_info, w), self._worker_rows(env_info, w)
+            self._run(w, functools.partial(c.reset, ai, ei))
+
+    def _execute(self, agent_info: DictTensor | None) -> None:
+        total = 0
+        for w, c in enumerate(self._collectors):
+            ai = None if agent_info is None else self._worker_rows(agent_info, w)
+            total += self._run(w, functools.partial(c.execute, ai))
+        self._result = total
+
+    def _wait(self, blocking: bool, timeout: float | None) -> int | None:
+        return self._result
+
+    def _assemble(self) -> Trajectories:
+        return self._assemble_from(self._views)
+
+    def _update(self, state_dict: Mapping[str, Any]) -> None:
+        layout, arrays, others = split(state_dict)
+        buffer = bytearray(layout.size)
+        layout.write(buffer, arrays)
+        for w, c in enumerate(self._collectors):
+            sd = restore(layout, buffer, others)
+            self._run(w, functools.partial(c.agent.update, sd))
+
+    def _close(self) -> None:
+        collectors, self._collectors = self._collectors, []
+        for c in collectors:
+            try:
+                c.close()
+            except Exception:
+                pass

@@ -1,0 +1,338 @@
+"""`MultiProcessBatcher`: one worker process per seed, trajectories in shared memory."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import signal
+import time
+import weakref
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection, wait
+from typing import Any, Final
+
+from rlstructures.agents import Agent, VecEnv
+from rlstructures.batchers._base import Batcher
+from rlstructures.batchers._shm import Segment
+from rlstructures.batchers._weights import WeightsLayout, split
+from rlstructures.batchers._worker import WorkerConfig, worker_main
+from rlstructures.batchers.errors import AgentOutputError, BatcherTimeoutError, WorkerError
+from rlstructures.dicttensor import DictTensor, Trajectories
+
+__all__ = ["MultiProcessBatcher"]
+
+START_TIMEOUT: Final = 120.0  # seconds for workers to import, build their env and agent
+JOIN_TIMEOUT: Final = 5.0
+
+
+@dataclass(slots=True)
+class _Worker:
+    index: int
+    seed: int
+    process: Any  # multiprocessing.process.BaseProcess
+    conn: Connection
+    ready: bool = False
+    busy: bool = False
+    resetting: bool = False
+    n_running: int = 0
+    weights_version: int = 0
+
+
+@dataclass(slots=True)
+class _Resources:
+    """What must be released, shared with the finalizer (which must not reference the batcher)."""
+
+    workers: list[_Worker] = field(default_factory=list)
+    segments: list[Segment] = field(default_factory=list)
+
+    def release(self) -> None:
+        for w in self.workers:
+            try:
+                if w.process.is_alive():
+                    w.conn.send(("close",))
+            except (OSError, ValueError):
+                pass
+        deadline = time.monotonic() + JOIN_TIMEOUT
+        for w in self.workers:
+            w.process.join(max(0.0, deadline - time.monotonic()))
+            if w.process.is_alive():
+                w.process.kill()
+                w.process.join(JOIN_TIMEOUT)
+            w.conn.close()
+            if w.process.exitcode is not None:
+                w.process.close()
+        self.workers.clear()
+        for seg in self.segments:
+            seg.unlink()
+            seg.close()
+        self.segments.clear()
+
+
+def _describe_death(worker: _Worker) -> str:
+    code = worker.process.exitcode
+    if code is not None and code < 0:
+        try:
+            how = f"was killed by signal {signal.Signals(-code).name}"
+        except ValueError:
+            how = f"was killed by signal {-code}"
+    else:
+        how = f"exited with code {code}"
+    return f"worker {worker.index} (seed {worker.seed}, pid {worker.process.pid}) {how}"
+
+
+class MultiProcessBatcher(Batcher):
+    """One worker process per seed, each with its VecEnv and its agent copy.
+
+    Workers write the trajectories straight into one shared memory buffer (allocated once,
+    from the specs found by a probe step); the learner reads them through views and
+    ``get()`` hands back a copy the caller owns, so the next ``execute()`` can run while the
+    caller computes. Nothing is pickled per step: one small message per command.
+    ``update(state_dict)`` moves array parameters through shared memory too.
+
+    Faults: an exception in a worker is raised from ``get()`` / ``execute()`` / ``reset()``
+    as ``WorkerError`` with the worker's traceback; a worker killed by a signal likewise;
+    every wait watches the worker processes, so nothing hangs. After a WorkerError the
+    batcher is closed. ``close()`` is idempotent and also runs on garbage collection and at
+    interpreter exit; the shared memory name is removed from /dev/shm as soon as the
+    workers have mapped it, so nothing is left behind even if a process is killed.
+
+    Args:
+        make_agent, make_env, n_timesteps, seeds, agent_info, env_info, agent_seeds, device,
+        store_agent_state: see ``Batcher``.
+        start_method: multiprocessing start method, "spawn" (default) or "forkserver"
+            (both safe with threads and CUDA); "fork" is accepted but unsafe with threads.
+        torch_threads: ``torch.set_num_threads`` in workers whose agent uses torch (1 by
+            default: one core per worker); None leaves torch's default.
+
+    Note:
+        With "spawn", the script that builds a batcher must guard its entry point with
+        ``if __name__ == "__main__":`` and ``make_agent`` / ``make_env`` must be picklable
+        (module-level functions or ``functools.partial`` of them).
+    """
+
+    def __init__(
+        self,
+        make_agent: Callable[[], Agent],
+        make_env: Callable[[int], VecEnv],
+        *,
+        n_timesteps: int,
+        seeds: Sequence[int],
+        agent_info: DictTensor | None = None,
+        env_info: DictTensor | None = None,
+        agent_seeds: Sequence[int] | None = None,
+        device: Any = "cpu",
+        store_agent_state: bool = False,
+        start_method: str = "spawn",
+        torch_threads: int | None = 1,
+    ) -> None:
+        super().__init__(
+            make_agent,
+            make_env,
+            n_timesteps=n_timesteps,
+            seeds=seeds,
+            agent_info=agent_info,
+            env_info=env_info,
+            agent_seeds=agent_seeds,
+            device=device,
+            store_agent_state=store_agent_state,
+        )
+        if start_method not in mp.get_all_start_methods():
+            raise ValueError(
+                f"start_method {start_method!r} is not available here; choose one of "
+                f"{mp.get_all_start_methods()}."
+            )
+        self._res = _Resources()
+        self._finalizer = weakref.finalize(self, self._res.release)
+        self._weights_layout: WeightsLayout | None = None
+        self._weights_segment: Segment | None = None
+        self._weights_version = 0
+        self._unlink_at: tuple[int, Segment] | None = None  # (version, segment) once all read it
+        try:
+            self._start(mp.get_context(start_method), torch_threads)
+        except BaseException:
+            self.close()
+            raise
+
+    # ------------------------------------------------------------------ lifecycle
+    def _start(self, ctx: Any, torch_threads: int | None) -> None:
+        segment = Segment.create(self.layout.size)
+        self._res.segments.append(segment)
+        self._views = self.layout.views(segment.buffer)
+        for i, seed in enumerate(self.seeds):
+            cfg = WorkerConfig(
+                index=i,
+                make_agent=self.make_agent,
+                make_env=self.make_env,
+                seed=seed,
+                agent_seed=None if self.agent_seeds is None else self.agent_seeds[i],
+                shm_path=segment.path,
+                layout=self.layout,
+                specs=self.specs,
+                n_envs=self.n_envs_per_worker,
+                store_agent_state=self.store_agent_state,
+                torch_threads=torch_threads,
+            )
+            parent, child = ctx.Pipe(duplex=True)
+            process = ctx.Process(
+                target=worker_main, args=(cfg, child), daemon=True, name=f"rlstructures-worker-{i}"
+            )
+            process.start()
+            child.close()
+            self._res.workers.append(_Worker(i, seed, process, parent))
+        self._wait_for(lambda: all(w.ready for w in self._workers), START_TIMEOUT, "start")
+        segment.unlink()  # every worker has it mapped: the name is no longer needed
+
+    @property
+    def _workers(self) -> list[_Worker]:
+        return self._res.workers
+
+    def _close(self) -> None:
+        self._views = {}
+        self._finalizer()
+
+    # ------------------------------------------------------------------ messages
+    def _send(self, worker: _Worker, msg: tuple[Any, ...]) -> None:
+        try:
+            worker.conn.send(msg)
+        except (OSError, ValueError):
+            self._pump(0.5)  # the worker died: report how
+            self._fail(WorkerError(_describe_death(worker), worker=worker.index))
+
+    def _fail(self, error: Exception) -> None:
+        self.close()
+        raise error
+
+    def _handle(self, worker: _Worker, msg: tuple[Any, ...]) -> None:
+        kind = msg[0]
+        if kind == "done":
+            worker.busy, worker.n_running = False, int(msg[1])
+        elif kind == "ready":
+            worker.ready = True
+        elif kind == "reset_done":
+            worker.resetting = False
+        elif kind == "weights_done":
+            worker.weights_version = int(msg[1])
+            pending = self._unlink_at
+            if pending and all(w.weights_version >= pending[0] for w in self._workers):
+                pending[1].unlink()  # every worker has mapped it: the name is no longer needed
+                self._unlink_at = None
+        elif kind == "error":
+            _, name, text, tb = msg
+            if name == AgentOutputError.__name__:
+                self._fail(AgentOutputError(text))
+            self._fail(
+                WorkerError(
+                    f"worker {worker.index} (seed {worker.seed}) raised {name}: {text}\n"
+                    f"--- worker traceback ---\n{tb}",
+                    worker=worker.index,
+                    remote_traceback=tb,
+                )
+            )
+
+    def _pump(self, timeout: float | None) -> None:
+        """Handle the messages that arrive within ``timeout``; raise on a dead worker."""
+        by_conn = {id(w.conn): w for w in self._workers}
+        by_sentinel = {w.process.sentinel: w for w in self._workers}
+        ready = wait([w.conn for w in self._workers] + list(by_sentinel), timeout)
+        dead = []
+        for obj in ready:
+            if isinstance(obj, int):
+                dead.append(by_sentinel[obj])
+                continue
+            worker = by_conn[id(obj)]
+            try:
+                msg = worker.conn.recv()
+            except (EOFError, OSError):
+                dead.append(worker)
+                continue
+            self._handle(worker, msg)
+        for worker in dead:
+            while worker.conn.poll():  # a last message (its error) comes first
+                try:
+                    self._handle(worker, worker.conn.recv())
+                except (EOFError, OSError):
+                    break
+            worker.process.join(1.0)
+            self._fail(WorkerError(_describe_death(worker), worker=worker.index))
+
+    def _wait_for(self, done: Callable[[], bool], timeout: float | None, what: str) -> bool:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not done():
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                if what == "poll":
+                    return False
+                error = BatcherTimeoutError(
+                    f"{what}: the workers did not answer within {timeout} s (they are alive: an "
+                    "env or agent may be stuck, or the machine overloaded)."
+                )
+                if what == "start":
+                    self._fail(error)
+                raise error
+            self._pump(remaining)
+        return True
+
+    # ------------------------------------------------------------------ Batcher hooks
+    def _reset(self, agent_info: DictTensor, env_info: DictTensor) -> None:
+        for w in self._workers:
+            w.resetting = True
+            self._send(
+                w,
+                (
+                    "reset",
+                    self._worker_rows(agent_info, w.index),
+                    self._worker_rows(env_info, w.index),
+                ),
+            )
+        self._wait_for(lambda: not any(w.resetting for w in self._workers), None, "reset()")
+
+    def _execute(self, agent_info: DictTensor | None) -> None:
+        for w in self._workers:
+            rows = None if agent_info is None else self._worker_rows(agent_info, w.index)
+            w.busy = True
+            self._send(w, ("execute", rows))
+        self._pump(0)  # surface an immediate failure at once
+
+    def _wait(self, blocking: bool, timeout: float | None) -> int | None:
+        def finished() -> bool:
+            return not any(w.busy for w in self._workers)
+
+        if blocking:
+            self._wait_for(finished, timeout, "get()")
+        elif not self._wait_for(finished, 0.0, "poll"):
+            return None
+        return sum(w.n_running for w in self._workers)
+
+    def _assemble(self) -> Trajectories:
+        return self._assemble_from(self._views)
+
+    def _update(self, state_dict: Mapping[str, Any]) -> None:
+        layout, arrays, others = split(state_dict)
+        previous = self._weights_version
+        # Workers read the weights buffer when they handle the message: wait until they have
+        # all read the previous version before overwriting it.
+        self._wait_for(
+            lambda: all(w.weights_version >= previous for w in self._workers), None, "update()"
+        )
+        version = previous + 1
+        path = None
+        if self._weights_layout is None or layout.signature != self._weights_layout.signature:
+            old = self._weights_segment
+            self._weights_segment = Segment.create(layout.size)
+            self._res.segments.append(self._weights_segment)
+            self._weights_layout = layout
+            path = self._weights_segment.path
+            if old is not None:
+                old.close()
+        else:
+            layout = self._weights_layout
+        segment = self._weights_segment
+        if segment is None or segment.buffer is None:  # pragma: no cover - set just above
+            raise RuntimeError("weights segment missing")
+        layout.write(segment.buffer, arrays)
+        for w in self._workers:
+            self._send(w, ("weights", version, path, layout if path else None, others))
+        self._weights_version = version
+        if path is not None:
+            self._unlink_at = (version, segment)
+        self._pump(0)

@@ -1,0 +1,128 @@
+"""The worker process of MultiProcessBatcher: one VecEnv, one agent, commands over a pipe.
+
+Messages are small and once per command (never per step): the trajectories themselves are
+written straight into the shared buffer.
+
+parent -> worker: ("reset", agent_info, env_info) | ("execute", agent_info | None)
+                  | ("weights", version, path | None, layout | None, others) | ("close",)
+worker -> parent: ("ready",) | ("reset_done",) | ("done", n_running)
+                  | ("weights_done", version) | ("error", type_name, message, traceback)
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+
+from rlstructures.agents import Agent, VecEnv
+from rlstructures.batchers._collector import Collector, check_env
+from rlstructures.batchers._layout import BufferLayout, Specs, rows
+from rlstructures.batchers._shm import Segment
+from rlstructures.batchers._weights import WeightsLayout, restore
+
+__all__ = ["WorkerConfig", "worker_main"]
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerConfig:
+    """Everything a worker needs (pickled once, at start)."""
+
+    index: int
+    make_agent: Callable[[], Agent]
+    make_env: Callable[[int], VecEnv]
+    seed: int
+    agent_seed: int | None
+    shm_path: str
+    layout: BufferLayout
+    specs: Specs
+    n_envs: int
+    store_agent_state: bool
+    torch_threads: int | None
+
+
+def _set_torch_threads(n: int | None) -> None:
+    if n is not None and "torch" in sys.modules:
+        import torch
+
+        torch.set_num_threads(n)
+
+
+def worker_main(cfg: WorkerConfig, conn: Connection) -> None:
+    """Entry point of a worker process."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    segment: Segment | None = None
+    weights: Segment | None = None
+    collector: Collector | None = None
+    wlayout: WeightsLayout | None = None
+    try:
+        segment = Segment.attach(cfg.shm_path, cfg.layout.size)
+        start = cfg.index * cfg.n_envs
+        views = rows(cfg.layout.views(segment.buffer), start, start + cfg.n_envs)
+        env = check_env(cfg.make_env(cfg.seed), f"worker {cfg.index}")
+        agent = cfg.make_agent()
+        _set_torch_threads(cfg.torch_threads)
+        if cfg.agent_seed is not None:
+            agent.seed(cfg.agent_seed)
+        if env.n_envs != cfg.n_envs:
+            raise ValueError(
+                f"make_env({cfg.seed}) has {env.n_envs} envs, but the probe env had "
+                f"{cfg.n_envs}; every VecEnv must have the same n_envs."
+            )
+        collector = Collector(
+            agent,
+            env,
+            views,
+            cfg.specs,
+            n_timesteps=cfg.layout.n_timesteps,
+            store_agent_state=cfg.store_agent_state,
+            worker=cfg.index,
+        )
+        del views
+        conn.send(("ready",))
+        while True:
+            msg = conn.recv()
+            cmd = msg[0]
+            if cmd == "execute":
+                conn.send(("done", collector.execute(msg[1])))
+            elif cmd == "reset":
+                collector.reset(msg[1], msg[2])
+                conn.send(("reset_done",))
+            elif cmd == "weights":
+                _, version, path, layout, others = msg
+                if path is not None:
+                    if weights is not None:
+                        weights.close()
+                    weights = Segment.attach(path, layout.size)
+                    wlayout = layout
+                if wlayout is None or weights is None:
+                    raise RuntimeError("weights message without a layout")  # parent bug guard
+                collector.agent.update(restore(wlayout, weights.buffer, others))
+                conn.send(("weights_done", version))
+            elif cmd == "close":
+                break
+    except (EOFError, BrokenPipeError, KeyboardInterrupt):
+        pass  # the parent is gone: exit quietly
+    except BaseException as exc:
+        try:
+            conn.send(("error", type(exc).__name__, str(exc), traceback.format_exc()))
+        except (OSError, ValueError):
+            pass
+    finally:
+        if collector is not None:
+            try:
+                collector.close()
+            except Exception:
+                pass
+        for seg in (weights, segment):
+            if seg is not None:
+                seg.close()
+        conn.close()
+        # Skip interpreter teardown work (atexit of user libraries) that could hang.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)

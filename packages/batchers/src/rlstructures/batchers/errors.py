@@ -1,0 +1,58 @@
+"""Exceptions raised by rlstructures.batchers.
+
+Every leaf class also subclasses the builtin exception it refines.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AgentOutputError",
+    "BatcherError",
+    "BatcherStateError",
+    "BatcherTimeoutError",
+    "WorkerError",
+]
+
+
+class BatcherError(Exception):
+    """Base class of every error raised by rlstructures.batchers."""
+
+
+class WorkerError(BatcherError, RuntimeError):
+    """A worker (its env or its agent) raised, or the worker process died.
+
+    The message holds the worker index and the worker's own traceback. The batcher is
+    closed when this is raised: its processes are gone and its shared memory released.
+
+    Attributes:
+        worker: index of the failing worker (its position in ``seeds``).
+        remote_traceback: the formatted traceback from the worker, or "" when it died.
+    """
+
+    def __init__(self, message: str, *, worker: int, remote_traceback: str = "") -> None:
+        super().__init__(message)
+        self.worker = worker
+        self.remote_traceback = remote_traceback
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (_rebuild_worker_error, (str(self), self.worker, self.remote_traceback))
+
+
+def _rebuild_worker_error(message: str, worker: int, remote_traceback: str) -> WorkerError:
+    return WorkerError(message, worker=worker, remote_traceback=remote_traceback)
+
+
+class AgentOutputError(BatcherError, ValueError):
+    """An agent returned something that does not fit the buffers (key, batch, shape, dtype)."""
+
+
+class BatcherStateError(BatcherError, RuntimeError):
+    """A call made in the wrong state.
+
+    For example ``get()`` before ``execute()``, ``execute()`` with no env running, or any
+    call after ``close()``.
+    """
+
+
+class BatcherTimeoutError(BatcherError, TimeoutError):
+    """``get(timeout=...)`` expired before the workers finished."""
