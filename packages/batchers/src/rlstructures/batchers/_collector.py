@@ -61,18 +61,16 @@ def check_output(
         value = value.numpy()
     if checks is None:
         return value
-    if len(value.keys()) != len(checks):
-        expected = [c[0] for c in checks]
+    if len(value.keys()) != len(checks) or any(c[0] not in value for c in checks):
+        expected = {c[0] for c in checks}
+        missing = sorted(expected - set(value.keys()))
+        extra = sorted(set(value.keys()) - expected)
         raise AgentOutputError(
-            f"{where}: {what} has keys {sorted(value.keys())}, expected {sorted(expected)} "
-            "(the keys of the first step)."
+            f"{where}: {what} lacks key(s) {', '.join(map(repr, missing)) or 'none'} and has "
+            f"unexpected key(s) {', '.join(map(repr, extra)) or 'none'}; every step must return "
+            f"the keys of the first step: {sorted(expected)}."
         )
     for key, shape, dtype in checks:
-        if key not in value:
-            raise AgentOutputError(
-                f"{where}: {what} lacks key {key!r} (its keys: {sorted(value.keys())}); the "
-                "first step had it, and every step must return the same keys."
-            )
         arr = value[key]
         if arr.dtype != dtype or arr.shape[1:] != shape:
             raise AgentOutputError(

@@ -260,6 +260,9 @@ class MultiProcessBatcher(Batcher):
         while not done():
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
+                self._pump(0)  # what already arrived counts
+                if done():
+                    break
                 if what == "poll":
                     return False
                 error = BatcherTimeoutError(

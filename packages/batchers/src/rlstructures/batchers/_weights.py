@@ -66,8 +66,7 @@ def split(
     given: object = state_dict
     if not isinstance(given, Mapping):
         raise TypeError(
-            "update() takes a mapping (e.g. `model.state_dict()`), got "
-            f"{type(given).__name__}."
+            f"update() takes a mapping (e.g. `model.state_dict()`), got {type(given).__name__}."
         )
     arrays: dict[str, npt.NDArray[Any]] = {}
     others: dict[str, Any] = {}
