@@ -24,11 +24,17 @@ from tests.batchers.conftest import BATCHERS
 pytestmark = pytest.mark.timeout(60)
 
 
-def make(cls: type[Batcher], env: Any = None, agent: Any = CountingAgent, **kw: Any) -> Batcher:
+def make(cls: Any, env: Any = None, agent: Any = CountingAgent, **kw: Any) -> Batcher:
     env = env or functools.partial(CountingEnv, n_envs=3)
     kw.setdefault("n_timesteps", 4)
     kw.setdefault("seeds", [0, 5])
     return cls(agent, env, **kw)
+
+
+def execute_and_get(b: Batcher) -> Trajectories | None:
+    """One collection: errors surface from execute() (local) or get() (processes)."""
+    b.execute()
+    return b.get()[0]
 
 
 def collect_all(b: Batcher, **reset: Any) -> list[Trajectories]:
@@ -86,7 +92,8 @@ def _three(b: Batcher) -> list[Trajectories]:
     for _ in range(3):
         b.execute()
         tr, n = b.get()
-        assert tr is not None and n == b.n_envs
+        assert tr is not None
+        assert n == b.n_envs
         out.append(tr)
     return out
 
@@ -136,8 +143,9 @@ def test_episode_mode_drops_ended_envs(cls: type[Batcher]) -> None:
         assert b.n_running == 0
         b.reset()  # starts again
         b.execute()
-        tr, n = b.get()
-        assert tr is not None and tr.lengths.tolist() == [3, 4, 4, 3, 4, 4]
+        tr, _ = b.get()
+        assert tr is not None
+        assert tr.lengths.tolist() == [3, 4, 4, 3, 4, 4]
 
 
 @pytest.mark.parametrize("cls", BATCHERS)
@@ -149,7 +157,8 @@ def test_continues_from_previous_execute(cls: type[Batcher]) -> None:
         first, _ = b.get()
         b.execute()
         second, _ = b.get()
-    assert first is not None and second is not None
+    assert first is not None
+    assert second is not None
     np.testing.assert_array_equal(
         first.trajectories["_observation/frame"][:, -1],
         second.trajectories["observation/frame"][:, 0],
@@ -221,8 +230,7 @@ def test_get_returns_data_the_caller_owns(cls: type[Batcher]) -> None:
         first, _ = b.get()
         assert first is not None
         kept = first.trajectories["observation/frame"].copy()
-        b.execute()
-        b.get()
+        execute_and_get(b)
         np.testing.assert_array_equal(first.trajectories["observation/frame"], kept)
         first.trajectories["observation/frame"][:] = -1  # writable, and ours
 
@@ -233,7 +241,8 @@ def test_get_non_blocking_while_collecting() -> None:
         b.reset()
         b.execute()
         tr, n = b.get(blocking=False)
-        assert tr is None and n == b.n_envs
+        assert tr is None
+        assert n == b.n_envs
         work = 0
         while tr is None:
             work += 1  # the learner computes meanwhile
@@ -270,9 +279,9 @@ def test_env_exception_is_worker_error(cls: type[Batcher]) -> None:
     b = make(cls, env)
     b.reset()
     with pytest.raises(WorkerError, match=r"worker 1 \(seed 5\) raised InjectedFault") as info:
-        b.execute()
-        b.get()
-    assert "Traceback" in str(info.value) and "testing.py" in info.value.remote_traceback
+        execute_and_get(b)
+    assert "Traceback" in str(info.value)
+    assert "testing.py" in info.value.remote_traceback
     assert info.value.worker == 1
     assert b.closed
     b.close()
@@ -287,8 +296,7 @@ def test_agent_exception_is_worker_error(cls: type[Batcher]) -> None:
         WorkerError,
         match=r"worker \d \(seed \d\) raised InjectedFault: CountingAgent fails at call 3",
     ):
-        b.execute()
-        b.get()
+        execute_and_get(b)
     assert b.closed
 
 
@@ -297,9 +305,8 @@ def test_killed_worker_is_worker_error() -> None:
     b = make(MultiProcessBatcher, env)
     b.reset()
     t0 = time.monotonic()
-    with pytest.raises(WorkerError, match="worker 1 .* killed by signal SIGKILL"):
-        b.execute()
-        b.get()
+    with pytest.raises(WorkerError, match=r"worker 1 .* killed by signal SIGKILL"):
+        execute_and_get(b)
     assert b.closed
     del t0
 
@@ -320,8 +327,7 @@ def test_bad_agent_output(cls: type[Batcher], bad: str, match: str) -> None:
     b = make(cls, agent=agent)
     b.reset()
     with pytest.raises(AgentOutputError, match=match):
-        b.execute()
-        b.get()
+        execute_and_get(b)
     assert b.closed
 
 
@@ -357,8 +363,7 @@ def test_garbage_collection_releases_everything() -> None:
 def test_worker_start_failure_is_reported() -> None:
     calls = functools.partial(CountingEnv, n_envs=2, fail_at_step=1)
     # the probe (in this process) does not step, so the failure shows up in the workers
-    with pytest.raises(WorkerError, match="worker 0"):
-        b = make(MultiProcessBatcher, calls)
-        b.reset()
-        b.execute()
-        b.get()
+    b = make(MultiProcessBatcher, calls)
+    b.reset()
+    with pytest.raises(WorkerError, match=r"worker \d \(seed \d\) raised InjectedFault"):
+        execute_and_get(b)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 import signal
 import time
 import weakref
@@ -48,7 +49,9 @@ class _Resources:
     def release(self) -> None:
         for w in self.workers:
             try:
-                if w.process.is_alive():
+                if w.busy:  # mid-collection: it would not read "close" before the slice ends
+                    w.process.kill()
+                elif w.process.is_alive():
                     w.conn.send(("close",))
             except (OSError, ValueError):
                 pass
@@ -171,6 +174,7 @@ class MultiProcessBatcher(Batcher):
                 n_envs=self.n_envs_per_worker,
                 store_agent_state=self.store_agent_state,
                 torch_threads=torch_threads,
+                parent_pid=os.getpid(),
             )
             parent, child = ctx.Pipe(duplex=True)
             process = ctx.Process(

@@ -11,6 +11,7 @@ worker -> parent: ("ready",) | ("reset_done",) | ("done", n_running)
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import sys
@@ -43,6 +44,7 @@ class WorkerConfig:
     n_envs: int
     store_agent_state: bool
     torch_threads: int | None
+    parent_pid: int
 
 
 def _set_torch_threads(n: int | None) -> None:
@@ -52,9 +54,22 @@ def _set_torch_threads(n: int | None) -> None:
         torch.set_num_threads(n)
 
 
+def _die_with_parent(parent_pid: int) -> None:
+    """Ask Linux to SIGKILL this worker when its parent dies (even mid-collection)."""
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent_pid:  # the parent died before prctl took effect
+        os._exit(0)
+
+
 def worker_main(cfg: WorkerConfig, conn: Connection) -> None:
     """Entry point of a worker process."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    _die_with_parent(cfg.parent_pid)
     segment: Segment | None = None
     weights: Segment | None = None
     collector: Collector | None = None
