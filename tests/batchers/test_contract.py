@@ -28,7 +28,8 @@ def make(cls: Any, env: Any = None, agent: Any = CountingAgent, **kw: Any) -> Ba
     env = env or functools.partial(CountingEnv, n_envs=3)
     kw.setdefault("n_timesteps", 4)
     kw.setdefault("seeds", [0, 5])
-    return cls(agent, env, **kw)
+    batcher: Batcher = cls(agent, env, **kw)
+    return batcher
 
 
 def execute_and_get(b: Batcher) -> Trajectories | None:

@@ -26,8 +26,8 @@ if __name__ == "__main__":
     b.update({"w": __import__("numpy").ones(3)})
     b.reset()
     b.execute()
-    workers = [p.pid for p in multiprocessing.active_children() if p.name.startswith("rlstructures")]
-    print(" ".join(map(str, workers)), flush=True)
+    workers = multiprocessing.active_children()
+    print(" ".join(str(p.pid) for p in workers if p.name.startswith("rlstructures")), flush=True)
     b.get()  # about 100 s: interrupted by the test
 """
 
