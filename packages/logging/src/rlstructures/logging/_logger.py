@@ -1,0 +1,453 @@
+"""`Logger` writes a run's scalars to CSV, TensorBoard and Arrow; `read_logs` reads them."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import operator
+import os
+import time
+import weakref
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Final, Literal, Protocol
+
+import numpy as np
+
+from rlstructures.logging._csv import CSV_NAME, CsvScalarWriter, read_csv_scalars
+from rlstructures.logging._scalars import (
+    ArrowScalarWriter,
+    HParamValue,
+    ScalarBackend,
+    ScalarRows,
+    read_arrow_scalars,
+)
+from rlstructures.logging._tensorboard import TensorboardWriter, has_event_files, read_tb_scalars
+from rlstructures.logging.errors import (
+    HParamsError,
+    InvalidScalarError,
+    NoDataError,
+    WriterClosedError,
+)
+
+if TYPE_CHECKING:
+    from typing import Self
+
+    import pyarrow as pa
+
+__all__ = ["BACKENDS", "HPARAMS_NAME", "Logger", "ScalarLogger", "read_logs"]
+
+_log = logging.getLogger(__name__)
+
+Backend = Literal["csv", "tensorboard", "arrow"]
+#: Every backend, in the order they are written.
+BACKENDS: Final[tuple[Backend, ...]] = ("csv", "tensorboard", "arrow")
+HPARAMS_NAME: Final = "hparams.json"
+_INT64: Final = (-(2**63), 2**63 - 1)
+
+
+class ScalarLogger(Protocol):
+    """What training code needs from a logger; `Logger` implements it.
+
+    Type a parameter with it (``logger: ScalarLogger | None = None``) to accept any object
+    with these methods, e.g. a test double.
+    """
+
+    def add_scalar(self, tag: str, value: float, step: int) -> None:
+        """Log one value of ``tag`` at global env step ``step``."""
+
+    def add_scalars(self, mapping: Mapping[str, float], step: int) -> None:
+        """Log several tags at the same step."""
+
+    def add_hparams(self, mapping: Mapping[str, Any]) -> None:
+        """Record the run's hyperparameters, once."""
+
+    def flush(self) -> None:
+        """Write everything pending."""
+
+    def close(self) -> None:
+        """Flush and release the files."""
+
+
+class _State:
+    """What must be flushed and closed, even if the Logger is garbage-collected unclosed."""
+
+    __slots__ = ("backends", "closed", "pending")
+
+    def __init__(self, backends: list[ScalarBackend]) -> None:
+        self.backends = backends
+        self.pending = ScalarRows()
+        self.closed = False
+
+    def flush(self) -> None:
+        if not self.pending:
+            return
+        try:
+            for backend in self.backends:
+                backend.write(self.pending)
+            for backend in self.backends:
+                backend.flush()
+        finally:
+            self.pending.clear()  # never written twice, even when one backend failed
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        try:
+            self.flush()
+        finally:
+            for backend in self.backends:
+                backend.close()
+
+
+def _open_backend(name: Backend, logdir: Path) -> ScalarBackend:
+    if name == "csv":
+        return CsvScalarWriter(logdir)
+    if name == "tensorboard":
+        return TensorboardWriter(logdir)
+    return ArrowScalarWriter(logdir)
+
+
+def _backend_names(backends: Iterable[str]) -> tuple[Backend, ...]:
+    names = (backends,) if isinstance(backends, str) else tuple(backends)
+    out: list[Backend] = []
+    for name in names:
+        if name not in BACKENDS:
+            raise ValueError(
+                f"unknown Logger backend {name!r}; choose among {list(BACKENDS)}, e.g. "
+                "Logger(logdir, backends=('csv', 'arrow'))."
+            )
+        if name not in out:
+            out.append(name)
+    if not out:
+        raise ValueError(f"Logger needs at least one backend among {list(BACKENDS)}, got none.")
+    return tuple(out)
+
+
+def _check_tag(tag: object) -> str:
+    if type(tag) is not str:
+        raise InvalidScalarError(
+            f"tag must be a str such as 'charts/episodic_return', got {tag!r} "
+            f"({type(tag).__name__})."
+        )
+    if not tag or "\n" in tag or "\r" in tag:
+        raise InvalidScalarError(
+            f"tag {tag!r} must be non-empty and hold no line break; use '/' to group tags, "
+            "e.g. 'losses/value_loss'."
+        )
+    return tag
+
+
+def _check_step(step: object, tag: str) -> int:
+    if isinstance(step, bool | np.bool_):
+        raise InvalidScalarError(f"step for tag {tag!r} must be an int, got the bool {step!r}.")
+    try:
+        value = operator.index(step)  # type: ignore[arg-type]  # any __index__ object
+    except TypeError:
+        raise InvalidScalarError(
+            f"step for tag {tag!r} must be an int (the global env step), got {step!r} "
+            f"({type(step).__name__}). Pass e.g. `int(global_step)`."
+        ) from None
+    if not _INT64[0] <= value <= _INT64[1]:
+        raise InvalidScalarError(f"step {value} for tag {tag!r} does not fit in int64.")
+    return value
+
+
+def _check_value(value: object, tag: str) -> float:
+    if isinstance(value, str | bytes):
+        raise InvalidScalarError(
+            f"value for tag {tag!r} must be a real number, got the string {value!r}."
+        )
+    try:
+        return float(value)  # type: ignore[arg-type]  # numbers, numpy/torch scalars, 0-d
+    except (TypeError, ValueError):
+        shape = getattr(value, "shape", None)
+        hint = f" of shape {tuple(shape)}" if shape is not None else ""
+        raise InvalidScalarError(
+            f"value for tag {tag!r} must be a real number (int, float, numpy scalar, 0-d "
+            f"array or one-element tensor), got {type(value).__name__}{hint}. Reduce it "
+            "first, e.g. `x.mean().item()`."
+        ) from None
+
+
+def _hparam(key: str, value: object) -> HParamValue:
+    if isinstance(value, np.generic):
+        value = value.item()
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, list | tuple) and all(
+        v is None or isinstance(v, bool | int | float | str) for v in value
+    ):
+        return list(value)
+    raise HParamsError(
+        f"hyperparameter {key!r} is a {type(value).__name__} ({value!r}); supported: bool, "
+        "int, float, str, None and lists of those. Convert it first, e.g. `str(value)`."
+    )
+
+
+def _write_hparams_json(path: Path, hparams: dict[str, HParamValue]) -> None:
+    if path.exists():
+        try:
+            old = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            old = None
+        if old != hparams and not (old is not None and _same_with_nan(old, hparams)):
+            raise HParamsError(
+                f"{path} already holds other hyperparameters ({old!r}) than the ones given "
+                f"({hparams!r}). A log directory is one run: use a new logdir for a new "
+                "configuration, or delete that file."
+            )
+        return
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(hparams, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, path)  # atomic: readers see the old file or the whole new one
+
+
+def _same_with_nan(a: object, b: object) -> bool:
+    if isinstance(a, float) and isinstance(b, float):
+        return a == b or (math.isnan(a) and math.isnan(b))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same_with_nan(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_same_with_nan(x, y) for x, y in zip(a, b, strict=True))
+    return a == b
+
+
+class Logger:
+    """Scalars of one training run, written to several backends at once.
+
+    Every value is one row ``wall_time, step, tag, value`` (``step``: global env steps, the
+    x-axis of every curve; tags like ``charts/episodic_return``, ``charts/SPS``,
+    ``eval/episodic_return``, ``losses/value_loss``). Rows wait in memory and are written
+    to every backend by ``flush()``, which runs by itself every ``flush_secs`` seconds (checked
+    when a value is added) or every ``max_pending`` rows, and at ``close()``. A Logger that is
+    never closed is closed when garbage-collected or at interpreter exit.
+
+    Backends, all in ``logdir``:
+
+    * ``"csv"``: ``scalars.csv``, appended (a second Logger on the same logdir continues it);
+    * ``"tensorboard"``: a new ``events.out.tfevents.*`` file (the ``tensorboard`` extra);
+    * ``"arrow"``: a new Arrow IPC stream ``scalars-NNNNN.arrows``.
+
+    A process killed at any point loses only the rows not yet flushed: the CSV holds only
+    complete lines and the Arrow stream is readable up to its last flushed batch.
+
+    Args:
+        logdir: the run's directory (created if missing).
+        backends: any of ``"csv"``, ``"tensorboard"``, ``"arrow"``.
+        flush_secs: the longest time a row waits in memory, checked at each ``add_*``.
+        max_pending: flush when this many rows wait.
+
+    Raises:
+        ValueError: an unknown backend name.
+        MissingDependencyError: ``"tensorboard"`` without the tensorboard package.
+
+    Example:
+        >>> import tempfile
+        >>> logdir = tempfile.mkdtemp()
+        >>> with Logger(logdir, backends=("csv", "arrow")) as logger:
+        ...     logger.add_hparams({"lr": 3e-4, "env_id": "CartPole-v1"})
+        ...     logger.add_scalar("charts/episodic_return", 21.0, step=128)
+        ...     logger.add_scalars({"losses/pg": -0.1, "losses/vf": 0.5}, step=256)
+        >>> read_logs(logdir).column("tag").to_pylist()
+        ['charts/episodic_return', 'losses/pg', 'losses/vf']
+    """
+
+    def __init__(
+        self,
+        logdir: str | os.PathLike[str],
+        backends: Iterable[str] = BACKENDS,
+        *,
+        flush_secs: float = 10.0,
+        max_pending: int = 10_000,
+    ) -> None:
+        names = _backend_names(backends)
+        if not flush_secs >= 0 or max_pending < 1:
+            raise ValueError(
+                f"need flush_secs >= 0 and max_pending >= 1, got {flush_secs} and {max_pending}."
+            )
+        self._logdir = Path(logdir)
+        if self._logdir.exists() and not self._logdir.is_dir():
+            raise NotADirectoryError(f"logdir {str(self._logdir)!r} exists and is not a directory.")
+        self._logdir.mkdir(parents=True, exist_ok=True)
+        opened: list[ScalarBackend] = []
+        try:
+            for name in names:
+                opened.append(_open_backend(name, self._logdir))
+        except BaseException:
+            for backend in opened:
+                backend.close()
+            raise
+        self._names = names
+        self._state = _State(opened)
+        self._finalizer = weakref.finalize(self, _State.close, self._state)
+        self._flush_secs = float(flush_secs)
+        self._max_pending = int(max_pending)
+        self._last_flush = time.monotonic()
+        self._hparams_written = False
+
+    @property
+    def logdir(self) -> Path:
+        """The run's directory."""
+        return self._logdir
+
+    @property
+    def backends(self) -> tuple[str, ...]:
+        """The backends written, in order."""
+        return self._names
+
+    @property
+    def closed(self) -> bool:
+        """True after ``close()``."""
+        return self._state.closed
+
+    def _check_open(self, method: str) -> None:
+        if self._state.closed:
+            raise WriterClosedError(
+                f"Logger.{method}() after close() (logdir {str(self._logdir)!r}). Open a new "
+                "Logger on the same logdir to continue the run."
+            )
+
+    def add_scalar(self, tag: str, value: float, step: int) -> None:
+        """Log ``value`` of ``tag`` at global env step ``step``.
+
+        Args:
+            tag: e.g. ``"charts/episodic_return"``; non-empty, no line break.
+            value: a real number: int, float, numpy scalar, 0-d array, 1-element tensor.
+            step: an int, the global number of env steps (the x-axis).
+
+        Raises:
+            InvalidScalarError: a bad tag, value or step (nothing is logged).
+            WriterClosedError: the Logger is closed.
+        """
+        self.add_scalars({tag: value}, step)
+
+    def add_scalars(self, mapping: Mapping[str, float], step: int) -> None:
+        """Log several tags at the same ``step`` (all validated before any is logged).
+
+        Args:
+            mapping: ``{tag: value}``, as for ``add_scalar``.
+            step: an int, the global number of env steps.
+        """
+        self._check_open("add_scalars")
+        if not isinstance(mapping, Mapping):
+            raise InvalidScalarError(
+                f"add_scalars takes a mapping {{tag: value}}, got {type(mapping).__name__}."
+            )
+        rows = [(_check_tag(t), v) for t, v in mapping.items()]
+        first = rows[0][0] if rows else "?"
+        steps = _check_step(step, first)
+        checked = [(t, _check_value(v, t)) for t, v in rows]
+        now = time.time()
+        pending = self._state.pending
+        for tag, value in checked:
+            pending.append(now, steps, tag, value)
+        if len(pending) >= self._max_pending or (
+            time.monotonic() - self._last_flush >= self._flush_secs
+        ):
+            self.flush()
+
+    def add_hparams(self, mapping: Mapping[str, Any]) -> None:
+        """Record the run's hyperparameters, once per Logger.
+
+        Written to ``logdir/hparams.json`` (JSON, atomically) and, with the tensorboard
+        backend, as an HParams summary in the same run as the scalars.
+
+        Args:
+            mapping: ``{name: value}``; values bool, int, float, str, None, numpy scalars or
+                lists of those (e.g. ``dataclasses.asdict(config)``).
+
+        Raises:
+            HParamsError: an unsupported value, a second call, or a ``hparams.json`` already
+                holding other values (a log directory is one run).
+        """
+        self._check_open("add_hparams")
+        if self._hparams_written:
+            raise HParamsError(
+                "add_hparams was already called on this Logger; pass every hyperparameter in "
+                "one call."
+            )
+        hparams: dict[str, HParamValue] = {}
+        for key, value in mapping.items():
+            if type(key) is not str:
+                raise HParamsError(f"hyperparameter names must be str, got {key!r}.")
+            hparams[key] = _hparam(key, value)
+        _write_hparams_json(self._logdir / HPARAMS_NAME, hparams)
+        for backend in self._state.backends:
+            backend.write_hparams(hparams)
+        self._hparams_written = True
+
+    def flush(self) -> None:
+        """Write the pending rows to every backend and hand them to the operating system."""
+        self._check_open("flush")
+        self._last_flush = time.monotonic()
+        self._state.flush()
+
+    def close(self) -> None:
+        """Flush and close every backend. Calling it again does nothing."""
+        self._finalizer()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else "open"
+        return f"Logger({str(self._logdir)!r}, backends={self._names}, {state})"
+
+
+Source = Literal["auto", "arrow", "csv", "tensorboard"]
+
+
+def read_logs(logdir: str | os.PathLike[str], *, source: Source = "auto") -> pa.Table:
+    """The scalars a `Logger` wrote in ``logdir``, as a ``pyarrow.Table``.
+
+    Columns ``wall_time`` (float64, seconds since the epoch), ``step`` (int64), ``tag``
+    (string), ``value`` (float64), in the order they were logged. Call ``.to_pandas()`` on
+    the result for a DataFrame (needs pandas) or ``polars.from_arrow(...)``.
+
+    Args:
+        logdir: the run's directory.
+        source: ``"auto"`` reads the Arrow parts if any, else ``scalars.csv``, else the
+            TensorBoard event files (which need the ``tensorboard`` extra); or name one.
+
+    Raises:
+        NoDataError: ``logdir`` holds nothing from the chosen source.
+        CorruptFileError: a file is not what Logger writes.
+
+    Example:
+        >>> import tempfile
+        >>> logdir = tempfile.mkdtemp()
+        >>> with Logger(logdir, backends=("csv",)) as logger:
+        ...     logger.add_scalar("charts/SPS", 1500, step=64)
+        >>> read_logs(logdir).to_pylist()[0]["value"]
+        1500.0
+    """
+    path = Path(logdir)
+    if not path.is_dir():
+        raise NoDataError(f"log directory {str(path)!r} does not exist or is not a directory.")
+    if source not in ("auto", "arrow", "csv", "tensorboard"):
+        raise ValueError(f"source must be 'auto', 'arrow', 'csv' or 'tensorboard', got {source!r}.")
+    if source in ("auto", "arrow"):
+        table = read_arrow_scalars(path)
+        if table is not None:
+            return table
+    csv_path = path / CSV_NAME
+    if source in ("auto", "csv") and csv_path.is_file():
+        return read_csv_scalars(csv_path)
+    if source in ("auto", "tensorboard") and has_event_files(path):
+        return read_tb_scalars(path)
+    wanted = "scalars-*.arrows, scalars.csv or event files" if source == "auto" else source
+    raise NoDataError(
+        f"{str(path)!r} holds no {wanted} logs. Is it the directory given to Logger(logdir)?"
+    )

@@ -1,0 +1,409 @@
+"""`TrajectoryWriter`: streams batches of `Trajectories` to Arrow IPC or Parquet files.
+
+Layout of a dataset directory (one *part* per file rotation)::
+
+    path/steps/part-00000.arrow         one row per valid step: trajectory, t, step keys
+    path/trajectories/part-00000.arrow  one row per trajectory: trajectory, length,
+                                        max_length, then the info keys
+
+``trajectory`` is a global id, 0, 1, 2, ... in write order across writes and parts. The
+per-trajectory table keeps sequences of length 0 (which have no step row) and the info
+values once per sequence (join on ``trajectory`` to repeat them per step).
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import logging
+import os
+import weakref
+from collections.abc import Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Final, Literal
+
+import numpy as np
+
+# pyarrow is a hard dependency of rlstructures-logging, so a module-level import is allowed.
+import pyarrow as pa  # noqa: TID253
+import pyarrow.ipc  # noqa: TID253
+
+from rlstructures.dicttensor import DictTensorError, Spec, TemporalDictTensor, Trajectories
+from rlstructures.logging._ipc import create_exclusive
+from rlstructures.logging.errors import DatasetExistsError, SchemaMismatchError, WriterClosedError
+
+if TYPE_CHECKING:
+    from typing import Self
+
+__all__ = [
+    "EXTENSIONS",
+    "FORMAT_NAME",
+    "FORMAT_VERSION",
+    "METADATA_KEY",
+    "STEP_COLUMNS",
+    "TRAJECTORY_COLUMNS",
+    "TrajectoryWriter",
+    "part_name",
+    "specs_from_json",
+    "specs_to_json",
+]
+
+_log = logging.getLogger(__name__)
+
+Format = Literal["arrow", "parquet"]
+FORMAT_NAME: Final = "rlstructures.trajectories"
+FORMAT_VERSION: Final = 1
+#: Schema metadata key of both tables; its value is a JSON object (see README).
+METADATA_KEY: Final = b"rlstructures.trajectories"
+EXTENSIONS: Final[dict[str, str]] = {"arrow": ".arrow", "parquet": ".parquet"}
+#: Index columns of the steps table, then the step keys.
+STEP_COLUMNS: Final = ("trajectory", "t")
+#: Index columns of the per-trajectory table, then the info keys.
+TRAJECTORY_COLUMNS: Final = ("trajectory", "length", "max_length")
+STEPS_DIR: Final = "steps"
+TRAJECTORIES_DIR: Final = "trajectories"
+
+
+def part_name(index: int, fmt: str) -> str:
+    """File name of part ``index``: ``part-00000.arrow``."""
+    return f"part-{index:05d}{EXTENSIONS[fmt]}"
+
+
+def specs_to_json(specs: Mapping[str, Spec]) -> dict[str, dict[str, Any]]:
+    """``{key: {"shape": [...], "dtype": "float32"}}``."""
+    return {k: {"shape": list(s.shape), "dtype": s.dtype.name} for k, s in specs.items()}
+
+
+def specs_from_json(raw: Mapping[str, Any]) -> dict[str, Spec]:
+    """Inverse of `specs_to_json`."""
+    return {k: Spec(tuple(v["shape"]), v["dtype"]) for k, v in raw.items()}
+
+
+def _writer_version() -> str:
+    try:
+        return importlib.metadata.version("rlstructures-logging")
+    except importlib.metadata.PackageNotFoundError:  # pragma: no cover - source checkout
+        return "unknown"
+
+
+def _describe(specs: Mapping[str, Spec]) -> str:
+    return ", ".join(f"{k!r}: {s.dtype.name}{list(s.shape)}" for k, s in specs.items())
+
+
+def _check_same(kind: str, expected: dict[str, Spec], got: dict[str, Spec]) -> None:
+    missing = [k for k in expected if k not in got]
+    extra = [k for k in got if k not in expected]
+    if missing or extra:
+        raise SchemaMismatchError(
+            f"these Trajectories have other {kind} keys than the file: missing {missing}, "
+            f"extra {extra} (the file has {_describe(expected)}). Every write to one "
+            "TrajectoryWriter must hold the same keys; use another writer (another path) "
+            "for data with other keys."
+        )
+    for key, spec in expected.items():
+        if got[key] != spec:
+            raise SchemaMismatchError(
+                f"{kind} key {key!r} is {got[key].dtype.name}{list(got[key].shape)} per row "
+                f"in these Trajectories, but {spec.dtype.name}{list(spec.shape)} in the "
+                "file. Cast it first, e.g. `x.astype(np.float32)`, or write to another path."
+            )
+
+
+def _reserved(kind: str, keys: list[str], reserved: tuple[str, ...]) -> None:
+    clash = [k for k in keys if k in reserved]
+    if clash:
+        raise SchemaMismatchError(
+            f"{kind} keys {clash} are reserved for the index columns {list(reserved)} of "
+            "the trajectory files; rename them (e.g. with a 'env_info/' prefix)."
+        )
+
+
+class _Part:
+    """The two open files of one part."""
+
+    def __init__(self, steps: Path, trajs: Path, fmt: Format, schemas: tuple[Any, Any],
+                 compression: str | None) -> None:
+        self.steps_path, self.trajs_path = steps, trajs
+        self._files = [pa.OSFile(str(steps), "wb"), pa.OSFile(str(trajs), "wb")]
+        if fmt == "arrow":
+            options = pa.ipc.IpcWriteOptions(compression=compression)
+            self._writers = [pa.ipc.new_file(f, s, options=options)
+                             for f, s in zip(self._files, schemas, strict=True)]
+        else:
+            import pyarrow.parquet as pq
+
+            self._writers = [pq.ParquetWriter(f, s, compression=compression or "none")
+                             for f, s in zip(self._files, schemas, strict=True)]
+
+    def write(self, steps: Any, trajs: Any) -> None:
+        # Steps first: a reader recovering an unfinished part trusts the per-trajectory table
+        # and drops step rows of trajectories it does not list.
+        self._writers[0].write_batch(steps)
+        self._writers[1].write_batch(trajs)
+
+    def steps_bytes(self) -> int:
+        return int(self._files[0].tell())
+
+    def close(self) -> None:
+        for writer, sink in zip(self._writers, self._files, strict=True):
+            writer.close()
+            sink.close()
+
+
+class _State:
+    """Open part and counters; closed by `TrajectoryWriter.close` or at garbage collection."""
+
+    __slots__ = ("closed", "part")
+
+    def __init__(self) -> None:
+        self.part: _Part | None = None
+        self.closed = False
+
+    def close_part(self) -> None:
+        part, self.part = self.part, None
+        if part is not None:
+            part.close()
+
+    def close(self) -> None:
+        self.closed = True
+        self.close_part()
+
+
+class TrajectoryWriter:
+    """Streams batches of `Trajectories` to a dataset directory of Arrow IPC or Parquet files.
+
+    Each ``write`` appends the valid steps of every sequence to ``steps/`` (long format of
+    ``TemporalDictTensor.to_arrow``: ``trajectory``, ``t``, then the step keys) and one row
+    per sequence to ``trajectories/`` (``trajectory``, ``length``, ``max_length`` = T of
+    its batch, then the info keys under their own names). Trajectory ids are global:
+    0, 1, 2, ... across writes and files. The first write fixes the keys and per-row specs;
+    later writes must match them. After a write that brings the current steps file to
+    ``max_file_bytes`` or more, the next write starts new files (``part-00001``, ...).
+
+    Arrow files are IPC *files* (Feather v2): pandas ``read_feather``, polars ``read_ipc``
+    and ``pyarrow.dataset`` read them, and ``read_trajectories`` memory-maps them. An Arrow
+    part whose writer died is still read up to its last complete write by
+    ``read_trajectories``; a Parquet part needs ``close()`` (its footer) to be readable.
+
+    Args:
+        path: the dataset directory (created; must not already hold parts).
+        format: ``"arrow"`` (default, memory-mappable, crash tolerant) or ``"parquet"``.
+        metadata: JSON-serialisable facts stored with the schema of every file, e.g.
+            ``{"env_id": "CartPole-v1", "seeds": [0, 1], "hparams": {...}}``.
+        max_file_bytes: rotate to a new part once the steps file reaches this size; None
+            never rotates. A file exceeds it by at most one write.
+        compression: None (default: uncompressed, so Arrow files map without copies), or a
+            codec: ``"lz4"``/``"zstd"`` for Arrow, ``"snappy"``/``"zstd"``/... for Parquet.
+
+    Raises:
+        DatasetExistsError: ``path`` already holds trajectory parts.
+        TypeError: ``metadata`` is not JSON-serialisable.
+
+    Example:
+        >>> import tempfile, numpy as np
+        >>> from rlstructures.dicttensor import DictTensor, TemporalDictTensor, Trajectories
+        >>> steps = TemporalDictTensor({"reward": np.ones((2, 3), np.float32)},
+        ...                            lengths=np.array([3, 1]))
+        >>> batch = Trajectories(DictTensor({"env_info/seed": np.array([7, 8])}), steps)
+        >>> path = tempfile.mkdtemp()
+        >>> with TrajectoryWriter(path, metadata={"env_id": "CartPole-v1"}) as writer:
+        ...     writer.write(batch)
+        ...     writer.write(batch)
+        >>> from rlstructures.logging import read_trajectories
+        >>> back = read_trajectories(path)
+        >>> len(back), back.lengths.tolist()
+        (4, [3, 1, 3, 1])
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        format: Format = "arrow",
+        *,
+        metadata: Mapping[str, Any] | None = None,
+        max_file_bytes: int | None = 512 * 2**20,
+        compression: str | None = None,
+    ) -> None:
+        if format not in EXTENSIONS:
+            raise ValueError(f"format must be 'arrow' or 'parquet', got {format!r}.")
+        if max_file_bytes is not None and max_file_bytes < 1:
+            raise ValueError(f"max_file_bytes must be >= 1 or None, got {max_file_bytes}.")
+        if format == "arrow" and compression not in (None, "lz4", "zstd"):
+            raise ValueError(
+                f"Arrow IPC compression must be None, 'lz4' or 'zstd', got {compression!r}."
+            )
+        user = dict(metadata or {})
+        try:
+            json.dumps(user)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(
+                f"metadata must be JSON-serialisable (str keys; str, numbers, bools, None, "
+                f"lists, dicts), but {exc}. Convert values first, e.g. `str(x)` or `x.tolist()`."
+            ) from exc
+        self._path = Path(path)
+        if self._path.exists() and not self._path.is_dir():
+            raise NotADirectoryError(
+                f"TrajectoryWriter path {str(self._path)!r} is a file; it must be a directory "
+                "(the writer creates steps/ and trajectories/ in it)."
+            )
+        for sub in (STEPS_DIR, TRAJECTORIES_DIR):
+            existing = sorted((self._path / sub).glob("part-*")) if self._path.is_dir() else []
+            if existing:
+                raise DatasetExistsError(
+                    f"{str(self._path)!r} already holds trajectory files ({existing[0]}, ...); "
+                    "a TrajectoryWriter never appends to or overwrites a dataset. Choose a new "
+                    "path, or delete the old files."
+                )
+        self._format: Format = format
+        self._user = user
+        self._max_bytes = max_file_bytes
+        self._compression = compression
+        self._schemas: tuple[Any, Any] | None = None
+        self._step_specs: dict[str, Spec] = {}
+        self._info_specs: dict[str, Spec] = {}
+        self._next_id = 0
+        self._n_parts = 0
+        self._files: list[Path] = []
+        self._state = _State()
+        self._finalizer = weakref.finalize(self, _State.close, self._state)
+
+    @property
+    def path(self) -> Path:
+        """The dataset directory."""
+        return self._path
+
+    @property
+    def files(self) -> list[Path]:
+        """Every file written so far (steps and trajectories of each part)."""
+        return list(self._files)
+
+    @property
+    def n_trajectories(self) -> int:
+        """Number of sequences written so far (the next global trajectory id)."""
+        return self._next_id
+
+    def write(self, trajectories: Trajectories | TemporalDictTensor) -> None:
+        """Append a batch of sequences (numpy or torch; torch leaves are copied to host).
+
+        Args:
+            trajectories: `Trajectories` (info ``[B]``, sequences ``[B, T, ...]`` with
+                ``lengths [B]``), or a bare `TemporalDictTensor` (no info keys).
+
+        Raises:
+            SchemaMismatchError: keys, per-row shapes or dtypes differ from the first write,
+                or a key uses a reserved column name. Nothing is written; the writer and
+                its files stay valid.
+            WriterClosedError: after ``close()``.
+        """
+        if self._state.closed:
+            raise WriterClosedError(
+                f"TrajectoryWriter.write() after close() (path {str(self._path)!r}); open a "
+                "new writer on a new path."
+            )
+        if isinstance(trajectories, TemporalDictTensor):
+            from rlstructures.dicttensor import DictTensor
+
+            trajectories = Trajectories(DictTensor({}, batch_shape=len(trajectories)),
+                                        trajectories)
+        if not isinstance(trajectories, Trajectories):
+            raise TypeError(
+                "TrajectoryWriter.write takes Trajectories (or a TemporalDictTensor), got "
+                f"{type(trajectories).__name__}."
+            )
+        src = trajectories.numpy()
+        step_specs, info_specs = src.trajectories.specs(), src.info.specs()
+        if self._schemas is None:
+            _reserved("step", list(step_specs), STEP_COLUMNS)
+            _reserved("info", list(info_specs), TRAJECTORY_COLUMNS)
+        else:
+            _check_same("step", self._step_specs, step_specs)
+            _check_same("info", self._info_specs, info_specs)
+        steps, trajs = self._encode(src, step_specs, info_specs)
+        part = self._state.part or self._open_part((steps.schema, trajs.schema))
+        part.write(steps, trajs)
+        self._next_id += len(src)
+        if self._max_bytes is not None and part.steps_bytes() >= self._max_bytes:
+            _log.info("%s reached %d bytes; next write starts a new part.",
+                      part.steps_path, part.steps_bytes())
+            self._state.close_part()
+
+    def _encode(self, src: Trajectories, step_specs: dict[str, Spec],
+                info_specs: dict[str, Spec]) -> tuple[Any, Any]:
+        """The two record batches of one write (schemas fixed by the first write)."""
+        b, t = src.trajectories.batch_shape
+        try:
+            long = src.trajectories.to_arrow()
+            info = src.info.to_arrow()
+        except DictTensorError as exc:
+            raise SchemaMismatchError(f"cannot store these Trajectories: {exc}") from exc
+        schemas = self._schemas
+        if schemas is None:
+            self._step_specs, self._info_specs = step_specs, info_specs
+        step_keys, info_keys = list(self._step_specs), list(self._info_specs)
+        traj = np.asarray(long.column("trajectory")) + self._next_id
+        step_arrays = [pa.array(traj), long.column("t"), *(long.column(k) for k in step_keys)]
+        ids = np.arange(self._next_id, self._next_id + b, dtype=np.int64)
+        lengths = np.asarray(src.lengths, dtype=np.int64)
+        traj_arrays = [pa.array(ids), pa.array(lengths), pa.array(np.full(b, t, np.int64)),
+                       *(info.column(k) for k in info_keys)]
+        if schemas is None:
+            meta = {
+                "format": FORMAT_NAME,
+                "format_version": FORMAT_VERSION,
+                "writer": f"rlstructures-logging {_writer_version()}",
+                "step_specs": specs_to_json(self._step_specs),
+                "info_specs": specs_to_json(self._info_specs),
+                "metadata": self._user,
+            }
+            schemas = (
+                self._schema(STEP_COLUMNS + tuple(step_keys), step_arrays, meta, "steps"),
+                self._schema(TRAJECTORY_COLUMNS + tuple(info_keys), traj_arrays, meta,
+                             "trajectories"),
+            )
+            self._schemas = schemas
+        return (pa.RecordBatch.from_arrays(step_arrays, schema=schemas[0]),
+                pa.RecordBatch.from_arrays(traj_arrays, schema=schemas[1]))
+
+    @staticmethod
+    def _schema(names: tuple[str, ...], arrays: list[Any], meta: dict[str, Any],
+                table: str) -> Any:
+        fields = [pa.field(n, a.type, nullable=False) for n, a in zip(names, arrays, strict=True)]
+        text = json.dumps({**meta, "table": table})
+        return pa.schema(fields, metadata={METADATA_KEY: text.encode()})
+
+    def _open_part(self, schemas: tuple[Any, Any]) -> _Part:
+        ext_name = part_name(self._n_parts, self._format)
+        paths = (self._path / STEPS_DIR / ext_name, self._path / TRAJECTORIES_DIR / ext_name)
+        for p in paths:
+            p.parent.mkdir(parents=True, exist_ok=True)
+            if not create_exclusive(p):
+                raise DatasetExistsError(
+                    f"{p} appeared while writing: another TrajectoryWriter is writing to "
+                    f"{str(self._path)!r}. Give each writer its own path."
+                )
+        part = _Part(paths[0], paths[1], self._format, schemas, self._compression)
+        self._state.part = part
+        self._files.extend(paths)
+        self._n_parts += 1
+        return part
+
+    def close(self) -> None:
+        """Finish the open files (footers). Calling it again does nothing."""
+        self._finalizer()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._state.closed else "open"
+        return (f"TrajectoryWriter({str(self._path)!r}, format={self._format!r}, "
+                f"{self._next_id} trajectories, {state})")

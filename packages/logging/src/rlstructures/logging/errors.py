@@ -1,0 +1,56 @@
+"""Exceptions raised by rlstructures.logging.
+
+Every leaf class also subclasses the builtin exception it refines, so ``except ValueError``
+(or ``ImportError``, ``FileNotFoundError``) keeps working for code that does not know this
+package.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "LoggingError",
+    "MissingDependencyError",
+    "InvalidScalarError",
+    "HParamsError",
+    "WriterClosedError",
+    "SchemaMismatchError",
+    "CorruptFileError",
+    "NoDataError",
+    "DatasetExistsError",
+]
+
+
+class LoggingError(Exception):
+    """Base class of every error raised by rlstructures.logging."""
+
+
+class MissingDependencyError(LoggingError, ImportError):
+    """An optional dependency (an extra: ``tensorboard``, ``plot``) is needed but missing."""
+
+
+class InvalidScalarError(LoggingError, ValueError):
+    """A tag, step or value given to ``Logger.add_scalar`` cannot be logged."""
+
+
+class HParamsError(LoggingError, ValueError):
+    """Hyperparameters of an unsupported type, or written twice with different values."""
+
+
+class WriterClosedError(LoggingError, ValueError):
+    """A ``Logger`` or ``TrajectoryWriter`` was used after ``close()``."""
+
+
+class SchemaMismatchError(LoggingError, ValueError):
+    """Trajectories whose keys or specs differ from the file's schema, or reserved names."""
+
+
+class CorruptFileError(LoggingError, ValueError):
+    """A file is not what this package writes, or is damaged beyond what can be recovered."""
+
+
+class NoDataError(LoggingError, FileNotFoundError):
+    """A path holds no log or trajectory file that this package can read."""
+
+
+class DatasetExistsError(LoggingError, FileExistsError):
+    """A TrajectoryWriter was given a directory that already holds trajectory files."""
