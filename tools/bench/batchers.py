@@ -1,0 +1,271 @@
+"""Collection throughput of the batchers against the 2-core limit and peer libraries.
+
+CartPole-v1, one torch MLP policy (4-64-64-2, tanh, an action sampled from the softmax
+with ``torch.multinomial``), the same in every contender. Env steps per second, median of
+``--repeats`` timed collections of ``--timesteps`` steps after one warm-up:
+
+* ``bare loop``: one process steps N gymnasium envs in a Python loop with one batched
+  policy call per step; twice its rate is the 2-core limit of the machine.
+* ``LocalBatcher`` / ``MultiProcessBatcher``: 2 workers x N envs (GymVecEnv, auto-reset).
+* gymnasium ``SyncVectorEnv`` and ``AsyncVectorEnv(shared_memory=True)`` with 2N envs,
+  policy batched in the main process.
+* stable-baselines3 ``SubprocVecEnv`` (2N envs) and TorchRL ``MultiSyncCollector`` (2 workers
+  x N envs) when the ``bench`` extra is installed (``make bench``).
+
+Run: ``python tools/bench/batchers.py [--envs 16 32] [--repeats 5]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from rlstructures.agents import Agent, GymVecEnv
+from rlstructures.batchers import LocalBatcher, MultiProcessBatcher
+from rlstructures.dicttensor import DictTensor, TemporalDictTensor
+
+ENV_ID = "CartPole-v1"
+WORKERS = 2
+
+
+def make_policy(seed: int = 0) -> torch.nn.Module:
+    torch.manual_seed(seed)
+    return torch.nn.Sequential(
+        torch.nn.Linear(4, 64),
+        torch.nn.Tanh(),
+        torch.nn.Linear(64, 64),
+        torch.nn.Tanh(),
+        torch.nn.Linear(64, 2),
+    )
+
+
+@torch.no_grad()
+def act(policy: torch.nn.Module, obs: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    logits = policy(torch.from_numpy(np.asarray(obs, dtype=np.float32)))
+    probs = torch.softmax(logits, dim=-1)
+    return torch.multinomial(probs, 1)[:, 0].numpy()
+
+
+class MLPAgent(Agent):
+    """The benchmark policy as an rlstructures Agent (stateless)."""
+
+    def __init__(self) -> None:
+        self.policy = make_policy()
+
+    def initial_state(self, agent_info: DictTensor, batch_size: int) -> DictTensor:
+        return DictTensor({}, batch_shape=(batch_size,))
+
+    def __call__(
+        self,
+        state: DictTensor,
+        observation: DictTensor,
+        agent_info: DictTensor,
+        history: TemporalDictTensor | None = None,
+    ) -> tuple[DictTensor, DictTensor]:
+        action = act(self.policy, observation["frame"])
+        return DictTensor({"action": action}, batch_shape=(len(action),)), state
+
+
+def make_env(seed: int, n_envs: int) -> GymVecEnv:
+    return GymVecEnv(ENV_ID, n_envs, seed, auto_reset=True)
+
+
+def median_rate(run: Callable[[], int], repeats: int) -> float:
+    """Steps per second: median over ``repeats`` runs of ``run`` (returns steps done)."""
+    run()  # warm-up
+    rates = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        steps = run()
+        rates.append(steps / (time.perf_counter() - t0))
+    return statistics.median(rates)
+
+
+# ---------------------------------------------------------------------- contenders
+def bare_loop(n_envs: int, timesteps: int, repeats: int) -> float:
+    torch.set_num_threads(1)
+    policy = make_policy()
+    envs = [gym.make(ENV_ID) for _ in range(n_envs)]
+    obs = np.stack([e.reset(seed=k)[0] for k, e in enumerate(envs)])
+
+    def run() -> int:
+        nonlocal obs
+        for _ in range(timesteps):
+            actions = act(policy, obs)
+            for k, env in enumerate(envs):
+                o, _, term, trunc, _ = env.step(int(actions[k]))
+                obs[k] = env.reset()[0] if term or trunc else o
+        return n_envs * timesteps
+
+    rate = median_rate(run, repeats)
+    for e in envs:
+        e.close()
+    return rate
+
+
+def ours(cls: Any, n_envs: int, timesteps: int, repeats: int) -> float:
+    env = functools.partial(make_env, n_envs=n_envs)
+    with cls(MLPAgent, env, n_timesteps=timesteps, seeds=list(range(0, WORKERS * 1000, 1000))) as b:
+        b.reset()
+
+        def run() -> int:
+            b.execute()
+            trajectories, _ = b.get()
+            return int(trajectories.lengths.sum())
+
+        return median_rate(run, repeats)
+
+
+def gym_vector(asynchronous: bool, n_envs: int, timesteps: int, repeats: int) -> float:
+    torch.set_num_threads(1)
+    policy = make_policy()
+    fns = [functools.partial(gym.make, ENV_ID) for _ in range(WORKERS * n_envs)]
+    venv: Any = (
+        gym.vector.AsyncVectorEnv(fns, shared_memory=True)
+        if asynchronous
+        else gym.vector.SyncVectorEnv(fns)
+    )
+    obs, _ = venv.reset(seed=0)
+
+    def run() -> int:
+        nonlocal obs
+        for _ in range(timesteps):
+            obs, *_ = venv.step(act(policy, obs))
+        return WORKERS * n_envs * timesteps
+
+    rate = median_rate(run, repeats)
+    venv.close()
+    return rate
+
+
+def sb3_subproc(n_envs: int, timesteps: int, repeats: int) -> float | None:
+    try:
+        from stable_baselines3.common.env_util import make_vec_env
+        from stable_baselines3.common.vec_env import SubprocVecEnv
+    except ImportError:
+        return None
+    torch.set_num_threads(1)
+    policy = make_policy()
+    venv = make_vec_env(
+        ENV_ID,
+        n_envs=WORKERS * n_envs,
+        vec_env_cls=SubprocVecEnv,
+        seed=0,
+        vec_env_kwargs={"start_method": "spawn"},
+    )
+    obs = venv.reset()
+
+    def run() -> int:
+        nonlocal obs
+        for _ in range(timesteps):
+            obs, *_ = venv.step(act(policy, obs))
+        return WORKERS * n_envs * timesteps
+
+    rate = median_rate(run, repeats)
+    venv.close()
+    return rate
+
+
+def torchrl_env(n_envs: int) -> Any:
+    from torchrl.envs import GymEnv, SerialEnv
+
+    return SerialEnv(n_envs, functools.partial(GymEnv, ENV_ID))
+
+
+def torchrl_policy() -> Any:
+    from tensordict.nn import TensorDictModule
+
+    class Sampler(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = make_policy()
+
+        def forward(self, obs: torch.Tensor) -> torch.Tensor:
+            probs = torch.softmax(self.net(obs), dim=-1)
+            return torch.nn.functional.one_hot(torch.multinomial(probs, 1)[..., 0], 2)
+
+    return TensorDictModule(Sampler(), in_keys=["observation"], out_keys=["action"])
+
+
+def torchrl_multisync(n_envs: int, timesteps: int, repeats: int) -> float | None:
+    try:
+        import torchrl.collectors as collectors
+    except ImportError:
+        return None
+    cls = getattr(collectors, "MultiSyncCollector", None) or collectors.MultiSyncDataCollector
+    frames = WORKERS * n_envs * timesteps
+    collector = cls(
+        [functools.partial(torchrl_env, n_envs)] * WORKERS,
+        torchrl_policy(),
+        frames_per_batch=frames,
+        total_frames=frames * (repeats + 2),
+    )
+    it = iter(collector)
+
+    def run() -> int:
+        batch = next(it)
+        return int(batch.numel())
+
+    try:
+        return median_rate(run, repeats)
+    finally:
+        collector.shutdown()
+
+
+# ---------------------------------------------------------------------- report
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--envs", type=int, nargs="+", default=[16, 32], help="envs per worker")
+    parser.add_argument("--timesteps", type=int, default=100)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--skip-async", action="store_true", help="skip gymnasium AsyncVectorEnv")
+    args = parser.parse_args()
+    print(
+        f"machine: {platform.machine()}, {__import__('os').cpu_count()} cores, Python "
+        f"{platform.python_version()}, torch {torch.__version__}, gymnasium {gym.__version__}"
+    )
+    for n in args.envs:
+        t, r = args.timesteps, args.repeats
+        bare = bare_loop(n, t, r)
+        limit = WORKERS * bare
+        rows: list[tuple[str, float | None]] = [
+            (f"bare loop, 1 process x {n} envs", bare),
+            ("MultiProcessBatcher", ours(MultiProcessBatcher, n, t, r)),
+            ("LocalBatcher", ours(LocalBatcher, n, t, r)),
+            ("gymnasium SyncVectorEnv", gym_vector(False, n, t, r)),
+        ]
+        if not args.skip_async:
+            rows.append(("gymnasium AsyncVectorEnv(shm)", gym_vector(True, n, t, r)))
+        rows.append(("SB3 SubprocVecEnv", sb3_subproc(n, t, r)))
+        rows.append(("TorchRL MultiSyncCollector", torchrl_multisync(n, t, r)))
+        peers = [v for name, v in rows[3:] if v is not None]
+        best_peer = max(peers) if peers else float("nan")
+        print(f"\n{WORKERS} workers x {n} envs, {t} steps per collection, median of {r}")
+        print(f"{'contender':34s} {'steps/s':>10s} {'/ 2-core limit':>15s} {'/ best peer':>12s}")
+        for name, rate in rows:
+            if rate is None:
+                print(f"{name:34s} {'(not installed: make bench)':>38s}")
+                continue
+            print(f"{name:34s} {rate:10.0f} {rate / limit:15.2f} {rate / best_peer:12.2f}")
+        mp_rate = rows[1][1] or float("nan")
+        overhead_us = (1 / (mp_rate / WORKERS) - 1 / bare) * 1e6
+        print(
+            f"2-core limit: {limit:.0f} steps/s; MultiProcessBatcher overhead per env step "
+            f"against the bare loop: {overhead_us:+.2f} us "
+            "(bars: >= 0.85 x limit, >= 1.5 x best peer)"
+        )
+
+
+if __name__ == "__main__":
+    main()
