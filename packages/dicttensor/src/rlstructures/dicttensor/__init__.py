@@ -16,6 +16,7 @@ from rlstructures.dicttensor._spec import Spec as Spec
 from rlstructures.dicttensor._temporal import TemporalDictTensor as TemporalDictTensor
 from rlstructures.dicttensor._trajectories import Trajectories as Trajectories
 from rlstructures.dicttensor.errors import BackendError as BackendError
+from rlstructures.dicttensor.errors import BatchIndexError as BatchIndexError
 from rlstructures.dicttensor.errors import BatchShapeError as BatchShapeError
 from rlstructures.dicttensor.errors import DictTensorError as DictTensorError
 from rlstructures.dicttensor.errors import KeyMismatchError as KeyMismatchError
@@ -31,6 +32,7 @@ __all__ = [
     "Spec",
     "DictTensorError",
     "BatchShapeError",
+    "BatchIndexError",
     "KeyMismatchError",
     "SpecMismatchError",
     "BackendError",

@@ -5,10 +5,13 @@ Column encoding, by per-row shape of a leaf:
 * ``()``: a primitive column (``int64``, ``float32``, ``bool``, ...);
 * ``(d,)``: ``fixed_size_list<d>`` of the primitive type;
 * two or more dims: the ``arrow.fixed_shape_tensor`` extension type, whose storage is a
-  flat ``fixed_size_list`` (what a reader without the extension sees).
+  flat ``fixed_size_list<prod(shape)>`` (what a reader without the extension sees).
 
-Numeric columns share memory with the numpy leaves in both directions; bool is bit-packed
-by Arrow, so it is copied. Arrays read back are read-only views of Arrow memory.
+Numeric columns share memory with contiguous numpy leaves in both directions; bool is
+bit-packed by Arrow, so it is copied. Arrays read back are read-only views of Arrow memory.
+The schema metadata key ``b"rlstructures"`` holds a JSON object: ``{"format": 1, "kind":
+"DictTensor", "batch_shape": [...]}`` or ``{"format": 1, "kind": "TemporalDictTensor",
+"B": B, "T": T}``.
 """
 
 from __future__ import annotations
@@ -21,7 +24,11 @@ import numpy as np
 import numpy.typing as npt
 
 from rlstructures.dicttensor._dicttensor import DictTensor
-from rlstructures.dicttensor.errors import MissingDependencyError, SpecMismatchError
+from rlstructures.dicttensor.errors import (
+    KeyMismatchError,
+    MissingDependencyError,
+    SpecMismatchError,
+)
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -30,8 +37,10 @@ if TYPE_CHECKING:
 
 __all__ = [
     "METADATA_KEY",
+    "decode_column",
     "dict_tensor_from_arrow",
     "dict_tensor_to_arrow",
+    "encode_column",
     "temporal_from_arrow",
     "temporal_to_arrow",
 ]
@@ -39,7 +48,12 @@ __all__ = [
 #: Schema metadata key holding a JSON object written by this module.
 METADATA_KEY: Final = b"rlstructures"
 FORMAT_VERSION: Final = 1
+INDEX_COLUMNS: Final = ("trajectory", "t")
 _KINDS: Final = "biuf"  # bool, signed, unsigned, float: the dtypes Arrow stores natively
+_CACHE_SIZE: Final = 256
+_types: dict[Any, Any] = {}  # numpy dtype / (dtype, row shape) -> Arrow type
+_metadata: dict[Any, dict[bytes, bytes]] = {}  # batch shape -> encoded schema metadata
+_parsed: dict[bytes, dict[str, Any]] = {}  # encoded metadata -> parsed JSON
 
 
 def _pa() -> Any:
@@ -53,50 +67,85 @@ def _pa() -> Any:
     return pyarrow
 
 
+def _cached(cache: dict[Any, Any], key: Any, value: Any) -> Any:
+    if len(cache) >= _CACHE_SIZE:
+        cache.clear()
+    cache[key] = value
+    return value
+
+
 # ---------------------------------------------------------------------- encode
-def encode_column(pa: Any, key: str, rows: npt.NDArray[Any]) -> Any:
-    """One Arrow array for ``rows`` of shape ``[n, *row_shape]``."""
-    if rows.dtype.kind not in _KINDS or rows.dtype.byteorder == ">":
-        raise SpecMismatchError(
-            f"key {key!r} has dtype {rows.dtype}, which has no Arrow equivalent; Arrow export "
-            "takes bool, int8-64, uint8-64 and float16/32/64. Cast it first."
-        )
-    n, row_shape = rows.shape[0], rows.shape[1:]
-    if not row_shape:
-        return pa.array(np.ascontiguousarray(rows))
-    size = math.prod(row_shape)
-    flat = pa.array(np.ascontiguousarray(rows).reshape(-1))
-    storage = pa.Array.from_buffers(pa.list_(flat.type, size), n, [None], children=[flat])
+def _arrow_type(pa: Any, dtype: np.dtype[Any], row_shape: tuple[int, ...]) -> Any:
+    """The Arrow type of a column of rows of ``row_shape`` and ``dtype`` (cached)."""
+    key = (dtype, row_shape)
+    found = _types.get(key)
+    if found is not None:
+        return found
+    value = pa.from_numpy_dtype(dtype)
     if len(row_shape) == 1:
-        return storage
-    tensor_type = pa.fixed_shape_tensor(flat.type, list(row_shape))
-    return pa.ExtensionArray.from_storage(tensor_type, storage)
+        value = pa.list_(value, row_shape[0])
+    elif row_shape:
+        value = pa.fixed_shape_tensor(value, list(row_shape))
+    return _cached(_types, key, value)
 
 
-def _record_batch(pa: Any, columns: dict[str, Any], meta: dict[str, Any]) -> Any:
-    schema = pa.schema(
-        [pa.field(k, c.type, nullable=False) for k, c in columns.items()],
-        metadata={METADATA_KEY: json.dumps(meta).encode()},
-    )
-    return pa.RecordBatch.from_arrays(list(columns.values()), schema=schema)
+def encode_column(pa: Any, key: str, rows: npt.NDArray[Any]) -> Any:
+    """One Arrow array for ``rows`` of shape ``[n, *row_shape]`` (zero-copy if contiguous)."""
+    dtype = rows.dtype
+    if dtype.kind not in _KINDS:
+        raise SpecMismatchError(
+            f"key {key!r} has dtype {dtype}, which has no Arrow equivalent; Arrow export "
+            "takes bool, int8-64, uint8-64 and float16/32/64. Cast it first, e.g. "
+            "`dt[key] = dt[key].astype(np.float32)`."
+        )
+    if not dtype.isnative:
+        dtype = dtype.newbyteorder("=")
+        rows = rows.astype(dtype)
+    n, row_shape = rows.shape[0], rows.shape[1:]
+    if dtype.kind == "b":
+        flat = pa.array(rows.reshape(-1))  # bit-packed: a copy
+    else:
+        flat = pa.Array.from_buffers(
+            _arrow_type(pa, dtype, ()),
+            rows.size,
+            [None, pa.py_buffer(np.ascontiguousarray(rows))],
+        )
+    if not row_shape:
+        return flat
+    arrow_type = _arrow_type(pa, dtype, row_shape)
+    if len(row_shape) == 1:
+        return pa.Array.from_buffers(arrow_type, n, [None], children=[flat])
+    storage = pa.Array.from_buffers(arrow_type.storage_type, n, [None], children=[flat])
+    return pa.ExtensionArray.from_storage(arrow_type, storage)
+
+
+def _encode_metadata(key: Any, meta: dict[str, Any]) -> dict[bytes, bytes]:
+    found = _metadata.get(key)
+    if found is None:
+        found = _cached(_metadata, key, {METADATA_KEY: json.dumps(meta).encode()})
+    return found
 
 
 def dict_tensor_to_arrow(dt: DictTensor) -> pa.RecordBatch:
     """See ``DictTensor.to_arrow``."""
     pa = _pa()
-    src = dt.numpy()
-    n = math.prod(src.batch_shape)
-    nb = len(src.batch_shape)
-    columns = {
-        k: encode_column(pa, k, v.reshape((n, *v.shape[nb:]))) for k, v in src.items()
-    }
-    meta = {"format": FORMAT_VERSION, "kind": "DictTensor", "batch_shape": list(src.batch_shape)}
-    return _record_batch(pa, columns, meta)
+    src = dt if dt.backend == "numpy" else dt.numpy()
+    shape = src.batch_shape
+    if len(shape) == 1:
+        leaves = src._data
+    else:
+        n, nb = math.prod(shape), len(shape)
+        leaves = {k: v.reshape((n, *v.shape[nb:])) for k, v in src._data.items()}
+    columns = [encode_column(pa, k, v) for k, v in leaves.items()]
+    meta = _encode_metadata(
+        shape, {"format": FORMAT_VERSION, "kind": "DictTensor", "batch_shape": list(shape)}
+    )
+    return pa.RecordBatch.from_arrays(columns, names=list(leaves), metadata=meta)
 
 
 # ---------------------------------------------------------------------- decode
 def _single_array(column: Any) -> Any:
-    """A contiguous Array from an Array or a ChunkedArray (zero-copy when one chunk)."""
+    """An Array from an Array or a ChunkedArray (zero-copy when there is one chunk)."""
     chunks = getattr(column, "chunks", None)
     if chunks is None:
         return column
@@ -108,65 +157,120 @@ def _single_array(column: Any) -> Any:
 def decode_column(pa: Any, name: str, column: Any) -> npt.NDArray[Any]:
     """``[n, *row_shape]`` numpy array of one Arrow column (zero-copy where Arrow allows)."""
     arr = _single_array(column)
+    n = len(arr)
+    row_shape: tuple[int, ...] = ()
+    arrow_type = arr.type
+    if isinstance(arrow_type, pa.BaseExtensionType):
+        if not isinstance(arrow_type, pa.FixedShapeTensorType):
+            raise SpecMismatchError(
+                f"column {name!r} has extension type {arrow_type}; DictTensor reads only the "
+                "`fixed_shape_tensor` extension."
+            )
+        if arrow_type.permutation not in (None, list(range(len(arrow_type.shape)))):
+            raise SpecMismatchError(
+                f"column {name!r} is a permuted fixed_shape_tensor, which DictTensor cannot "
+                "read; write it with the default (row-major) layout."
+            )
+        row_shape = tuple(arrow_type.shape)
+        arr = arr.storage
+        arrow_type = arr.type
+        if not isinstance(arrow_type, pa.FixedSizeListType):
+            raise SpecMismatchError(f"column {name!r}: unexpected tensor storage {arrow_type}.")
+        arr = _list_values(arr, name)
+    else:
+        dims = []
+        while isinstance(arrow_type, pa.FixedSizeListType):
+            dims.append(arrow_type.list_size)
+            arr = _list_values(arr, name)
+            arrow_type = arr.type
+        row_shape = tuple(dims)
     if arr.null_count:
         raise SpecMismatchError(
-            f"column {name!r} holds {arr.null_count} nulls; DictTensor leaves cannot be null."
+            f"column {name!r} holds {arr.null_count} null(s); DictTensor leaves cannot be "
+            "null. Fill them first, e.g. `pyarrow.compute.fill_null(column, 0)`."
         )
-    n = len(arr)
-    row_shape: list[int] = []
-    if isinstance(arr.type, pa.BaseExtensionType):
-        ext = arr.type
-        if getattr(ext, "permutation", None) not in (None, list(range(len(ext.shape)))):
-            raise SpecMismatchError(f"column {name!r}: permuted tensor columns are not supported.")
-        row_shape = list(ext.shape)
-        arr = arr.storage
-        while pa.types.is_fixed_size_list(arr.type):
-            arr = arr.flatten()
-    else:
-        while pa.types.is_fixed_size_list(arr.type):
-            row_shape.append(arr.type.list_size)
-            arr = arr.flatten()
-    if not (pa.types.is_integer(arr.type) or pa.types.is_floating(arr.type)
-            or pa.types.is_boolean(arr.type)):
+    values = arr.to_numpy(zero_copy_only=False)
+    if values.dtype.kind not in _KINDS:
         raise SpecMismatchError(
             f"column {name!r} has Arrow type {column.type}, which DictTensor cannot hold; "
             "supported: bool, ints, floats, fixed-size lists and fixed_shape_tensor of those."
         )
+    result: npt.NDArray[Any] = values.reshape((n, *row_shape))
+    return result
+
+
+def _list_values(arr: Any, name: str) -> Any:
+    """The child values of a FixedSizeListArray (its offset and length applied)."""
     if arr.null_count:
-        raise SpecMismatchError(f"column {name!r} holds nulls in its values.")
-    values = arr.to_numpy(zero_copy_only=False)
-    return values.reshape((n, *row_shape))
+        raise SpecMismatchError(
+            f"column {name!r} holds {arr.null_count} null row(s); DictTensor leaves cannot be "
+            "null. Drop or fill them first."
+        )
+    size = arr.type.list_size
+    values = arr.values
+    if arr.offset or len(values) != len(arr) * size:
+        values = values.slice(arr.offset * size, len(arr) * size)
+    return values
 
 
-def _as_columns(batch: Any) -> tuple[list[str], list[Any], dict[str, Any]]:
+def _read_metadata(batch: Any) -> tuple[list[str], dict[str, Any]]:
     pa = _pa()
     if not isinstance(batch, (pa.RecordBatch, pa.Table)):
         raise TypeError(
             f"from_arrow takes a pyarrow RecordBatch or Table, got {type(batch).__name__}."
         )
-    raw = (batch.schema.metadata or {}).get(METADATA_KEY)
-    meta: dict[str, Any] = json.loads(raw) if raw else {}
-    return list(batch.schema.names), list(batch.columns), meta
+    schema = batch.schema
+    names: list[str] = schema.names
+    if len(set(names)) != len(names):
+        dup = sorted({n for n in names if names.count(n) > 1})
+        raise KeyMismatchError(
+            f"the Arrow data has duplicate column names {dup}; DictTensor keys are unique. "
+            "Rename them first, e.g. `table.rename_columns([...])`."
+        )
+    raw = (schema.metadata or {}).get(METADATA_KEY)
+    if raw is None:
+        return names, {}
+    meta = _parsed.get(raw)
+    if meta is None:
+        try:
+            meta = json.loads(raw)
+        except ValueError:
+            meta = {}
+        if not isinstance(meta, dict):
+            meta = {}
+        _cached(_parsed, raw, meta)
+    return names, meta
+
+
+def _int_list(value: Any) -> list[int] | None:
+    if isinstance(value, list) and all(type(v) is int and v >= 0 for v in value):
+        return value
+    return None
 
 
 def dict_tensor_from_arrow(batch: pa.RecordBatch | pa.Table) -> DictTensor:
     """See ``DictTensor.from_arrow``."""
     pa = _pa()
-    names, columns, meta = _as_columns(batch)
+    names, meta = _read_metadata(batch)
     n = batch.num_rows
-    shape = tuple(meta.get("batch_shape", (n,)))
-    if math.prod(shape) != n and names:
-        shape = (n,)
-    data = {}
-    for name, col in zip(names, columns, strict=True):
+    dims = _int_list(meta.get("batch_shape"))
+    shape = (n,) if dims is None or (names and math.prod(dims) != n) else tuple(dims)
+    data: dict[str, Any] = {}
+    for name, col in zip(names, batch.columns, strict=True):
         rows = decode_column(pa, name, col)
-        data[name] = rows.reshape(shape + rows.shape[1:])
-    return DictTensor(data, batch_shape=shape)
+        data[name] = rows if len(shape) == 1 else rows.reshape(shape + rows.shape[1:])
+    return DictTensor._trusted(data, shape)
 
 
 def temporal_to_arrow(tdt: TemporalDictTensor) -> pa.RecordBatch:
     """See ``TemporalDictTensor.to_arrow``."""
     pa = _pa()
+    for reserved in INDEX_COLUMNS:
+        if reserved in tdt.keys():
+            raise KeyMismatchError(
+                f"key {reserved!r} is reserved for the long-format index columns "
+                f"{list(INDEX_COLUMNS)}; rename it, e.g. `tdt.prefix('data/')`."
+            )
     src = tdt.numpy()
     b, t = src.batch_shape
     lengths = src.lengths
@@ -178,15 +282,27 @@ def temporal_to_arrow(tdt: TemporalDictTensor) -> pa.RecordBatch:
         mask = src.mask()
         traj, steps = (x.astype(np.int64) for x in np.nonzero(mask))
         leaves = {k: v[mask] for k, v in src.items()}
-    for reserved in ("trajectory", "t"):
-        if reserved in leaves:
-            raise SpecMismatchError(
-                f"key {reserved!r} is reserved for the long-format index columns; rename it."
-            )
-    columns = {"trajectory": pa.array(traj), "t": pa.array(steps)}
-    columns.update({k: encode_column(pa, k, v) for k, v in leaves.items()})
-    meta = {"format": FORMAT_VERSION, "kind": "TemporalDictTensor", "B": b, "T": t}
-    return _record_batch(pa, columns, meta)
+    columns = [pa.array(traj), pa.array(steps)]
+    columns += [encode_column(pa, k, v) for k, v in leaves.items()]
+    meta = _encode_metadata(
+        ("T", b, t), {"format": FORMAT_VERSION, "kind": "TemporalDictTensor", "B": b, "T": t}
+    )
+    return pa.RecordBatch.from_arrays(columns, names=[*INDEX_COLUMNS, *leaves], metadata=meta)
+
+
+def _index_column(pa: Any, cols: dict[str, Any], name: str) -> npt.NDArray[np.int64]:
+    if name not in cols:
+        raise KeyMismatchError(
+            f"the long-format table lacks the {name!r} column; it needs int columns "
+            "'trajectory' and 't' (as written by TemporalDictTensor.to_arrow)."
+        )
+    values = decode_column(pa, name, cols.pop(name))
+    if values.ndim != 1 or values.dtype.kind not in "iu":
+        raise SpecMismatchError(
+            f"column {name!r} must hold one integer per row, got {values.dtype} rows of shape "
+            f"{values.shape[1:]}."
+        )
+    return values.astype(np.int64, copy=False)
 
 
 def temporal_from_arrow(batch: pa.RecordBatch | pa.Table) -> TemporalDictTensor:
@@ -194,22 +310,19 @@ def temporal_from_arrow(batch: pa.RecordBatch | pa.Table) -> TemporalDictTensor:
     from rlstructures.dicttensor._temporal import TemporalDictTensor
 
     pa = _pa()
-    names, columns, meta = _as_columns(batch)
-    cols = dict(zip(names, columns, strict=True))
-    for required in ("trajectory", "t"):
-        if required not in cols:
-            raise SpecMismatchError(
-                f"long-format table lacks the {required!r} column; it needs int columns "
-                "'trajectory' and 't' (as written by TemporalDictTensor.to_arrow)."
-            )
-    traj = decode_column(pa, "trajectory", cols.pop("trajectory")).astype(np.int64, copy=False)
-    steps = decode_column(pa, "t", cols.pop("t")).astype(np.int64, copy=False)
+    names, meta = _read_metadata(batch)
+    cols = dict(zip(names, batch.columns, strict=True))
+    traj = _index_column(pa, cols, "trajectory")
+    steps = _index_column(pa, cols, "t")
     n = len(traj)
-    b = int(meta.get("B", int(traj.max()) + 1 if n else 0))
-    t = int(meta.get("T", int(steps.max()) + 1 if n else 0))
+    b_meta, t_meta = meta.get("B"), meta.get("T")
+    b = b_meta if type(b_meta) is int and b_meta >= 0 else (int(traj.max()) + 1 if n else 0)
+    t = t_meta if type(t_meta) is int and t_meta >= 0 else (int(steps.max()) + 1 if n else 0)
     if n and (traj.min() < 0 or traj.max() >= b or steps.min() < 0 or steps.max() >= t):
         raise SpecMismatchError(
-            f"'trajectory' / 't' values fall outside B={b}, T={t} given by the metadata."
+            f"'trajectory' values must lie in [0, B={b}) and 't' values in [0, T={t}); got "
+            f"trajectory in [{traj.min()}, {traj.max()}] and t in [{steps.min()}, "
+            f"{steps.max()}]."
         )
     lengths = np.bincount(traj, minlength=b).astype(np.int64)
     order = np.lexsort((steps, traj))
@@ -217,7 +330,8 @@ def temporal_from_arrow(batch: pa.RecordBatch | pa.Table) -> TemporalDictTensor:
     expected = np.arange(n, dtype=np.int64) - np.repeat(starts, lengths)
     if not np.array_equal(steps[order], expected):
         raise SpecMismatchError(
-            "each trajectory's 't' values must be exactly 0..length-1 (no gaps, no duplicates)."
+            "each trajectory's 't' values must be exactly 0, 1, ..., length-1 (no gaps, no "
+            "duplicates); filter rows only by whole trajectories or by a prefix of steps."
         )
     canonical = n == b * t and bool(np.array_equal(order, np.arange(n)))
     data: dict[str, Any] = {}
@@ -229,5 +343,4 @@ def temporal_from_arrow(batch: pa.RecordBatch | pa.Table) -> TemporalDictTensor:
             full = np.zeros((b, t, *rows.shape[1:]), dtype=rows.dtype)
             full[traj, steps] = rows
             data[name] = full
-    dt = DictTensor(data, batch_shape=(b, t))
-    return TemporalDictTensor(dt, lengths)
+    return TemporalDictTensor(DictTensor._trusted(data, (b, t)), lengths)

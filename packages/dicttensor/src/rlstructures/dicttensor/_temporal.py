@@ -2,21 +2,33 @@
 
 from __future__ import annotations
 
-from collections.abc import ItemsView, Iterable, KeysView, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, overload
+from collections.abc import ItemsView, Iterable, Iterator, KeysView, Mapping, Sequence, ValuesView
+from typing import TYPE_CHECKING, Any, TypeAlias, overload
 
 import numpy as np
+import numpy.typing as npt
 
-from rlstructures.dicttensor._backend import is_tensor, torch_helpers
-from rlstructures.dicttensor._dicttensor import DictTensor, Index
+from rlstructures.dicttensor._backend import Backend, is_tensor, torch_helpers
+from rlstructures.dicttensor._checks import (
+    index_error,
+    index_repr,
+    int_arg,
+    leaf_backend,
+    row_key,
+    spec_str,
+)
+from rlstructures.dicttensor._dicttensor import DictTensor
 from rlstructures.dicttensor._spec import Spec
-from rlstructures.dicttensor.errors import BatchShapeError
+from rlstructures.dicttensor.errors import BackendError, BatchIndexError, BatchShapeError
 
 if TYPE_CHECKING:
     import pyarrow as pa
-    import torch
+    import torch as _torch
 
-__all__ = ["TemporalDictTensor"]
+__all__ = ["SeqIndex", "TemporalDictTensor"]
+
+#: What selects sequences: a slice, an int or bool array (numpy or torch) or a list.
+SeqIndex: TypeAlias = "slice | npt.NDArray[Any] | _torch.Tensor | list[Any] | range"
 
 
 class TemporalDictTensor:
@@ -56,22 +68,31 @@ class TemporalDictTensor:
             dt = data
             if len(dt.batch_shape) != 2:
                 dt = _as_bt(dt.to_dict(), dt.batch_shape)
-        else:
+        elif isinstance(data, Mapping):
             dt = _as_bt(dict(data), None)
+        else:
+            raise TypeError(
+                "TemporalDictTensor(data) takes a mapping of [B, T, ...] arrays or a DictTensor "
+                f"of batch_shape (B, T), got {type(data).__name__}."
+            )
         self._dt = dt
-        self._lengths = _check_lengths(lengths, dt)
+        self._lengths = _frozen(_check_lengths(lengths, dt))
 
     @classmethod
     def _trusted(cls, dt: DictTensor, lengths: Any) -> TemporalDictTensor:
         self = object.__new__(cls)
         self._dt = dt
-        self._lengths = lengths
+        self._lengths = _frozen(lengths)
         return self
 
     # ------------------------------------------------------------------ properties
     @property
     def lengths(self) -> Any:
-        """``[B]`` int64: the number of valid steps of each sequence."""
+        """``[B]`` int64: the number of valid steps of each sequence.
+
+        A numpy ``lengths`` is read-only (writing to it could break ``0 <= lengths <= T``);
+        build a new TemporalDictTensor to change it.
+        """
         return self._lengths
 
     @property
@@ -86,9 +107,9 @@ class TemporalDictTensor:
         return b, t
 
     @property
-    def backend(self) -> str:
-        """``"numpy"`` or ``"torch"``."""
-        return self._dt.backend
+    def backend(self) -> Backend:
+        """``"numpy"`` or ``"torch"``: the backend of the leaves and of ``lengths``."""
+        return "numpy" if isinstance(self._lengths, np.ndarray) else "torch"
 
     @property
     def dict_tensor(self) -> DictTensor:
@@ -103,9 +124,18 @@ class TemporalDictTensor:
         """The keys."""
         return self._dt.keys()
 
+    def values(self) -> ValuesView[Any]:
+        """The ``[B, T, ...]`` leaves."""
+        return self._dt.values()
+
     def items(self) -> ItemsView[str, Any]:
         """``(key, [B, T, ...] leaf)`` pairs."""
         return self._dt.items()
+
+    def __iter__(self) -> Iterator[DictTensor]:
+        """Iterate over the sequences: ``tdt[0]``, ``tdt[1]``, ... (valid steps only)."""
+        for i in range(len(self)):
+            yield self[i]
 
     def __contains__(self, key: object) -> bool:
         return key in self._dt
@@ -114,41 +144,67 @@ class TemporalDictTensor:
         """Per-step ``Spec`` of every key."""
         return self._dt.specs()
 
+    def __reduce__(self) -> tuple[Any, tuple[DictTensor, Any]]:
+        return _rebuild, (self._dt, self._lengths)
+
     def __repr__(self) -> str:
-        inner = repr(self._dt).split(", backend=", 1)[1]
-        return f"TemporalDictTensor(B={len(self)}, T={self.max_length}, backend={inner}"
+        leaves = ", ".join(f"{k!r}: {spec_str(v, 2)}" for k, v in self._dt.items())
+        return (
+            f"TemporalDictTensor(B={len(self)}, T={self.max_length}, backend={self.backend}, "
+            f"{{{leaves}}})"
+        )
 
     # ------------------------------------------------------------------ indexing
     @overload
     def __getitem__(self, index: str) -> Any: ...
     @overload
-    def __getitem__(self, index: int) -> DictTensor: ...
+    def __getitem__(self, index: int | np.integer[Any]) -> DictTensor: ...
     @overload
-    def __getitem__(self, index: Index) -> TemporalDictTensor | DictTensor: ...
+    def __getitem__(self, index: SeqIndex) -> TemporalDictTensor: ...
 
     def __getitem__(self, index: Any) -> Any:
-        """``tdt["key"]`` is a ``[B, T, ...]`` leaf; ``tdt[i]`` (an int) is a DictTensor of the
-        ``lengths[i]`` valid steps of sequence i; a slice, int array or bool mask selects
-        sequences and returns a TemporalDictTensor."""
+        """A leaf, one sequence or a selection of sequences.
+
+        ``tdt["key"]`` is a ``[B, T, ...]`` leaf; ``tdt[i]`` (an int) is a DictTensor of
+        the ``lengths[i]`` valid steps of sequence i; a slice, int array (or list) or bool
+        mask over B selects sequences and returns a TemporalDictTensor.
+        """
         if type(index) is str:
             return self._dt[index]
-        if isinstance(index, (int, np.integer)):
-            b = len(self)
+        b = len(self)
+        if (type(index) is int or isinstance(index, np.integer)) and not isinstance(
+            index, bool
+        ):
             if not -b <= index < b:
-                raise IndexError(f"sequence index {index} is out of range for B={b}.")
+                raise BatchIndexError(
+                    f"sequence index {index} is out of range for B={b} sequences."
+                )
             return self._dt[index][: int(self._lengths[index])]
         if isinstance(index, tuple):
-            raise IndexError(
+            raise BatchIndexError(
                 "TemporalDictTensor takes one index over the sequences; for time use "
-                "`temporal_index(t)` or `temporal_slice(start, stop)`."
+                "`temporal_index(t)` or `temporal_slice(start, stop)`, or index "
+                "`tdt.dict_tensor[b, t]` (padding included)."
             )
-        dt = self._dt[index]
-        return TemporalDictTensor._trusted(dt, self._lengths[index])
+        key = row_key(index, (b,), self.backend == "numpy")
+        try:
+            lengths = self._lengths[key]
+        except (IndexError, TypeError, ValueError, RuntimeError) as exc:
+            raise index_error(index, (b,), exc) from None
+        if lengths.ndim != 1:
+            raise BatchIndexError(
+                f"index {index_repr(index)} selects sequences with shape {tuple(lengths.shape)}; "
+                "use a 1-D int array, a slice or a bool mask of shape (B,)."
+            )
+        return TemporalDictTensor._trusted(self._dt[index], lengths)
 
     def __setitem__(self, key: str, value: Any) -> None:
         """Add or replace a ``[B, T, ...]`` leaf (e.g. advantages computed from the batch)."""
         if type(key) is not str:
-            raise TypeError("TemporalDictTensor item assignment takes a str key.")
+            raise TypeError(
+                f"TemporalDictTensor item assignment takes a str key, got {key!r}; to change "
+                "rows, build a new TemporalDictTensor from `tdt.dict_tensor`."
+            )
         self._dt[key] = value
 
     def mask(self) -> Any:
@@ -161,9 +217,12 @@ class TemporalDictTensor:
         return steps[None, :] < self._lengths[:, None]
 
     def temporal_index(self, t: int) -> DictTensor:
-        """The B rows at step t (padding rows included): a DictTensor of batch shape ``(B,)``."""
-        self._check_step(t)
-        return self._dt[:, t]
+        """The B rows at step t (padding rows included): a DictTensor of batch shape ``(B,)``.
+
+        Raises:
+            BatchIndexError: ``t`` is not in ``[0, T)``.
+        """
+        return self._dt[:, self._step(t)]
 
     def masked_temporal_index(self, t: int) -> tuple[DictTensor, Any]:
         """The rows at step t of the sequences still running (``t < lengths``).
@@ -172,48 +231,80 @@ class TemporalDictTensor:
             ``(rows, indices)``: rows a DictTensor of batch ``(n,)`` and indices the ``[n]``
             int64 positions of those sequences in the batch.
         """
-        self._check_step(t)
+        t = self._step(t)
         running = self._lengths > t
         if self.backend == "torch":
             idx = torch_helpers("masked_temporal_index()").nonzero(running)
         else:
-            idx = np.flatnonzero(running)
+            idx = np.flatnonzero(running).astype(np.int64, copy=False)
         return self._dt[idx, t], idx
 
     def temporal_slice(self, start: int, stop: int) -> TemporalDictTensor:
-        """Steps ``start:stop`` of every sequence; lengths become
-        ``clip(lengths - start, 0, stop - start)``. ``stop`` past T is clipped to T."""
-        t = self.max_length
+        """Steps ``start:stop`` of every sequence (a view).
+
+        Lengths become ``clip(lengths - start, 0, stop - start)``; ``stop`` past T is
+        clipped to T.
+
+        Raises:
+            BatchIndexError: ``start`` or ``stop`` is negative, or ``start > stop``.
+        """
+        start = int_arg("temporal_slice start", start)
+        stop = int_arg("temporal_slice stop", stop)
         if not 0 <= start <= stop:
-            raise BatchShapeError(
+            raise BatchIndexError(
                 f"temporal_slice needs 0 <= start <= stop, got start={start}, stop={stop}."
             )
-        stop = min(stop, t)
+        stop = min(stop, self.max_length)
         start = min(start, stop)
         lengths = (self._lengths - start).clip(0, stop - start)
         return TemporalDictTensor._trusted(self._dt[:, start:stop], lengths)
 
     def shorten(self) -> TemporalDictTensor:
-        """Drop the padding steps that no sequence uses: T becomes ``max(lengths)``."""
+        """Drop the padding steps that no sequence uses: T becomes ``max(lengths)`` (a view)."""
         t = int(self._lengths.max()) if len(self) else 0
         return TemporalDictTensor._trusted(self._dt[:, :t], self._lengths)
 
-    def _check_step(self, t: int) -> None:
-        if not 0 <= t < self.max_length:
-            raise IndexError(f"step {t} is out of range for T={self.max_length}.")
+    def _step(self, t: object) -> int:
+        step = int_arg("step t", t)
+        if not 0 <= step < self.max_length:
+            raise BatchIndexError(
+                f"step {step} is out of range for T={self.max_length}: use 0 <= t < T."
+            )
+        return step
 
     # ------------------------------------------------------------------ combining
     @staticmethod
     def cat(seq: Iterable[TemporalDictTensor]) -> TemporalDictTensor:
-        """Concatenate along the batch, padding every part with zeros to the longest T."""
-        parts = list(seq)
-        if not parts:
-            raise ValueError("TemporalDictTensor.cat needs at least one part, got none.")
-        for i, part in enumerate(parts):
+        """Concatenate along the batch, padding every part with zeros to the longest T.
+
+        Example:
+            >>> a = TemporalDictTensor({"r": np.ones((1, 2))})
+            >>> b = TemporalDictTensor({"r": np.ones((1, 3))}, lengths=[1])
+            >>> c = TemporalDictTensor.cat([a, b])
+            >>> c.batch_shape, c.lengths
+            ((2, 3), array([2, 1]))
+        """
+        given: object = seq
+        if isinstance(given, TemporalDictTensor) or not isinstance(given, Iterable):
+            raise TypeError(
+                "TemporalDictTensor.cat takes a sequence of TemporalDictTensors, got a "
+                f"{type(given).__name__}; write `TemporalDictTensor.cat([a, b])`."
+            )
+        parts: list[TemporalDictTensor] = []
+        for i, part in enumerate(given):
             if not isinstance(part, TemporalDictTensor):
                 raise TypeError(
                     f"TemporalDictTensor.cat: item {i} is a {type(part).__name__}, "
                     "not a TemporalDictTensor."
+                )
+            parts.append(part)
+        if not parts:
+            raise ValueError("TemporalDictTensor.cat needs at least one part, got none.")
+        for i, part in enumerate(parts):
+            if part.backend != parts[0].backend:
+                raise BackendError(
+                    f"TemporalDictTensor.cat: part {i} is {part.backend}, part 0 is "
+                    f"{parts[0].backend}; convert with `.numpy()` or `.torch()` first."
                 )
         t = max(p.max_length for p in parts)
         padded = [p._padded(t) for p in parts]
@@ -228,10 +319,12 @@ class TemporalDictTensor:
     def _padded(self, t: int) -> DictTensor:
         if t == self.max_length:
             return self._dt
-        b = len(self)
-        pad = DictTensor.zeros(self._dt.specs(), (b, t - self.max_length), self._dt.backend)
-        if self.backend == "torch" and self._dt.keys():
-            pad = pad.to(next(iter(self._dt.values())).device)
+        b, device = len(self), None
+        if self._dt.backend == "torch":
+            device = next(iter(self._dt.values())).device
+        pad = DictTensor.zeros(
+            self._dt.specs(), (b, t - self.max_length), self._dt.backend, device=device
+        )
         return DictTensor.cat([self._dt, pad], dim=1)
 
     def clone(self) -> TemporalDictTensor:
@@ -258,7 +351,7 @@ class TemporalDictTensor:
 
     # ------------------------------------------------------------------ backends
     def torch(self) -> TemporalDictTensor:
-        """torch leaves and lengths sharing memory with the numpy ones (zero-copy)."""
+        """Torch leaves and lengths sharing memory with the numpy ones (zero-copy)."""
         dt = self._dt.torch()
         lengths = self._lengths
         if not is_tensor(lengths):
@@ -266,13 +359,13 @@ class TemporalDictTensor:
         return TemporalDictTensor._trusted(dt, lengths)
 
     def numpy(self) -> TemporalDictTensor:
-        """numpy leaves and lengths (zero-copy for CPU tensors)."""
+        """Numpy leaves and lengths (zero-copy for CPU tensors)."""
         lengths = self._lengths
         if is_tensor(lengths):
             lengths = lengths.detach().cpu().numpy()
         return TemporalDictTensor._trusted(self._dt.numpy(), lengths)
 
-    def to(self, device: str | torch.device, non_blocking: bool = False) -> TemporalDictTensor:
+    def to(self, device: str | _torch.device, non_blocking: bool = False) -> TemporalDictTensor:
         """Leaves and lengths on a torch device."""
         src = self.torch()
         lengths = src._lengths.to(device, non_blocking=non_blocking)
@@ -281,7 +374,8 @@ class TemporalDictTensor:
     def pin_memory(self) -> TemporalDictTensor:
         """Leaves in page-locked memory (unchanged when CUDA is absent)."""
         src = self.torch()
-        return TemporalDictTensor._trusted(src._dt.pin_memory(), src._lengths)
+        lengths = torch_helpers("pin_memory()").pin_memory({"lengths": src._lengths})
+        return TemporalDictTensor._trusted(src._dt.pin_memory(), lengths["lengths"])
 
     def equal(self, other: object) -> bool:
         """Same lengths, keys, shapes, dtypes and values on valid steps (padding ignored)."""
@@ -293,67 +387,99 @@ class TemporalDictTensor:
         if not np.array_equal(a._lengths, b._lengths):
             return False
         valid = a.mask()
-        return a._dt[valid].equal(b._dt[valid])
+        return bool(a._dt[valid].equal(b._dt[valid]))
 
     # ------------------------------------------------------------------ Arrow
     def to_arrow(self) -> pa.RecordBatch:
-        """Long format: one row per valid step with ``trajectory`` and ``t`` (int64) columns
-        first, then the leaves. Needs the ``arrow`` extra."""
+        """Long format: one row per valid step, ordered by sequence then step.
+
+        Columns ``trajectory`` and ``t`` (int64) come first, then the leaves (encoded as in
+        ``DictTensor.to_arrow``); B and T go to the schema metadata. Needs the ``arrow``
+        extra.
+        """
         from rlstructures.dicttensor._arrow import temporal_to_arrow
 
         return temporal_to_arrow(self)
 
     @staticmethod
     def from_arrow(batch: pa.RecordBatch | pa.Table) -> TemporalDictTensor:
-        """Rebuild from the long format (B and T from the schema metadata, else inferred)."""
+        """Rebuild from the long format, in any row order.
+
+        B and T come from the schema metadata, else from the largest ``trajectory`` and
+        ``t`` (so trailing empty sequences need the metadata). Missing steps are padding
+        filled with zeros. Needs the ``arrow`` extra.
+        """
         from rlstructures.dicttensor._arrow import temporal_from_arrow
 
         return temporal_from_arrow(batch)
 
 
+def _rebuild(dt: DictTensor, lengths: Any) -> TemporalDictTensor:
+    return TemporalDictTensor._trusted(dt, lengths)
+
+
+def _frozen(lengths: Any) -> Any:
+    """A read-only view of numpy lengths (tensors are returned unchanged)."""
+    if isinstance(lengths, np.ndarray) and lengths.flags.writeable:
+        lengths = lengths.view()
+        lengths.flags.writeable = False
+    return lengths
+
+
 def _as_bt(data: dict[str, Any], batch_shape: Sequence[int] | None) -> DictTensor:
     """A DictTensor of batch shape (B, T) from leaves shaped [B, T, ...]."""
     if not data:
-        if batch_shape is not None and len(batch_shape) >= 2:
-            return DictTensor({}, batch_shape=tuple(batch_shape)[:2])
-        return DictTensor({}, batch_shape=(0, 0))
+        dims = tuple(batch_shape or ())
+        return DictTensor({}, batch_shape=(*dims, 0, 0)[:2] if len(dims) < 2 else dims[:2])
     key, first = next(iter(data.items()))
-    if getattr(first, "ndim", 0) < 2:
+    leaf_backend(key, first)
+    if first.ndim < 2:
         raise BatchShapeError(
-            f"key {key!r} has shape {tuple(getattr(first, 'shape', ()))}, but TemporalDictTensor "
-            "leaves need at least two leading dims [B, T, ...]. Add a time dim, e.g. `x[:, None]`."
+            f"key {key!r} has shape {tuple(first.shape)}, but TemporalDictTensor leaves need "
+            "two leading dims [B, T, ...]. Add a time dim, e.g. `x[:, None]`, or pass a "
+            "DictTensor with `batch_shape=(B, T)`."
         )
     return DictTensor(data, batch_shape=tuple(first.shape[:2]))
 
 
 def _check_lengths(lengths: Any, dt: DictTensor) -> Any:
+    """``lengths`` validated and copied to a new int64 array (or tensor on the leaves' device)."""
     b, t = dt.batch_shape
-    torch_backend = dt.backend == "torch" and bool(dt.keys())
-    like = next(iter(dt.values())) if torch_backend else None
+    if dt.keys():
+        torch_backend = dt.backend == "torch"
+        like = next(iter(dt.values())) if torch_backend else None
+    else:
+        torch_backend, like = is_tensor(lengths), lengths
     if lengths is None:
         if torch_backend:
             return torch_helpers("TemporalDictTensor").full((b,), t, like)
         return np.full((b,), t, dtype=np.int64)
+    if isinstance(lengths, (str, bytes, Mapping)):
+        raise TypeError(
+            f"lengths must be a [B] integer array, got a {type(lengths).__name__}."
+        )
     if torch_backend:
         th = torch_helpers("TemporalDictTensor")
-        arr = th.as_tensor_like(lengths, like)
-        kind_ok = not (arr.is_floating_point() or arr.is_complex() or str(arr.dtype) == "torch.bool")
-        shape = tuple(arr.shape)
+        arr = th.as_tensor_like(lengths, like, "lengths")
+        host = arr.detach().cpu().numpy()
     else:
-        arr = lengths.detach().cpu().numpy() if is_tensor(lengths) else np.asarray(lengths)
-        kind_ok = arr.dtype.kind in "iu"
-        shape = arr.shape
-    if not kind_ok:
-        raise TypeError(f"lengths must hold integers, got dtype {arr.dtype}.")
-    if shape != (b,):
-        raise BatchShapeError(
-            f"lengths has shape {shape}, expected ({b},): one length per sequence (B={b})."
+        host = lengths.detach().cpu().numpy() if is_tensor(lengths) else np.asarray(lengths)
+    if host.dtype.kind not in "iu" and not (host.size == 0 and host.dtype.kind == "f"):
+        raise TypeError(
+            f"lengths must hold integers, got dtype {host.dtype}; cast it, e.g. "
+            "`lengths.astype(np.int64)`."
         )
-    arr = arr.long() if torch_backend else arr.astype(np.int64, copy=False)
-    if b and (int(arr.min()) < 0 or int(arr.max()) > t):
-        bad = int(np.flatnonzero((np.asarray(arr.tolist()) < 0) | (np.asarray(arr.tolist()) > t))[0])
+    if host.shape != (b,):
         raise BatchShapeError(
-            f"lengths[{bad}] = {int(arr[bad])} is outside [0, T={t}]; every length must be "
-            "between 0 and the padded number of steps."
+            f"lengths has shape {host.shape}, expected ({b},): one length per sequence (B={b})."
         )
-    return arr
+    bad = np.flatnonzero((host < 0) | (host > t))
+    if bad.size:
+        i = int(bad[0])
+        raise BatchShapeError(
+            f"lengths[{i}] = {int(host[i])} is outside [0, T={t}]; every length must be "
+            "between 0 and the padded number of steps T."
+        )
+    if torch_backend:
+        return th.int64_copy(arr)
+    return np.array(host, dtype=np.int64)

@@ -12,10 +12,22 @@ import torch
 from rlstructures.dicttensor.errors import BackendError
 
 __all__ = [
+    "arange",
+    "as_tensor_like",
+    "can_cast",
+    "cat",
     "from_numpy",
+    "full",
+    "int64_copy",
+    "nonzero",
     "numpy_dtype",
+    "pin_memory",
+    "stack",
+    "tensor_equal",
+    "to_device",
     "to_numpy",
     "torch_dtype",
+    "where",
     "zeros",
 ]
 
@@ -63,28 +75,37 @@ def torch_dtype(dtype: np.dtype[Any], key: str = "?") -> torch.dtype:
 def from_numpy(data: Mapping[str, Any]) -> dict[str, torch.Tensor]:
     """Zero-copy torch views of numpy arrays (arrays with negative strides are copied)."""
     out: dict[str, torch.Tensor] = {}
-    for key, arr in data.items():
-        if any(s < 0 for s in arr.strides):
-            arr = np.ascontiguousarray(arr)
-        if not arr.flags.writeable:
-            # torch warns that writing to such a tensor is undefined; the DictTensor
-            # does not write to it, and users who do get numpy's read-only semantics.
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", UserWarning)
-                out[key] = torch.from_numpy(arr)
-        else:
-            try:
-                out[key] = torch.from_numpy(arr)
-            except TypeError:
-                raise BackendError(
-                    f"key {key!r} has numpy dtype {arr.dtype}, which torch does not support. "
-                    "Cast it first, e.g. `array.astype(np.int64)`."
-                ) from None
+    _from_numpy = torch.from_numpy
+    try:
+        for key, arr in data.items():
+            if arr.flags.writeable:
+                out[key] = _from_numpy(arr)
+            else:
+                out[key] = _from_read_only(arr)
+    except (TypeError, ValueError):
+        return {key: _one_from_numpy(key, arr) for key, arr in data.items()}
     return out
 
 
+def _from_read_only(arr: Any) -> torch.Tensor:
+    # torch warns (once per process) that writing to such a tensor is undefined; the
+    # DictTensor never writes to it, and the README says that users must not either.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return torch.from_numpy(arr)
+
+
+def _one_from_numpy(key: str, arr: Any) -> torch.Tensor:
+    """The slow path of ``from_numpy``: copies where torch needs it, clear errors."""
+    native = arr.dtype.newbyteorder("=")
+    torch_dtype(native, key)  # a BackendError naming the key for dtypes torch lacks
+    if any(s < 0 for s in arr.strides) or not arr.dtype.isnative:
+        arr = np.ascontiguousarray(arr, dtype=native)
+    return _from_read_only(arr) if not arr.flags.writeable else torch.from_numpy(arr)
+
+
 def to_numpy(data: Mapping[str, torch.Tensor]) -> dict[str, Any]:
-    """numpy arrays of tensors: zero-copy for CPU tensors, a device-to-host copy otherwise."""
+    """Numpy arrays of tensors: zero-copy for CPU tensors, a device-to-host copy otherwise."""
     out: dict[str, Any] = {}
     for key, t in data.items():
         if t.dtype not in _TO_NUMPY:
@@ -104,7 +125,9 @@ def pin_memory(data: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Page-locked copies of CPU tensors; unchanged when no CUDA device is present."""
     if not torch.cuda.is_available():
         return dict(data)
-    return {k: t if t.is_pinned() or t.is_cuda else t.pin_memory() for k, t in data.items()}
+    return {
+        k: t if t.is_cuda or t.is_pinned() else t.pin_memory() for k, t in data.items()
+    }
 
 
 def zeros(
@@ -117,6 +140,11 @@ def zeros(
     }
 
 
+def can_cast(src: torch.dtype, dst: torch.dtype) -> bool:
+    """``torch.can_cast`` (same-kind casting)."""
+    return bool(torch.can_cast(src, dst))
+
+
 def tensor_equal(a: torch.Tensor, b: torch.Tensor) -> bool:
     """Same shape, dtype and values (NaN equals NaN), on any devices."""
     if a.shape != b.shape or a.dtype != b.dtype:
@@ -127,11 +155,20 @@ def tensor_equal(a: torch.Tensor, b: torch.Tensor) -> bool:
     return bool(torch.equal(a, b))
 
 
-def as_tensor_like(x: Any, like: torch.Tensor) -> torch.Tensor:
-    """``x`` (array-like or tensor) as a tensor on the device of ``like``."""
-    if isinstance(x, np.ndarray):
-        x = torch.from_numpy(np.ascontiguousarray(x))
-    return torch.as_tensor(x, device=like.device)
+def as_tensor_like(x: Any, like: torch.Tensor | None, what: str = "value") -> torch.Tensor:
+    """``x`` (array-like or tensor) as a tensor on the device of ``like`` (CPU if None)."""
+    device = None if like is None else like.device
+    try:
+        if isinstance(x, np.ndarray):  # a small copy (masks, lengths): native, writable
+            x = torch.from_numpy(np.array(x, dtype=x.dtype.newbyteorder("=")))
+        return torch.as_tensor(x, device=device)
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise BackendError(f"{what} cannot be converted to a torch tensor: {exc}.") from None
+
+
+def int64_copy(x: torch.Tensor) -> torch.Tensor:
+    """A new int64 tensor with the values of ``x``."""
+    return x.to(dtype=torch.int64, copy=True)
 
 
 def arange(n: int, like: torch.Tensor) -> torch.Tensor:

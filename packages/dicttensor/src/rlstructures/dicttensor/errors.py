@@ -1,7 +1,8 @@
 """Exceptions raised by rlstructures.dicttensor.
 
 Every leaf class also subclasses the builtin exception it refines, so ``except ValueError``
-keeps working for code that does not know this package.
+(or ``IndexError``, ``TypeError``, ``ImportError``) keeps working for code that does not know
+this package, and ``except DictTensorError`` catches all of them.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 __all__ = [
     "DictTensorError",
     "BatchShapeError",
+    "BatchIndexError",
     "KeyMismatchError",
     "SpecMismatchError",
     "BackendError",
@@ -21,19 +23,23 @@ class DictTensorError(Exception):
 
 
 class BatchShapeError(DictTensorError, ValueError):
-    """A leaf or an index does not agree with the batch shape."""
+    """A leaf, a batch shape, a dimension or ``lengths`` does not agree with the batch shape."""
+
+
+class BatchIndexError(DictTensorError, IndexError):
+    """A row index is out of range or has the wrong type or shape for the batch dimensions."""
 
 
 class KeyMismatchError(DictTensorError, ValueError):
-    """Two DictTensors that must hold the same keys do not."""
+    """Two DictTensors that must hold the same keys do not (or must not share keys and do)."""
 
 
 class SpecMismatchError(DictTensorError, ValueError):
-    """Two leaves that must share a per-row shape and dtype do not."""
+    """Two leaves that must share a per-row shape and dtype do not, or a dtype is unsupported."""
 
 
 class BackendError(DictTensorError, TypeError):
-    """A leaf is not a numpy array or a torch tensor, or backends are mixed."""
+    """A leaf is not a numpy array or a torch tensor, or numpy and torch are mixed."""
 
 
 class MissingDependencyError(DictTensorError, ImportError):

@@ -1,0 +1,246 @@
+"""Validation shared by DictTensor and TemporalDictTensor: leaves, batch shapes, indices.
+
+Every function here raises an error of ``errors.py`` whose message names the key (or the
+argument), the expected and the actual value, and how to fix it.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Iterable, Mapping
+from typing import Any, Final, NoReturn
+
+import numpy as np
+
+from rlstructures.dicttensor._backend import Backend, is_tensor
+from rlstructures.dicttensor.errors import (
+    BackendError,
+    BatchIndexError,
+    BatchShapeError,
+    KeyMismatchError,
+    SpecMismatchError,
+)
+
+__all__ = [
+    "batch_shape_arg",
+    "index_error",
+    "index_repr",
+    "check_leaves",
+    "dim_arg",
+    "int_arg",
+    "leaf_backend",
+    "missing_key_msg",
+    "raise_spec_mismatch",
+    "row_key",
+    "same_keys",
+    "spec_str",
+]
+
+NOT_LEAF: Final = (
+    "key {key!r} holds a {kind}, but DictTensor leaves must be numpy arrays or torch tensors. "
+    "Wrap it, e.g. `np.asarray(value)`."
+)
+INDEX_KINDS: Final = (
+    "use a str key, an int, a slice, an int or bool array (or list), or a tuple of those over "
+    "the batch dimensions"
+)
+
+
+def int_arg(name: str, value: object) -> int:
+    """``value`` as an int (Python or numpy integer); bools and floats are a TypeError."""
+    if type(value) is int:
+        return value
+    if isinstance(value, (bool, np.bool_)) or not hasattr(value, "__index__"):
+        raise TypeError(f"{name} must be an int, got {value!r} ({type(value).__name__}).")
+    return operator.index(value)
+
+
+def batch_shape_arg(batch_shape: object, name: str = "batch_shape") -> tuple[int, ...]:
+    """Normalise an int or a sequence of ints to a tuple of non-negative ints."""
+    if isinstance(batch_shape, (str, bytes)) or not (
+        hasattr(batch_shape, "__index__") or isinstance(batch_shape, Iterable)
+    ):
+        raise TypeError(
+            f"{name} must be an int or a tuple of ints, got {batch_shape!r} "
+            f"({type(batch_shape).__name__})."
+        )
+    if isinstance(batch_shape, Iterable):
+        dims = tuple(int_arg(f"{name} entry", d) for d in batch_shape)
+    else:
+        dims = (int_arg(name, batch_shape),)
+    if any(d < 0 for d in dims):
+        raise BatchShapeError(f"{name} must hold non-negative sizes, got {dims}.")
+    return dims
+
+
+def dim_arg(dim: object, ndim: int, op: str) -> int:
+    """A batch dimension in ``[-ndim, ndim)``, normalised to ``[0, ndim)``."""
+    d = int_arg(f"{op} dim", dim)
+    if not -ndim <= d < ndim:
+        raise BatchShapeError(
+            f"{op}: dim={d} is out of range for {ndim} batch dimension(s); "
+            f"use a dim in [{-ndim}, {ndim - 1}]."
+        )
+    return d + ndim if d < 0 else d
+
+
+def leaf_backend(key: str, value: object) -> Backend:
+    """``"numpy"`` or ``"torch"`` for a leaf; a BackendError for anything else."""
+    if isinstance(value, np.ndarray):
+        return "numpy"
+    if is_tensor(value):
+        return "torch"
+    raise BackendError(NOT_LEAF.format(key=key, kind=type(value).__name__))
+
+
+def check_leaves(data: Mapping[str, Any], batch_shape: tuple[int, ...]) -> Backend | None:
+    """Validate keys, leaf types, a single backend and the batch shape of every leaf.
+
+    Returns:
+        The backend of the leaves, None when ``data`` is empty.
+    """
+    nb = len(batch_shape)
+    backend: Backend | None = None
+    first_key = ""
+    for key, value in data.items():
+        if type(key) is not str:
+            raise TypeError(
+                f"DictTensor keys must be str, got {key!r} ({type(key).__name__}). "
+                "Convert it, e.g. `str(key)`."
+            )
+        kind: Backend = "numpy" if type(value) is np.ndarray else leaf_backend(key, value)
+        if backend is None:
+            backend, first_key = kind, key
+        elif kind != backend:
+            raise BackendError(
+                f"key {key!r} is a {kind} leaf but key {first_key!r} is a {backend} leaf: a "
+                "DictTensor holds one backend. Convert one side with `DictTensor.torch()` or "
+                "`.numpy()` first."
+            )
+        if value.shape[:nb] != batch_shape or value.ndim < nb:
+            raise BatchShapeError(
+                f"key {key!r} has shape {tuple(value.shape)}, which does not start with the "
+                f"batch shape {batch_shape}. Every leaf must have the batch dimensions first "
+                "(give `batch_shape=` explicitly, or reshape the leaf); store per-sequence "
+                "values in a separate DictTensor."
+            )
+    return backend
+
+
+def missing_key_msg(key: object, keys: Iterable[str]) -> str:
+    """The message of a KeyError for ``key``."""
+    return f"no key {key!r} in this DictTensor; its keys are {sorted(keys)}."
+
+
+def same_keys(a: Mapping[str, Any], b: Mapping[str, Any], op: str) -> None:
+    """A KeyMismatchError unless ``a`` and ``b`` hold the same keys."""
+    if a.keys() != b.keys():
+        missing = sorted(a.keys() - b.keys())
+        extra = sorted(b.keys() - a.keys())
+        raise KeyMismatchError(
+            f"{op}: the DictTensors hold different keys (missing from the other: {missing}; "
+            f"extra in the other: {extra}). Use `.select(...)` or `.exclude(...)` to align them."
+        )
+
+
+def spec_str(value: Any, nb: int) -> str:
+    """``float32[4]``: the dtype and per-row shape of a leaf with ``nb`` batch dims."""
+    return f"{str(value.dtype).replace('torch.', '')}{list(value.shape[nb:])}"
+
+
+def raise_spec_mismatch(key: str, arrays: list[Any], nbs: list[int], op: str) -> NoReturn:
+    """Raise the SpecMismatchError of ``op`` for leaves that do not share a row spec."""
+    specs = [spec_str(a, nb) for a, nb in zip(arrays, nbs, strict=True)]
+    raise SpecMismatchError(
+        f"{op}: key {key!r} has different row specs (dtype[row shape]) across parts: {specs}. "
+        "All parts must share per-row shape and dtype; cast them first (e.g. "
+        "`x.astype(np.float32)`)."
+    )
+
+
+# ---------------------------------------------------------------------- row indices
+def _entry(entry: Any, numpy_backend: bool) -> tuple[Any, int]:
+    """One index entry ready for the leaves, and how many batch dims it consumes."""
+    kind = type(entry)
+    if kind is int or kind is slice:
+        return entry, 1
+    if kind is bool or kind is np.bool_ or entry is None or entry is Ellipsis or kind is str:
+        raise BatchIndexError(
+            f"unsupported DictTensor row index {entry!r} ({kind.__name__}): {INDEX_KINDS}. "
+            "A bool selects nothing here; for a leaf use `dt[key]`."
+        )
+    if isinstance(entry, (list, range)):
+        arr = np.asarray(entry)
+        entry = arr.astype(np.intp) if arr.size == 0 else arr
+    elif isinstance(entry, np.integer):
+        return entry, 1
+    elif numpy_backend and is_tensor(entry):
+        entry = entry.detach().cpu().numpy()
+    dtype = getattr(entry, "dtype", None)
+    if dtype is None:
+        return entry, 1  # let the leaf reject it; the caller wraps the error
+    if str(dtype) in ("bool", "torch.bool"):
+        if entry.ndim == 0:
+            raise BatchIndexError(
+                f"a 0-d bool index selects nothing along the batch: {INDEX_KINDS}."
+            )
+        return entry, entry.ndim
+    return entry, 1
+
+
+def row_key(index: Any, batch_shape: tuple[int, ...], numpy_backend: bool) -> Any:
+    """The index to apply to each leaf for the DictTensor row index ``index``.
+
+    Integer entries get a trailing ``...`` so that rows stay arrays (never numpy scalars),
+    torch indices become numpy for numpy leaves, and an index may not reach into the rows.
+
+    Raises:
+        BatchIndexError: the index has an unsupported type or more dims than the batch.
+    """
+    nb = len(batch_shape)
+    if nb == 0:
+        raise BatchIndexError(
+            f"cannot index rows with {index_repr(index)}: this DictTensor has batch_shape () "
+            "(a single row, e.g. from an int index). Index a leaf instead: `dt[key][...]`."
+        )
+    if type(index) is tuple:
+        if len(index) > nb:
+            raise BatchIndexError(
+                f"index {index_repr(index)} has {len(index)} entries but this DictTensor has "
+                f"only {nb} batch dimension(s) {batch_shape}; to index inside a leaf use "
+                "`dt[key][...]`."
+            )
+        entries, used = [], 0
+        for item in index:
+            entry, n = _entry(item, numpy_backend)
+            entries.append(entry)
+            used += n
+        key: Any = (*entries, Ellipsis)
+    else:
+        entry, used = _entry(index, numpy_backend)
+        key = entry if type(entry) is slice else (entry, Ellipsis)
+    if used > nb:
+        raise BatchIndexError(
+            f"index {index_repr(index)} covers {used} dimensions but the batch shape is "
+            f"{batch_shape}; a bool mask must have at most the batch dimensions."
+        )
+    return key
+
+
+def index_repr(index: Any) -> str:
+    """A short description of an index (arrays by dtype and shape, not by value)."""
+    if isinstance(index, tuple):
+        return "(" + ", ".join(index_repr(i) for i in index) + ")"
+    shape = getattr(index, "shape", None)
+    if shape is not None and len(shape) > 0:
+        return f"{type(index).__name__} of {index.dtype} {tuple(shape)}"
+    text = repr(index)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def index_error(index: Any, batch_shape: tuple[int, ...], exc: Exception) -> BatchIndexError:
+    """The BatchIndexError for an index that the leaves rejected with ``exc``."""
+    return BatchIndexError(
+        f"cannot select rows {index_repr(index)} of a DictTensor with batch_shape "
+        f"{batch_shape}: {exc}. Indices must fit the batch shape; {INDEX_KINDS}."
+    )
