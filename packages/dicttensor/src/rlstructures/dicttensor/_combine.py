@@ -253,14 +253,17 @@ def where(a: DictTensor, mask: Any, other: object) -> dict[str, Any]:
             f"`other.{a.backend}()`."
         )
     torch_backend = a.backend == "torch"
+    if is_tensor(mask):
+        if not torch_backend:
+            mask = mask.detach().cpu().numpy()
+    else:
+        mask = np.asarray(mask)
+        if mask.size == 0 and mask.dtype == np.float64:
+            mask = mask.astype(np.bool_)  # `[]`, which numpy reads as float64
     th: Any = None
     if torch_backend:
         th = torch_helpers("DictTensor.where()")
         mask = th.as_tensor_like(mask, next(iter(a._data.values())), "where: mask")
-    elif is_tensor(mask):
-        mask = mask.detach().cpu().numpy()
-    else:
-        mask = np.asarray(mask)
     if str(mask.dtype) not in ("bool", "torch.bool"):
         raise TypeError(
             f"where: mask must be a bool array of shape {shape}, got dtype "

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import ItemsView, Iterable, Iterator, KeysView, Mapping, Sequence, ValuesView
-from typing import TYPE_CHECKING, Any, TypeAlias, overload
+from typing import TYPE_CHECKING, Any, SupportsIndex, TypeAlias, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -82,7 +82,7 @@ class DictTensor:
         self,
         data: Mapping[str, Any] | DictTensor | None = None,
         *,
-        batch_shape: int | Sequence[int] | None = None,
+        batch_shape: SupportsIndex | Sequence[SupportsIndex] | None = None,
     ) -> None:
         if type(data) is dict:
             items: dict[str, Any] = dict(data)
@@ -346,7 +346,7 @@ class DictTensor:
     @staticmethod
     def zeros(
         specs: Mapping[str, Spec],
-        batch_shape: int | Sequence[int],
+        batch_shape: SupportsIndex | Sequence[SupportsIndex],
         backend: Backend = "numpy",
         *,
         device: str | _torch.device | None = None,
