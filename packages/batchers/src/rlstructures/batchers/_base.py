@@ -9,7 +9,6 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import numpy.typing as npt
 
 from rlstructures.agents import Agent, VecEnv
 from rlstructures.batchers._collector import probe_specs, replicate
@@ -244,13 +243,13 @@ class Batcher(abc.ABC):
         }
         raise BatcherStateError(f"{what} is not allowed now: {hints[self._state]}")
 
-    def _assemble_from(self, views: Mapping[str, npt.NDArray[Any]]) -> Trajectories:
-        """Trajectories copied out of buffer views (one memcpy per array)."""
+    def _assemble_from(self, buffer: Any) -> Trajectories:
+        """Trajectories over a private copy of ``buffer`` (one memcpy, then views)."""
+        views = self.layout.views(np.frombuffer(buffer, dtype=np.uint8).copy())
         n, t = self.n_envs, self.n_timesteps
-        step = {k[5:]: v.copy() for k, v in views.items() if k.startswith("step:")}
-        info = {k[5:]: v.copy() for k, v in views.items() if k.startswith("info:")}
-        lengths = views["lengths"].copy()
-        steps = TemporalDictTensor(DictTensor(step, batch_shape=(n, t)), lengths)
+        step = {k[5:]: v for k, v in views.items() if k.startswith("step:")}
+        info = {k[5:]: v for k, v in views.items() if k.startswith("info:")}
+        steps = TemporalDictTensor(DictTensor(step, batch_shape=(n, t)), views["lengths"])
         return Trajectories(DictTensor(info, batch_shape=(n,)), steps)
 
     def _worker_rows(self, dt: DictTensor, worker: int) -> DictTensor:

@@ -131,7 +131,7 @@ class LocalBatcher(Batcher):
         return self._result
 
     def _assemble(self) -> Trajectories:
-        return self._assemble_from(self._views)
+        return self._assemble_from(self._buffer)
 
     def _update(self, state_dict: Mapping[str, Any]) -> None:
         layout, arrays, others = split(state_dict)

@@ -38,7 +38,7 @@ class Segment:
         try:
             if create:
                 os.ftruncate(fd, self.size)
-            self.buffer: mmap.mmap | None = mmap.mmap(fd, self.size)
+            self.buffer: mmap.mmap = mmap.mmap(fd, self.size)
         except BaseException:
             if create:
                 os.unlink(path)
@@ -46,6 +46,7 @@ class Segment:
         finally:
             os.close(fd)
         self._owner = create
+        self._open = True
 
     @staticmethod
     def create(size: int) -> Segment:
@@ -69,9 +70,9 @@ class Segment:
 
     def close(self) -> None:
         """Unmap (deferred to garbage collection while numpy views still exist). Idempotent."""
-        buf, self.buffer = self.buffer, None
-        if buf is not None:
+        if self._open:
+            self._open = False
             try:
-                buf.close()
+                self.buffer.close()
             except BufferError:
                 pass  # views are alive; the mapping goes when they are collected
