@@ -39,8 +39,8 @@ pytest: $(STAMP)
 test: layering lint typecheck pytest
 
 bench: $(STAMP)
-	$(PIP) install --quiet -c $(CONSTRAINTS) -e ".[bench]"
-	$(PY) tools/bench/dicttensor.py
+	$(PIP) install --quiet -c $(CONSTRAINTS) -e ".[test,bench]"
+	for b in dicttensor agents logging batchers; do $(PY) tools/bench/$$b.py || exit 1; done
 
 clean:
 	rm -rf $(VENV) runs .mypy_cache .ruff_cache .hypothesis
