@@ -6,6 +6,7 @@ argument), the expected and the actual value, and how to fix it.
 
 from __future__ import annotations
 
+import math
 import operator
 from collections.abc import Iterable, Mapping
 from typing import Any, Final, NoReturn
@@ -22,7 +23,9 @@ from rlstructures.dicttensor.errors import (
 )
 
 __all__ = [
+    "batch_positions",
     "batch_shape_arg",
+    "has_negative_step",
     "index_error",
     "index_repr",
     "check_leaves",
@@ -244,3 +247,24 @@ def index_error(index: Any, batch_shape: tuple[int, ...], exc: Exception) -> Bat
         f"cannot select rows {index_repr(index)} of a DictTensor with batch_shape "
         f"{batch_shape}: {exc}. Indices must fit the batch shape; {INDEX_KINDS}."
     )
+
+
+def has_negative_step(key: Any) -> bool:
+    """True when a leaf index holds a slice with a negative step (torch cannot view it)."""
+    entries = key if type(key) is tuple else (key,)
+    return any(type(e) is slice and e.step is not None and e.step < 0 for e in entries)
+
+
+def batch_positions(index: Any, batch_shape: tuple[int, ...]) -> Any:
+    """The flat row-major positions of the rows that numpy selects with ``index``.
+
+    Returns:
+        An intp array of the shape of the selected batch (what ``dt[index].batch_shape``
+        is); used to gather or scatter torch rows for indices torch cannot take.
+    """
+    key = row_key(index, batch_shape, True)
+    try:
+        positions = np.arange(math.prod(batch_shape)).reshape(batch_shape)[key]
+    except (IndexError, TypeError, ValueError) as exc:
+        raise index_error(index, batch_shape, exc) from None
+    return positions

@@ -14,7 +14,9 @@ import numpy as np
 
 from rlstructures.dicttensor._backend import is_tensor, torch_helpers
 from rlstructures.dicttensor._checks import (
+    batch_positions,
     dim_arg,
+    has_negative_step,
     index_repr,
     raise_spec_mismatch,
     row_key,
@@ -214,9 +216,18 @@ def write_rows(dst: DictTensor, index: Any, value: object) -> None:
                 f"key {k!r} is read-only (e.g. a view of Arrow memory from `from_arrow`); "
                 "call `.clone()` to get writable arrays before writing rows."
             )
+    if torch_backend and has_negative_step(key):  # torch has no negative strides
+        positions = batch_positions(index, dst._batch_shape)
+        th = torch_helpers("DictTensor.__setitem__")
+        key, write = positions, th.scatter_rows
+    else:
+        write = None
     for k, leaf in dst._data.items():
         try:
-            leaf[key] = value._data[k]
+            if write is None:
+                leaf[key] = value._data[k]
+            else:
+                write(leaf, key, nb, value._data[k])
         except (IndexError, TypeError, ValueError, RuntimeError) as exc:
             raise BatchShapeError(
                 f"cannot write key {k!r}: rows {index_repr(index)} of batch_shape "

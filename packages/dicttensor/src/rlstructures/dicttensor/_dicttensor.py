@@ -11,8 +11,10 @@ import numpy.typing as npt
 from rlstructures.dicttensor import _combine
 from rlstructures.dicttensor._backend import Backend, torch_helpers
 from rlstructures.dicttensor._checks import (
+    batch_positions,
     batch_shape_arg,
     check_leaves,
+    has_negative_step,
     index_error,
     leaf_backend,
     missing_key_msg,
@@ -218,7 +220,13 @@ class DictTensor:
                 return DictTensor._trusted({}, np.empty(shape, dtype=np.bool_)[key].shape)
             out = {k: v[key] for k, v in data.items()}
         except _LEAF_ERRORS as exc:
-            raise index_error(index, shape, exc) from None
+            if not has_negative_step(key) or self.backend != "torch":
+                raise index_error(index, shape, exc) from None
+            # torch has no negative strides: gather the rows numpy would select (a copy)
+            positions = batch_positions(index, shape)
+            th = torch_helpers("DictTensor indexing")
+            out = {k: th.gather_rows(v, positions, len(shape)) for k, v in data.items()}
+            return DictTensor._trusted(out, positions.shape)
         for k, first in data.items():
             row = out[k]
             n_batch = row.ndim - first.ndim + len(shape)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Mapping
 from typing import Any
@@ -18,6 +19,8 @@ __all__ = [
     "cat",
     "from_numpy",
     "full",
+    "gather_rows",
+    "scatter_rows",
     "int64_copy",
     "nonzero",
     "numpy_dtype",
@@ -138,6 +141,24 @@ def zeros(
         k: torch.zeros(shape, dtype=torch_dtype(dtype, k), device=device)
         for k, (shape, dtype) in shapes.items()
     }
+
+
+def gather_rows(leaf: torch.Tensor, positions: Any, nb: int) -> torch.Tensor:
+    """The rows of ``leaf`` (``nb`` batch dims) at flat batch ``positions`` (a copy)."""
+    row = tuple(leaf.shape[nb:])
+    flat = leaf.reshape(math.prod(leaf.shape[:nb]), *row)
+    index = torch.from_numpy(np.ascontiguousarray(positions).reshape(-1)).to(leaf.device)
+    return flat[index].reshape(*positions.shape, *row)
+
+
+def scatter_rows(leaf: torch.Tensor, positions: Any, nb: int, value: torch.Tensor) -> None:
+    """Write ``value`` (broadcast to the selected rows) at flat batch ``positions``."""
+    row = tuple(leaf.shape[nb:])
+    # a RuntimeError when the batch dims cannot be flattened without a copy
+    flat = leaf.view(math.prod(leaf.shape[:nb]), *row)
+    index = torch.from_numpy(np.ascontiguousarray(positions).reshape(-1)).to(leaf.device)
+    rows = torch.broadcast_to(value.to(leaf.dtype), (*positions.shape, *row))
+    flat[index] = rows.reshape(index.shape[0], *row)
 
 
 def can_cast(src: torch.dtype, dst: torch.dtype) -> bool:

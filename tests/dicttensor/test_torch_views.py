@@ -1,0 +1,268 @@
+"""The torch backend: zero-copy views both ways, devices, and torch ops against numpy ones."""
+
+from __future__ import annotations
+
+import pickle
+import warnings
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+
+from rlstructures.dicttensor import (
+    BackendError,
+    DictTensor,
+    TemporalDictTensor,
+    Trajectories,
+)
+from tests.strategies import (
+    batch_shapes,
+    dict_tensors,
+    row_indices,
+    specs,
+    temporal_dict_tensors,
+    trajectories,
+)
+
+requires_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+
+
+def address(x: Any) -> int:
+    """Start address of the data of an ndarray or a tensor."""
+    if isinstance(x, np.ndarray):
+        return int(x.__array_interface__["data"][0])
+    return int(x.data_ptr())
+
+
+def assert_torch_view_of(t: Any, arr: np.ndarray[Any, Any]) -> None:
+    """``t`` is a CPU tensor with the values of ``arr`` and the same memory."""
+    assert isinstance(t, torch.Tensor)
+    assert t.device.type == "cpu"
+    assert tuple(t.shape) == arr.shape
+    np.testing.assert_array_equal(t.numpy(), arr)
+    if arr.size:
+        assert address(t) == address(arr)
+
+
+def assert_same_as_numpy(out: DictTensor, expected: DictTensor) -> None:
+    """A torch DictTensor holds the values of a numpy one."""
+    assert out.backend == "torch" or not out.keys()
+    assert out.batch_shape == expected.batch_shape
+    assert all(isinstance(v, torch.Tensor) for v in out.values())
+    assert out.numpy().equal(expected)
+
+
+# ---------------------------------------------------------------------- zero copy
+@given(dict_tensors(batch_shape=batch_shapes()))
+def test_torch_and_numpy_share_memory_both_ways(dt: DictTensor) -> None:
+    tdt = dt.torch()
+    assert tdt.backend == "torch" or not dt.keys()
+    assert tdt.batch_shape == dt.batch_shape
+    for key, arr in dt.items():
+        assert_torch_view_of(tdt[key], arr)
+    back = tdt.numpy()
+    assert back.equal(dt)
+    for key, arr in dt.items():
+        assert back[key].size == 0 or np.shares_memory(back[key], arr)
+
+
+def test_writes_go_through_both_ways() -> None:
+    arr = np.zeros((3, 2), np.float32)
+    views = DictTensor({"x": arr}).torch()
+    views["x"][1, 0] = 5.0
+    assert arr[1, 0] == 5.0
+    arr[2, 1] = 7.0
+    assert views["x"][2, 1].item() == 7.0
+    tensor = torch.zeros(4, dtype=torch.int64)
+    as_numpy = DictTensor({"y": tensor}).numpy()
+    as_numpy["y"][3] = 9
+    assert tensor[3].item() == 9
+
+
+def test_to_cpu_is_zero_copy_and_pin_memory_without_cuda_returns_views() -> None:
+    arr = np.arange(6.0).reshape(3, 2)
+    dt = DictTensor({"x": arr})
+    assert_torch_view_of(dt.to("cpu")["x"], arr)
+    assert_torch_view_of(dt.to(torch.device("cpu"), non_blocking=True)["x"], arr)
+    tdt = TemporalDictTensor({"x": arr[:, :, None]}, [1, 2, 0])
+    assert tdt.to("cpu").lengths.tolist() == [1, 2, 0]
+    if not torch.cuda.is_available():
+        assert_torch_view_of(dt.pin_memory()["x"], arr)
+        pinned = tdt.pin_memory()
+        assert pinned.backend == "torch"
+        assert_torch_view_of(pinned["x"], tdt["x"])
+
+
+@requires_cuda
+@pytest.mark.cuda
+def test_cuda_round_trip_and_pinned_memory() -> None:
+    dt = DictTensor({"x": np.arange(6.0).reshape(3, 2), "b": np.array([True, False, True])})
+    on_gpu = dt.to("cuda", non_blocking=True)
+    assert all(v.is_cuda for v in on_gpu.values())
+    assert on_gpu.numpy().equal(dt)
+    pinned = dt.pin_memory()
+    assert all(v.is_pinned() for v in pinned.values())
+    tdt = TemporalDictTensor({"x": np.zeros((2, 3))}, [1, 3]).to("cuda")
+    assert tdt.lengths.is_cuda
+    assert tdt.mask().is_cuda
+    assert TemporalDictTensor.cat([tdt, tdt]).numpy().lengths.tolist() == [1, 3, 1, 3]
+    assert tdt.pin_memory().lengths.is_cuda
+
+
+def test_negative_strides_and_byte_swapped_arrays_are_copied_correctly() -> None:
+    rev = np.arange(5)[::-1][:4]
+    swapped = np.arange(4, dtype=">f4")
+    out = DictTensor({"rev": rev, "swapped": swapped}).torch()
+    assert out["rev"].tolist() == [4, 3, 2, 1]
+    assert out["swapped"].tolist() == [0.0, 1.0, 2.0, 3.0]
+    assert out["swapped"].dtype == torch.float32
+
+
+def test_read_only_arrays_become_tensors_without_warnings() -> None:
+    arr = np.arange(4.0)
+    arr.flags.writeable = False
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = DictTensor({"x": arr}).torch()
+    assert_torch_view_of(out["x"], arr)
+
+
+def test_numpy_detaches_tensors_that_require_grad() -> None:
+    w = torch.ones(3, requires_grad=True)
+    out = DictTensor({"w": w}).numpy()
+    np.testing.assert_array_equal(out["w"], np.ones(3, np.float32))
+
+
+# ---------------------------------------------------------------------- torch ops vs numpy
+@given(st.data(), dict_tensors(batch_shape=batch_shapes(min_dims=1)))
+def test_torch_indexing_agrees_with_numpy(data: st.DataObject, dt: DictTensor) -> None:
+    index = data.draw(row_indices(dt.batch_shape))
+    assert_same_as_numpy(dt.torch()[index], dt[index])
+    as_tensor = (
+        tuple(torch.from_numpy(i) if isinstance(i, np.ndarray) else i for i in index)
+        if isinstance(index, tuple)
+        else torch.from_numpy(index) if isinstance(index, np.ndarray) else index
+    )
+    assert_same_as_numpy(dt.torch()[as_tensor], dt[index])
+    assert dt[as_tensor].equal(dt[index])  # torch indices on numpy leaves
+
+
+@given(st.data(), dict_tensors(batch_shape=batch_shapes(min_dims=1)))
+def test_torch_setitem_rows_agrees_with_numpy(data: st.DataObject, dt: DictTensor) -> None:
+    index = data.draw(row_indices(dt.batch_shape))
+    other = data.draw(dict_tensors(batch_shape=dt[index].batch_shape, spec=dt.specs()))
+    expected, target = dt.clone(), dt.clone().torch()
+    expected[index] = other
+    target[index] = other.torch()
+    assert_same_as_numpy(target, expected)
+
+
+@given(st.data(), st.integers(1, 3))
+def test_torch_cat_stack_where_clone_agree_with_numpy(data: st.DataObject, n: int) -> None:
+    spec = data.draw(specs())
+    parts = [
+        data.draw(dict_tensors(batch_shape=(data.draw(st.integers(0, 3)), 2), spec=spec))
+        for _ in range(n)
+    ]
+    torch_parts = [p.torch() for p in parts]
+    assert_same_as_numpy(DictTensor.cat(torch_parts), DictTensor.cat(parts))
+    assert_same_as_numpy(DictTensor.cat(torch_parts, dim=0), DictTensor.cat(parts))
+    same = [parts[0]] * n
+    assert_same_as_numpy(
+        DictTensor.stack([p.torch() for p in same], dim=1), DictTensor.stack(same, dim=1)
+    )
+    a = parts[0]
+    b = data.draw(dict_tensors(batch_shape=a.batch_shape, spec=spec))
+    mask = np.arange(np.prod(a.batch_shape)).reshape(a.batch_shape) % 2 == 0
+    assert_same_as_numpy(a.torch().where(mask, b.torch()), a.where(mask, b))
+    assert_same_as_numpy(a.torch().where(torch.from_numpy(mask), b.torch()), a.where(mask, b))
+    twin = a.torch().clone()
+    assert_same_as_numpy(twin, a)
+    for key, arr in a.items():
+        assert arr.size == 0 or address(twin[key]) != address(arr)
+    assert a.torch().specs() == a.specs()
+    assert_same_as_numpy(DictTensor.zeros(a.specs(), a.batch_shape, "torch"),
+                         DictTensor.zeros(a.specs(), a.batch_shape))
+    assert a.torch().equal(a.torch().clone())
+    assert a.torch().equal(a) == (not a.keys())  # backends differ when there are leaves
+    assert pickle.loads(pickle.dumps(a.torch())).equal(a.torch())
+    assert [row.numpy().equal(a[i]) for i, row in enumerate(a.torch())] == [True] * len(a)
+
+
+@given(st.data(), temporal_dict_tensors(max_length=4))
+def test_torch_temporal_ops_agree_with_numpy(data: st.DataObject, tdt: TemporalDictTensor) -> None:
+    tt = tdt.torch()
+    assert tt.backend == "torch"
+    assert isinstance(tt.lengths, torch.Tensor)
+    assert tt.lengths.dtype == torch.int64
+    assert tt.numpy().equal(tdt)
+    np.testing.assert_array_equal(tt.mask().numpy(), tdt.mask())
+    for t in range(tdt.max_length):
+        assert_same_as_numpy(tt.temporal_index(t), tdt.temporal_index(t))
+        rows, idx = tt.masked_temporal_index(t)
+        np_rows, np_idx = tdt.masked_temporal_index(t)
+        assert_same_as_numpy(rows, np_rows)
+        assert idx.dtype == torch.int64
+        assert idx.tolist() == np_idx.tolist()
+    start, stop = data.draw(st.integers(0, 5)), data.draw(st.integers(5, 7))
+    assert tt.temporal_slice(start, stop).numpy().equal(tdt.temporal_slice(start, stop))
+    assert tt.shorten().numpy().equal(tdt.shorten())
+    assert TemporalDictTensor.cat([tt, tt[:1]]).numpy().equal(
+        TemporalDictTensor.cat([tdt, tdt[:1]])
+    )
+    for b in range(len(tdt)):
+        assert_same_as_numpy(tt[b], tdt[b])
+    mask = tdt.lengths > 1
+    assert tt[mask].numpy().equal(tdt[mask])
+    assert tt[torch.from_numpy(mask)].numpy().equal(tdt[mask])
+    assert tt.clone().equal(tt)
+
+
+@given(trajectories(backend="torch"))
+def test_torch_trajectories(traj: Trajectories) -> None:
+    assert isinstance(traj.lengths, torch.Tensor)
+    back = traj.numpy()
+    assert back.torch().equal(traj)
+    assert traj.to("cpu").equal(traj)
+    assert traj.pin_memory().numpy().equal(back)
+
+
+def test_lengths_given_as_numpy_for_torch_leaves_become_a_tensor() -> None:
+    tdt = TemporalDictTensor({"x": torch.zeros(2, 3)}, np.array([1, 3]))
+    assert isinstance(tdt.lengths, torch.Tensor)
+    assert tdt.lengths.dtype == torch.int64
+    tdt = TemporalDictTensor({"x": np.zeros((2, 3))}, torch.tensor([1, 3], dtype=torch.int32))
+    assert isinstance(tdt.lengths, np.ndarray)
+    assert tdt.lengths.dtype == np.int64
+
+
+def test_mixed_backends_are_rejected() -> None:
+    with pytest.raises(BackendError, match="key 'b' is a torch leaf but key 'a' is a numpy"):
+        DictTensor({"a": np.zeros(2), "b": torch.zeros(2)})
+    a = DictTensor({"x": np.zeros(2)})
+    with pytest.raises(BackendError, match="part 1 is torch, part 0 is numpy"):
+        DictTensor.cat([a, a.torch()])
+    with pytest.raises(BackendError, match="torch"):
+        a["y"] = torch.zeros(2)
+    with pytest.raises(BackendError, match=r"`other.numpy\(\)`"):
+        a.where(np.ones(2, bool), a.torch())
+    with pytest.raises(BackendError):
+        a | DictTensor({"y": torch.zeros(2)})
+    tdt = TemporalDictTensor({"x": np.zeros((1, 2))})
+    with pytest.raises(BackendError, match="part 1 is torch"):
+        TemporalDictTensor.cat([tdt, tdt.torch()])
+    with pytest.raises(BackendError, match=r"`other.numpy\(\)`"):
+        a[0:1] = a.torch()[0:1]
+
+
+def test_dtypes_without_a_counterpart_name_the_key() -> None:
+    bf16 = DictTensor({"w": torch.zeros(2, dtype=torch.bfloat16)})
+    with pytest.raises(BackendError, match=r"key 'w' has torch dtype torch\.bfloat16"):
+        bf16.numpy()
+    with pytest.raises(BackendError, match="key 'w'"):
+        bf16.specs()
+    with pytest.raises(BackendError, match="key 's' has numpy dtype <U1"):
+        DictTensor({"s": np.array(["a", "b"])}).torch()
