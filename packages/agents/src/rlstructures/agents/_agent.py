@@ -100,9 +100,10 @@ class Agent(abc.ABC):
     def reset_where_initial(
         state: DictTensor, initial: DictTensor, observation: DictTensor
     ) -> DictTensor:
-        """``state`` with the rows where ``observation["initial_state"]`` is True replaced
-        by the rows of ``initial`` (e.g. ``self.initial_state(agent_info, B)``).
+        """Reset the rows of ``state`` where a new episode starts.
 
+        Returns ``state`` with the rows where ``observation["initial_state"]`` is True
+        replaced by the rows of ``initial`` (e.g. ``self.initial_state(agent_info, B)``).
         Works for both backends; a stateless agent (no keys) gets its state back unchanged.
         """
         if not state.keys():

@@ -1,0 +1,401 @@
+"""`GymVecEnv`: n_envs gymnasium envs stepped in the calling process, as a `VecEnv`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Final
+
+import numpy as np
+import numpy.typing as npt
+
+from rlstructures.agents._deps import require_gymnasium
+from rlstructures.agents._env import EnvIds, StepResult
+from rlstructures.agents._make import close_all, factory, make_envs
+from rlstructures.agents._spaces import (
+    ActionSpec,
+    ObsLeaf,
+    action_spec,
+    check_row,
+    gather,
+    get,
+    observation_leaves,
+    stack_leaf,
+)
+from rlstructures.agents.errors import (
+    ActionError,
+    EnvError,
+    EnvInfoError,
+    EnvStateError,
+    ObservationError,
+)
+from rlstructures.dicttensor import DictTensor
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+    from gymnasium import Space
+
+__all__ = ["GymVecEnv"]
+
+_CLOSED: Final = "this GymVecEnv is closed; create a new one."
+
+
+class GymVecEnv:
+    """``n_envs`` gymnasium envs, stepped one after the other in this process (a `VecEnv`).
+
+    Observations are numpy DictTensors, one row per env listed in the ids that come with
+    them. Keys: ``"frame"`` (dtype and shape of the observation space; a Dict space gives
+    one key per entry instead, nested keys joined with "/", and a Tuple space
+    ``"frame/0"``, ``"frame/1"``, ...), ``"reward"`` ``[n] float32`` (of the transition
+    that led here, 0 at reset), ``"terminated"``, ``"truncated"``, ``"done"``
+    (``terminated | truncated``) and ``"initial_state"`` ``[n] bool`` (True on the first
+    observation of an episode), and ``"last_action"`` (the action that led here, zeros at
+    reset; dtype and shape of the action space).
+
+    Modes:
+
+    * episode mode (``auto_reset=False``): ``step`` returns the observation at t+1 of every
+      env that was running, then the envs that continue (not done), in increasing order.
+      Ended envs stay out until the next ``reset``; ``step`` with none left is an error.
+    * auto-reset mode (``auto_reset=True``): an env whose episode ended is reset at once;
+      its final observation is in the first element of ``step``'s result, the fresh one
+      (``initial_state`` True) in the second. Every env always runs.
+
+    Seeding: env k is reset with ``seed=seed + k`` at its first reset, later resets
+    continue its random generator, so two GymVecEnv built with the same arguments produce
+    the same observations for the same actions. ``env_info`` rows given to ``reset`` are
+    passed to each env's ``reset(options=...)``, at that reset and at every auto-reset.
+
+    Actions are checked: the ``"action"`` key must be there with one row per running env
+    (numpy or torch, in the order of the last ids returned), of the action space's shape,
+    an integer dtype for Discrete and MultiDiscrete spaces, and values inside the space
+    (Box bounds included: nothing is clipped silently; see ``gymnasium.wrappers.ClipAction``).
+
+    Each call returns fresh arrays: nothing returned is overwritten by a later call.
+
+    Args:
+        make_env: a callable with no arguments returning a new env (a ``gymnasium.Env``, or
+            an old gym API env, adapted), called ``n_envs`` times; or a registered
+            gymnasium id such as ``"CartPole-v1"`` (``gymnasium.make(id)``).
+        n_envs: how many envs (>= 1).
+        seed: env k is seeded ``seed + k``.
+        auto_reset: the mode (see above).
+
+    Raises:
+        MissingDependencyError: gymnasium is not installed.
+        EnvError: ``make_env`` is not usable, or returned something that is not an env,
+            or envs with different spaces.
+        UnsupportedSpaceError: a space type GymVecEnv does not handle.
+
+    Example:
+        >>> import numpy as np
+        >>> env = GymVecEnv("CartPole-v1", n_envs=3, seed=0)
+        >>> obs, ids = env.reset()
+        >>> obs["frame"].shape, ids
+        ((3, 4), array([0, 1, 2]))
+        >>> (next_obs, ids), (obs, ids) = env.step(DictTensor({"action": np.zeros(3, np.int64)}))
+        >>> next_obs["reward"], next_obs["last_action"]
+        (array([1., 1., 1.], dtype=float32), array([0, 0, 0]))
+        >>> env.close()
+    """
+
+    def __init__(
+        self,
+        make_env: Callable[[], Any] | str,
+        n_envs: int,
+        seed: int,
+        auto_reset: bool = False,
+    ) -> None:
+        require_gymnasium("GymVecEnv")
+        n_given: object = n_envs  # checked at runtime: users pass anything
+        if isinstance(n_given, bool) or not isinstance(n_given, (int, np.integer)):
+            raise TypeError(f"n_envs must be an int >= 1, got {n_envs!r}.")
+        if n_envs < 1:
+            raise ValueError(f"n_envs must be an int >= 1, got {n_envs!r}.")
+        seed_given: object = seed
+        if isinstance(seed_given, bool) or not isinstance(seed_given, (int, np.integer)):
+            raise TypeError(f"seed must be an int (env k is seeded seed + k), got {seed!r}.")
+        self._n = int(n_envs)
+        self._seed = int(seed)
+        self._auto_reset = bool(auto_reset)
+        self._envs = make_envs(factory(make_env), self._n)
+        first = self._envs[0]
+        self._observation_space: Space[Any] = first.observation_space
+        self._action_space: Space[Any] = first.action_space
+        try:
+            self._leaves: tuple[ObsLeaf, ...] = observation_leaves(self._observation_space)
+            self._action: ActionSpec = action_spec(self._action_space)
+        except Exception:
+            self._close_envs()
+            raise
+        self._seeded = [False] * self._n
+        self._options: list[dict[str, Any] | None] = [None] * self._n
+        self._running: EnvIds | None = None
+        self._running_envs: list[Any] = []
+        self._closed = False
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def n_envs(self) -> int:
+        """How many envs."""
+        return self._n
+
+    @property
+    def observation_space(self) -> Space[Any]:
+        """The observation space of one env (a gymnasium space)."""
+        return self._observation_space
+
+    @property
+    def action_space(self) -> Space[Any]:
+        """The action space of one env (a gymnasium space)."""
+        return self._action_space
+
+    @property
+    def auto_reset(self) -> bool:
+        """True in auto-reset mode, False in episode mode."""
+        return self._auto_reset
+
+    @property
+    def envs(self) -> tuple[Any, ...]:
+        """The underlying envs (old gym API envs appear wrapped), e.g. to ``render()``."""
+        return tuple(self._envs)
+
+    def __repr__(self) -> str:
+        mode = "auto_reset" if self._auto_reset else "episode"
+        return (f"GymVecEnv(n_envs={self._n}, seed={self._seed}, mode={mode}, "
+                f"env={self._envs[0]!r})")
+
+    # ------------------------------------------------------------------ reset
+    def reset(self, env_info: DictTensor | None = None) -> tuple[DictTensor, EnvIds]:
+        """Start a new episode in every env.
+
+        Args:
+            env_info: None, or a DictTensor of batch ``(n_envs,)``: row k (as a dict of
+                numpy scalars or arrays) is passed to env k's ``reset(options=...)``, now
+                and at every auto-reset until the next ``reset``.
+
+        Returns:
+            ``(observation, ids)``: ``[n_envs]`` rows with ``initial_state`` True and
+            ``ids = arange(n_envs)`` (int64).
+
+        Raises:
+            EnvInfoError: ``env_info`` is not a DictTensor of batch ``(n_envs,)``.
+            ObservationError: an observation does not fit the observation space.
+        """
+        self._check_open()
+        self._options = self._options_of(env_info)
+        ids = np.arange(self._n, dtype=np.int64)
+        observations = [self._reset_env(k) for k in range(self._n)]
+        obs = self._first_observation(observations, ids, "reset()")
+        self._set_running(ids)
+        return obs, ids.copy()
+
+    def _options_of(self, env_info: DictTensor | None) -> list[dict[str, Any] | None]:
+        if env_info is None:
+            return [None] * self._n
+        if not isinstance(env_info, DictTensor):
+            raise EnvInfoError(
+                f"env_info must be a DictTensor of batch ({self._n},) or None, got "
+                f"{type(env_info).__name__}. Wrap it: `DictTensor({{'task': tasks}})`."
+            )
+        if env_info.batch_shape != (self._n,):
+            raise EnvInfoError(
+                f"env_info has batch_shape {env_info.batch_shape}, expected ({self._n},): "
+                "one row per env."
+            )
+        if not env_info.keys():
+            return [None] * self._n
+        columns = env_info.numpy().to_dict()
+        return [
+            {key: (col[k] if col.ndim == 1 else col[k].copy()) for key, col in columns.items()}
+            for k in range(self._n)
+        ]
+
+    def _reset_env(self, k: int) -> Any:
+        seed = None if self._seeded[k] else self._seed + k
+        try:
+            result = self._envs[k].reset(seed=seed, options=self._options[k])
+        except Exception as exc:
+            _add_note(exc, f"raised by env {k} of GymVecEnv during reset()")
+            raise
+        self._seeded[k] = True
+        if not (isinstance(result, tuple) and len(result) == 2):
+            raise EnvError(
+                f"env {k} ({type(self._envs[k]).__name__}).reset() returned "
+                f"{type(result).__name__}; a gymnasium env returns (observation, info)."
+            )
+        return result[0]
+
+    def _first_observation(self, observations: list[Any], ids: EnvIds, when: str) -> DictTensor:
+        n = len(observations)
+        data = {leaf.key: stack_leaf(leaf, gather(observations, leaf.path), ids, when)
+                for leaf in self._leaves}
+        false = np.zeros(n, np.bool_)
+        data["reward"] = np.zeros(n, np.float32)
+        data["terminated"] = false
+        data["truncated"] = false.copy()
+        data["done"] = false.copy()
+        data["initial_state"] = np.ones(n, np.bool_)
+        data["last_action"] = np.zeros((n, *self._action.shape), self._action.dtype)
+        return DictTensor(data, batch_shape=(n,))
+
+    # ------------------------------------------------------------------ step
+    def step(self, action: DictTensor) -> StepResult:
+        """Apply one action per running env.
+
+        Args:
+            action: a DictTensor of batch ``(n,)``, one row per running env in the order of
+                the ids last returned; ``action["action"]`` (numpy or torch) is what the
+                envs receive. Other keys are ignored.
+
+        Returns:
+            ``((next_observation, ids), (continuing_observation, continuing_ids))``: the
+            observation at t+1 of the n envs that were running (``ids``), then the
+            observation the running envs continue from (see the class docstring).
+
+        Raises:
+            EnvStateError: ``step`` before ``reset``, or no env is running.
+            ActionError: no ``"action"`` key, wrong batch size, shape, dtype or value.
+            ObservationError: an observation or reward does not fit the space.
+        """
+        running = self._check_running()
+        n = len(running)
+        values = self._check_action(action, n)
+        results: list[Any] = []
+        append = results.append
+        try:
+            for env, a in zip(self._running_envs, values, strict=True):  # np scalars or rows
+                append(env.step(a))
+        except Exception as exc:
+            _add_note(exc, f"raised by env {running[len(results)]} of GymVecEnv during step()")
+            raise
+        try:  # transpose: one tuple per field
+            observations, rewards, terminated, truncated, _ = zip(*results, strict=True)
+        except (TypeError, ValueError):
+            raise _step_api_error(self._envs, running, results) from None
+        data = {leaf.key: stack_leaf(leaf, gather(observations, leaf.path), running, "step()")
+                for leaf in self._leaves}
+        data["reward"] = reward = np.array(rewards, np.float32)
+        data["terminated"] = term_arr = np.array(terminated, np.bool_)
+        data["truncated"] = trunc_arr = np.array(truncated, np.bool_)
+        if reward.shape != (n,) or term_arr.shape != (n,) or trunc_arr.shape != (n,):
+            raise _scalar_error(results, running)
+        done = data["done"] = term_arr | trunc_arr
+        data["initial_state"] = np.zeros(n, np.bool_)
+        data["last_action"] = values
+        next_obs = DictTensor(data)  # every leaf starts with n: batch_shape (n,) inferred
+        if not (any(terminated) or any(truncated)):
+            return (next_obs, running.copy()), (next_obs.clone(), running.copy())
+        if self._auto_reset:
+            return (next_obs, running.copy()), (self._reset_ended(next_obs, running, done),
+                                                 running.copy())
+        keep = np.flatnonzero(~done)
+        self._set_running(running[keep])
+        return (next_obs, running.copy()), (next_obs[keep], running[keep])
+
+    def _set_running(self, ids: EnvIds) -> None:
+        self._running = ids
+        self._running_envs = [self._envs[k] for k in ids.tolist()]
+
+    def _check_running(self) -> EnvIds:
+        self._check_open()
+        running = self._running
+        if running is None:
+            raise EnvStateError("step() was called before reset(); call reset() first.")
+        if not len(running):
+            raise EnvStateError(
+                "step() was called but no env is running: every episode has ended (episode "
+                "mode). Call reset() to start new episodes, or use auto_reset=True."
+            )
+        return running
+
+    def _check_action(self, action: DictTensor, n: int) -> npt.NDArray[Any]:
+        if not isinstance(action, DictTensor):
+            raise ActionError(
+                f"step() takes a DictTensor holding the key 'action', got "
+                f"{type(action).__name__}. Wrap it: `DictTensor({{'action': a}})`."
+            )
+        if "action" not in action:
+            raise ActionError(
+                f"the action DictTensor has keys {sorted(action.keys())} but no 'action' key, "
+                "which is what the envs receive. Return it from the agent: "
+                "`DictTensor({'action': a, ...})`."
+            )
+        if action.batch_shape != (n,):
+            raise ActionError(
+                f"the action DictTensor has batch_shape {action.batch_shape}, expected "
+                f"({n},): one row per running env, in the order of the ids returned by the "
+                "last reset()/step()."
+            )
+        return self._action.check(action["action"], n)
+
+    def _reset_ended(self, next_obs: DictTensor, ids: EnvIds, done: npt.NDArray[np.bool_]
+                     ) -> DictTensor:
+        """Auto-reset mode: ``next_obs`` with the rows of ended envs replaced by a reset."""
+        cont = next_obs.clone()
+        frames = [(leaf, cont[leaf.key]) for leaf in self._leaves]
+        zeros = (cont["reward"], cont["last_action"], cont["terminated"], cont["truncated"],
+                 cont["done"])
+        initial = cont["initial_state"]
+        for j in np.flatnonzero(done).tolist():  # usually one or two rows: row-wise is faster
+            k = int(ids[j])
+            obs = self._reset_env(k)
+            for leaf, frame in frames:
+                frame[j] = check_row(leaf, get(obs, leaf.path), k, "an auto-reset")
+            for leaf_array in zeros:
+                leaf_array[j] = 0
+            initial[j] = True
+        return cont
+
+    # ------------------------------------------------------------------ close
+    def close(self) -> None:
+        """Close every env; calling it again does nothing."""
+        if not self._closed:
+            self._closed = True
+            self._close_envs()
+
+    def _close_envs(self) -> None:
+        close_all(self._envs)
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise EnvStateError(_CLOSED)
+
+    def __enter__(self) -> GymVecEnv:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+# ---------------------------------------------------------------------- helpers
+def _scalar_error(results: list[Any], ids: EnvIds) -> ObservationError:
+    for j, result in enumerate(results):
+        for i, key in ((1, "reward"), (2, "terminated"), (3, "truncated")):
+            if np.ndim(result[i]) != 0:
+                return ObservationError(
+                    f"env {int(ids[j])} returned {key} {result[i]!r} from step(); a gymnasium "
+                    f"env returns one scalar {key} per step."
+                )
+    return ObservationError("an env returned a reward, terminated or truncated that is not a "
+                            "scalar; a gymnasium env returns one scalar of each per step.")
+
+
+def _step_api_error(envs: list[Any], ids: EnvIds, results: list[Any]) -> EnvError:
+    j = next((j for j, r in enumerate(results) if not (isinstance(r, tuple) and len(r) == 5)), 0)
+    result, k = results[j], int(ids[j])
+    size = len(result) if isinstance(result, (tuple, list)) else "not a tuple"
+    return EnvError(
+        f"env {k} ({type(envs[k]).__name__}).step() returned {type(result).__name__} ({size}); "
+        "a gymnasium env returns (observation, reward, terminated, truncated, info)."
+    )
+
+
+def _add_note(exc: BaseException, note: str) -> None:
+    if hasattr(exc, "add_note"):  # Python >= 3.11
+        exc.add_note(note)
