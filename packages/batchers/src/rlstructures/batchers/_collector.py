@@ -38,10 +38,21 @@ def check_env(env: object, where: str) -> VecEnv:
     return env  # type: ignore[return-value]  # duck-typed Protocol check just above
 
 
-def check_output(
+def _keys_error(where: str, what: str, got: Any, checks: _Checks) -> AgentOutputError:
+    expected = {c[0] for c in checks}
+    missing = sorted(expected - set(got))
+    extra = sorted(set(got) - expected)
+    return AgentOutputError(
+        f"{where}: {what} lacks key(s) {', '.join(map(repr, missing)) or 'none'} and has "
+        f"unexpected key(s) {', '.join(map(repr, extra)) or 'none'}; every step must return "
+        f"the keys of the first step: {sorted(expected)}."
+    )
+
+
+def check_leaves(
     value: object, what: str, n: int, checks: _Checks | None, where: str
-) -> DictTensor:
-    """Validate one DictTensor returned by an agent or an env; returns it as numpy.
+) -> dict[str, npt.NDArray[Any]]:
+    """Validate one DictTensor returned by an agent or an env; returns its numpy leaves.
 
     Args:
         value: the returned object.
@@ -49,6 +60,9 @@ def check_output(
         n: the expected batch size.
         checks: ``(key, row_shape, dtype)`` per key fixed by the probe step (None: any).
         where: "worker 1, step 3" for messages.
+
+    Raises:
+        AgentOutputError: not a DictTensor, wrong batch size, keys, row shape or dtype.
     """
     if not isinstance(value, DictTensor):
         raise AgentOutputError(f"{where}: {what} must be a DictTensor, got {type(value).__name__}.")
@@ -57,28 +71,33 @@ def check_output(
             f"{where}: {what} has batch_shape {value.batch_shape}, expected ({n},): one row per "
             "running env."
         )
-    if value.backend != "numpy":
-        value = value.numpy()
+    leaves = value.to_dict()
+    for first in leaves.values():
+        if not isinstance(first, np.ndarray):
+            leaves = value.numpy().to_dict()
+        break
     if checks is None:
-        return value
-    if len(value.keys()) != len(checks) or any(c[0] not in value for c in checks):
-        expected = {c[0] for c in checks}
-        missing = sorted(expected - set(value.keys()))
-        extra = sorted(set(value.keys()) - expected)
-        raise AgentOutputError(
-            f"{where}: {what} lacks key(s) {', '.join(map(repr, missing)) or 'none'} and has "
-            f"unexpected key(s) {', '.join(map(repr, extra)) or 'none'}; every step must return "
-            f"the keys of the first step: {sorted(expected)}."
-        )
+        return leaves
+    if len(leaves) != len(checks):
+        raise _keys_error(where, what, leaves, checks)
     for key, shape, dtype in checks:
-        arr = value[key]
+        arr = leaves.get(key)
+        if arr is None:
+            raise _keys_error(where, what, leaves, checks)
         if arr.dtype != dtype or arr.shape[1:] != shape:
             raise AgentOutputError(
                 f"{where}: {what}[{key!r}] is {arr.dtype}{list(arr.shape[1:])} per row, expected "
                 f"{dtype}{list(shape)} as at the first step. Return the same shape and dtype "
                 "at every step (cast with `.astype(...)`)."
             )
-    return value
+    return leaves
+
+
+def check_output(
+    value: object, what: str, n: int, checks: _Checks | None, where: str
+) -> DictTensor:
+    """Like ``check_leaves`` but returns a numpy DictTensor."""
+    return DictTensor(check_leaves(value, what, n, checks, where), batch_shape=(n,))
 
 
 def replicate(example: DictTensor | None, n: int, what: str) -> DictTensor:
@@ -231,6 +250,7 @@ class Collector:
             dst = self._info[f"agent_state/{k}"]
             dst[:] = 0
             dst[ids] = v
+        cur = check_leaves(obs, "observation", len(ids), self._obs_checks, "start")
         for t in range(self.n_timesteps):
             n = len(ids)
             if n == 0:
@@ -245,27 +265,29 @@ class Collector:
                 action, new_state = agent(state, obs, info, history)
             else:
                 action, new_state = agent(state, obs, info)
-            action = check_output(action, "action", n, self._action_checks, where)
+            act = check_leaves(action, "action", n, self._action_checks, where)
             for k, obs_dst, _ in self._obs_dst:
-                obs_dst[rows, t] = obs[k]
+                obs_dst[rows, t] = cur[k]
             for k, act_dst in self._action_dst:
-                act_dst[rows, t] = action[k]
+                act_dst[rows, t] = act[k]
             if self._store_state:
-                new_np = check_output(new_state, "new_state", n, self._state_checks, where)
-                old_np = state.numpy()
+                new_np = check_leaves(new_state, "new_state", n, self._state_checks, where)
+                old_np = check_leaves(state, "state", n, self._state_checks, where)
                 for k, s_dst, ns_dst in self._state_dst:
                     s_dst[rows, t] = old_np[k]
                     ns_dst[rows, t] = new_np[k]
             elif t == 0:
-                check_output(new_state, "new_state", n, self._state_checks, where)
+                check_leaves(new_state, "new_state", n, self._state_checks, where)
+            if action.backend != "numpy":  # the env gets numpy actions
+                action = DictTensor(act, batch_shape=(n,))
             (next_obs, next_ids), (obs, cont_ids) = env.step(action)
-            next_obs = check_output(next_obs, "next observation", n, self._obs_checks, where)
+            nxt = check_leaves(next_obs, "next observation", n, self._obs_checks, where)
             cont_ids = np.asarray(cont_ids, dtype=np.int64)
-            obs = check_output(
+            cur = check_leaves(
                 obs, "continuing observation", len(cont_ids), self._obs_checks, where
             )
             for k, _, next_dst in self._obs_dst:
-                next_dst[rows, t] = next_obs[k]
+                next_dst[rows, t] = nxt[k]
             lengths[rows] += 1
             if len(cont_ids) == n:
                 state = new_state
