@@ -140,6 +140,9 @@ def dict_tensor_to_arrow(dt: DictTensor) -> pa.RecordBatch:
     meta = _encode_metadata(
         shape, {"format": FORMAT_VERSION, "kind": "DictTensor", "batch_shape": list(shape)}
     )
+    if not columns:  # no leaves: a batch of zero columns that still has prod(shape) rows
+        rows = pa.StructArray.from_buffers(pa.struct([]), math.prod(shape), [None])
+        return pa.RecordBatch.from_struct_array(rows).replace_schema_metadata(meta)
     return pa.RecordBatch.from_arrays(columns, names=list(leaves), metadata=meta)
 
 
@@ -254,7 +257,7 @@ def dict_tensor_from_arrow(batch: pa.RecordBatch | pa.Table) -> DictTensor:
     names, meta = _read_metadata(batch)
     n = batch.num_rows
     dims = _int_list(meta.get("batch_shape"))
-    shape = (n,) if dims is None or (names and math.prod(dims) != n) else tuple(dims)
+    shape = (n,) if dims is None or math.prod(dims) != n else tuple(dims)
     data: dict[str, Any] = {}
     for name, col in zip(names, batch.columns, strict=True):
         rows = decode_column(pa, name, col)
