@@ -215,7 +215,7 @@ def test_unsupported_arrow_data_is_a_clear_error() -> None:
     with pytest.raises(KeyMismatchError, match=r"duplicate column names \['x'\]"):
         DictTensor.from_arrow(pa.RecordBatch.from_arrays([pa.array([1]), pa.array([2])],
                                                          names=["x", "x"]))
-    with pytest.raises(TypeError, match="RecordBatch or Table, got dict"):
+    with pytest.raises(TypeError, match=r"RecordBatch, Table or RecordBatchReader.*got dict"):
         DictTensor.from_arrow({"x": [1]})
     with pytest.raises(SpecMismatchError, match="key 'o' has dtype object"):
         DictTensor({"o": np.array([None, 1], dtype=object)}).to_arrow()

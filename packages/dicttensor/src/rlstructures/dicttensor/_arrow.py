@@ -216,12 +216,25 @@ def _list_values(arr: Any, name: str) -> Any:
     return values
 
 
-def _read_metadata(batch: Any) -> tuple[list[str], dict[str, Any]]:
+def _as_arrow(batch: Any) -> Any:
+    """A RecordBatch or Table from Arrow data (a reader, or any Arrow C stream/array)."""
     pa = _pa()
-    if not isinstance(batch, (pa.RecordBatch, pa.Table)):
-        raise TypeError(
-            f"from_arrow takes a pyarrow RecordBatch or Table, got {type(batch).__name__}."
-        )
+    if isinstance(batch, (pa.RecordBatch, pa.Table)):
+        return batch
+    if isinstance(batch, pa.RecordBatchReader):
+        return batch.read_all()
+    if hasattr(batch, "__arrow_c_stream__"):  # polars, DuckDB relations, ...
+        return pa.table(batch)
+    if hasattr(batch, "__arrow_c_array__"):
+        return pa.record_batch(batch)
+    raise TypeError(
+        "from_arrow takes a pyarrow RecordBatch, Table or RecordBatchReader (or an object "
+        f"with the Arrow PyCapsule interface, e.g. a polars DataFrame), got "
+        f"{type(batch).__name__}."
+    )
+
+
+def _read_metadata(batch: Any) -> tuple[list[str], dict[str, Any]]:
     schema = batch.schema
     names: list[str] = schema.names
     if len(set(names)) != len(names):
@@ -254,6 +267,7 @@ def _int_list(value: Any) -> list[int] | None:
 def dict_tensor_from_arrow(batch: pa.RecordBatch | pa.Table) -> DictTensor:
     """See ``DictTensor.from_arrow``."""
     pa = _pa()
+    batch = _as_arrow(batch)
     names, meta = _read_metadata(batch)
     n = batch.num_rows
     dims = _int_list(meta.get("batch_shape"))
@@ -313,6 +327,7 @@ def temporal_from_arrow(batch: pa.RecordBatch | pa.Table) -> TemporalDictTensor:
     from rlstructures.dicttensor._temporal import TemporalDictTensor
 
     pa = _pa()
+    batch = _as_arrow(batch)
     names, meta = _read_metadata(batch)
     cols = dict(zip(names, batch.columns, strict=True))
     traj = _index_column(pa, cols, "trajectory")
