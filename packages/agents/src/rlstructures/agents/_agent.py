@@ -6,6 +6,9 @@ import abc
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
+
+from rlstructures.agents._deps import is_tensor
 from rlstructures.dicttensor import DictTensor, TemporalDictTensor, Trajectories
 
 __all__ = ["Agent"]
@@ -104,13 +107,41 @@ class Agent(abc.ABC):
 
         Returns ``state`` with the rows where ``observation["initial_state"]`` is True
         replaced by the rows of ``initial`` (e.g. ``self.initial_state(agent_info, B)``).
-        Works for both backends; a stateless agent (no keys) gets its state back unchanged.
+        The result has the backend (and torch device) of ``state``: ``initial`` and the mask
+        are converted when needed. A stateless agent (no keys) gets its state back unchanged;
+        so does any state when no row starts an episode. For torch states, gradients flow
+        through the rows that are kept.
+
+        Args:
+            state: ``[B]`` the current state.
+            initial: ``[B]`` fresh states, same keys and row specs as ``state``.
+            observation: ``[B]`` holding the bool key ``"initial_state"``.
+
+        Example:
+            >>> import numpy as np
+            >>> state = DictTensor({"h": np.array([5.0, 6.0, 7.0])})
+            >>> fresh = DictTensor({"h": np.zeros(3)})
+            >>> obs = DictTensor({"initial_state": np.array([False, True, False])})
+            >>> Agent.reset_where_initial(state, fresh, obs)["h"]
+            array([5., 0., 7.])
         """
         if not state.keys():
             return state
         mask = observation["initial_state"]
-        if state.backend == "torch" and not hasattr(mask, "device"):
-            import torch
+        if state.backend == "torch":
+            device = next(iter(state.values())).device
+            if initial.backend != "torch" or next(iter(initial.values())).device != device:
+                initial = initial.to(device)
+            if not is_tensor(mask):
+                import torch
 
-            mask = torch.from_numpy(mask).to(next(iter(state.values())).device)
+                mask = torch.from_numpy(np.asarray(mask))
+            mask = mask.to(device)
+        else:
+            if initial.backend == "torch":
+                initial = initial.numpy()
+            if is_tensor(mask):
+                mask = mask.detach().cpu().numpy()
+        if not bool(mask.any()):
+            return state
         return initial.where(mask, state)

@@ -178,11 +178,10 @@ def to_gymnasium_space(space: Any) -> Space[Any]:
     name = type(space).__name__
     try:
         if name == "Box":
-            dtype = np.dtype(space.dtype)
-            return spaces.Box(
-                low=np.asarray(space.low, dtype=dtype), high=np.asarray(space.high, dtype=dtype),
-                shape=tuple(space.shape), dtype=dtype,
-            )
+            dtype, shape = np.dtype(space.dtype), tuple(space.shape)
+            low = np.broadcast_to(np.asarray(space.low, dtype=dtype), shape)
+            high = np.broadcast_to(np.asarray(space.high, dtype=dtype), shape)
+            return spaces.Box(low=low, high=high, shape=shape, dtype=dtype)
         if name == "Discrete":
             return spaces.Discrete(int(space.n), start=int(getattr(space, "start", 0)))
         if name == "MultiDiscrete":
