@@ -12,7 +12,7 @@ import weakref
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Final, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Final, Literal, Protocol, SupportsFloat, SupportsIndex
 
 import numpy as np
 
@@ -55,10 +55,10 @@ class ScalarLogger(Protocol):
     with these methods, e.g. a test double.
     """
 
-    def add_scalar(self, tag: str, value: float, step: int) -> None:
+    def add_scalar(self, tag: str, value: SupportsFloat, step: SupportsIndex) -> None:
         """Log one value of ``tag`` at global env step ``step``."""
 
-    def add_scalars(self, mapping: Mapping[str, float], step: int) -> None:
+    def add_scalars(self, mapping: Mapping[str, SupportsFloat], step: SupportsIndex) -> None:
         """Log several tags at the same step."""
 
     def add_hparams(self, mapping: Mapping[str, Any]) -> None:
@@ -311,7 +311,7 @@ class Logger:
                 "Logger on the same logdir to continue the run."
             )
 
-    def add_scalar(self, tag: str, value: float, step: int) -> None:
+    def add_scalar(self, tag: str, value: SupportsFloat, step: SupportsIndex) -> None:
         """Log ``value`` of ``tag`` at global env step ``step``.
 
         Args:
@@ -325,7 +325,7 @@ class Logger:
         """
         self.add_scalars({tag: value}, step)
 
-    def add_scalars(self, mapping: Mapping[str, float], step: int) -> None:
+    def add_scalars(self, mapping: Mapping[str, SupportsFloat], step: SupportsIndex) -> None:
         """Log several tags at the same ``step`` (all validated before any is logged).
 
         Args:

@@ -119,6 +119,15 @@ def _reserved(kind: str, keys: list[str], reserved: tuple[str, ...]) -> None:
         )
 
 
+def _parquet_storable(specs: Mapping[str, Spec]) -> None:
+    empty = {k: s.shape for k, s in specs.items() if s.shape and 0 in s.shape}
+    if empty:
+        raise SchemaMismatchError(
+            f"keys {empty} have zero-size rows (a 0 in the per-row shape), which pyarrow "
+            "cannot read back from Parquet. Use format='arrow', or drop those keys."
+        )
+
+
 class _Part:
     """The two open files of one part."""
 
@@ -316,6 +325,9 @@ class TrajectoryWriter:
         if self._schemas is None:
             _reserved("step", list(step_specs), STEP_COLUMNS)
             _reserved("info", list(info_specs), TRAJECTORY_COLUMNS)
+            if self._format == "parquet":
+                _parquet_storable(step_specs)
+                _parquet_storable(info_specs)
         else:
             _check_same("step", self._step_specs, step_specs)
             _check_same("info", self._info_specs, info_specs)
@@ -375,7 +387,9 @@ class TrajectoryWriter:
     def _open_part(self, schemas: tuple[Any, Any]) -> _Part:
         ext_name = part_name(self._n_parts, self._format)
         paths = (self._path / STEPS_DIR / ext_name, self._path / TRAJECTORIES_DIR / ext_name)
-        for p in paths:
+        # The companion first: readers list parts by their steps file, which therefore
+        # never exists without its companion, even if the process dies right here.
+        for p in reversed(paths):
             p.parent.mkdir(parents=True, exist_ok=True)
             if not create_exclusive(p):
                 raise DatasetExistsError(

@@ -123,6 +123,9 @@ def _cut(batches: list[Any], n_rows: int) -> list[Any]:
 
 def _read_part(steps_path: Path, trajs_path: Path) -> _Part | None:
     if not trajs_path.is_file():
+        if steps_path.suffix == ".arrow" and not any(
+                b.num_rows for b in _read_batches(steps_path)[1]):
+            return None  # an empty part: nothing was lost
         raise CorruptFileError(
             f"{steps_path} has no per-trajectory companion {trajs_path}; both files of a "
             "part are needed (it holds the lengths and the info keys)."
@@ -237,7 +240,12 @@ def _foreign(path: Path) -> Trajectories:
     """
     schema, batches, _ = _read_batches(path)
     if schema is None:
-        raise NoDataError(f"{path} holds no complete Arrow schema.")
+        if path.stat().st_size == 0:
+            raise NoDataError(f"{path} is empty.")
+        raise CorruptFileError(
+            f"{path} is neither an Arrow IPC file or stream nor a Parquet file (by its "
+            "extension): no Arrow schema could be read from it."
+        )
     if _meta(schema, path) is not None:
         raise CorruptFileError(
             f"{path} is a steps file of a TrajectoryWriter dataset but is not in a "
