@@ -112,8 +112,8 @@ def test_observation_whose_shape_changes() -> None:
         env.reset()
         env.step(DictTensor({"action": np.zeros(2, np.int64)}))
         with pytest.raises(ObservationError, match=r"env 0 returned an observation from step\(\) "
-                                                   r"whose 'frame' has shape \(4,\), but the "
-                                                   r"observation space says \(3,\)"):
+                                                   r"whose 'frame' has shape \(4,\), but its "
+                                                   r"observation space declares \(3,\)"):
             env.step(DictTensor({"action": np.zeros(2, np.int64)}))
 
 

@@ -128,6 +128,8 @@ class GymVecEnv:
         except Exception:
             self._close_envs()
             raise
+        single = len(self._leaves) == 1 and not self._leaves[0].path
+        self._frame: ObsLeaf | None = self._leaves[0] if single else None
         self._seeded = [False] * self._n
         self._options: list[dict[str, Any] | None] = [None] * self._n
         self._running: EnvIds | None = None
@@ -273,8 +275,11 @@ class GymVecEnv:
             observations, rewards, terminated, truncated, _ = zip(*results, strict=True)
         except (TypeError, ValueError):
             raise _step_api_error(self._envs, running, results) from None
-        data = {leaf.key: stack_leaf(leaf, gather(observations, leaf.path), running, "step()")
-                for leaf in self._leaves}
+        if self._frame is not None:  # a single "frame" leaf: the common case, made cheap
+            data = {"frame": stack_leaf(self._frame, observations, running, "step()")}
+        else:
+            data = {leaf.key: stack_leaf(leaf, gather(observations, leaf.path), running,
+                                         "step()") for leaf in self._leaves}
         data["reward"] = reward = np.array(rewards, np.float32)
         data["terminated"] = term_arr = np.array(terminated, np.bool_)
         data["truncated"] = trunc_arr = np.array(truncated, np.bool_)

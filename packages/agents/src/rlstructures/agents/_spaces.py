@@ -27,10 +27,6 @@ RESERVED_KEYS: Final = (
 )
 _OBS_SPACES: Final = "Box, Discrete, MultiDiscrete, MultiBinary, Dict and Tuple"
 _ACTION_SPACES: Final = "Discrete, Box, MultiDiscrete and MultiBinary"
-#: numpy dtype kinds an action may have, per action space type (an integer Box takes "iu").
-_ACCEPTED_KINDS: Final = {
-    "discrete": "iu", "multidiscrete": "iu", "multibinary": "iub", "box": "fiu",
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,9 +160,9 @@ def _shape_message(leaf: ObsLeaf, values: Sequence[Any], env_ids: Any, when: str
     found = "an object with no array shape" if got is None else f"shape {got}"
     return (
         f"env {int(env_ids[bad])} returned an observation from {when} whose {leaf.key!r} has "
-        f"{found}, but the observation space says {leaf.shape} ({leaf.dtype}), as every "
-        "earlier observation had. An env must keep the shape declared by its "
-        "observation_space: fix the env, or declare the right space."
+        f"{found}, but its observation space declares {leaf.shape} ({leaf.dtype}). Every "
+        "observation must keep the shape declared by the observation_space: fix the env, or "
+        "declare the right space."
     )
 
 
@@ -180,6 +176,7 @@ class ActionSpec:
         dtype: what the env receives and what ``"last_action"`` holds.
         low: smallest allowed value (broadcast to ``shape``), None when unbounded.
         high: largest allowed value (inclusive), None when unbounded.
+        kinds: the numpy dtype kinds an action may have (``"iu"``: integers).
         int_bounds: ``(low, high)`` as Python ints for Discrete (a faster check).
     """
 
@@ -188,6 +185,7 @@ class ActionSpec:
     dtype: np.dtype[Any]
     low: npt.NDArray[Any] | None
     high: npt.NDArray[Any] | None
+    kinds: str
     int_bounds: tuple[int, int] | None = None
 
     def check(self, value: Any, n: int) -> npt.NDArray[Any]:
@@ -217,9 +215,8 @@ class ActionSpec:
                 f"action['action'] has shape {value.shape}, expected {(n, *self.shape)}: one "
                 f"row per running env, each of the action space's shape {self.shape}."
             )
-        kinds = _ACCEPTED_KINDS[self.kind] if self.dtype.kind == "f" or self.kind != "box" else "iu"
-        if value.dtype.kind not in kinds:
-            what = "integer" if kinds == "iu" else "numeric"
+        if value.dtype.kind not in self.kinds:
+            what = "integer" if self.kinds == "iu" else "numeric"
             raise ActionError(
                 f"action['action'] has dtype {value.dtype}, but a {self.kind} action space "
                 f"needs {what} values ({self.dtype}). Cast it, e.g. `a.astype(np.{self.dtype})`."
@@ -266,21 +263,22 @@ def action_spec(space: Space[Any]) -> ActionSpec:
     if isinstance(space, spaces.Discrete):
         start, n = int(space.start), int(space.n)
         return ActionSpec("discrete", (), np.dtype(space.dtype), np.asarray(start),
-                          np.asarray(start + n - 1), (start, start + n - 1))
+                          np.asarray(start + n - 1), "iu", (start, start + n - 1))
     if isinstance(space, spaces.Box):
         shape = tuple(space.shape)
         low, high = np.broadcast_to(space.low, shape), np.broadcast_to(space.high, shape)
         bounded = bool(np.isfinite(low).any() or np.isfinite(high).any())
-        return ActionSpec("box", shape, np.dtype(space.dtype), low if bounded else None,
-                          high if bounded else None)
+        dtype = np.dtype(space.dtype)
+        return ActionSpec("box", shape, dtype, low if bounded else None,
+                          high if bounded else None, "fiu" if dtype.kind == "f" else "iu")
     if isinstance(space, spaces.MultiDiscrete):
         first = np.asarray(space.start)
         return ActionSpec("multidiscrete", tuple(space.shape), np.dtype(space.dtype), first,
-                          first + np.asarray(space.nvec) - 1)
+                          first + np.asarray(space.nvec) - 1, "iu")
     if isinstance(space, spaces.MultiBinary):
         shape = tuple(space.shape)
         return ActionSpec("multibinary", shape, np.dtype(space.dtype), np.zeros(shape, np.int8),
-                          np.ones(shape, np.int8))
+                          np.ones(shape, np.int8), "iub")
     raise UnsupportedSpaceError(
         f"action space {space} is a {type(space).__name__}; GymVecEnv handles "
         f"{_ACTION_SPACES} action spaces. Wrap the env in a `gymnasium.ActionWrapper` that "
