@@ -30,9 +30,25 @@ class Agent(abc.ABC):
     When an observation has ``initial_state`` True (a fresh episode, e.g. after an auto-reset),
     the agent must start from a fresh state for that row: see ``reset_where_initial``.
 
-    Agents receive numpy DictTensors; a torch agent calls ``.torch()`` (zero-copy) or
-    ``.to(device)`` and may return torch or numpy DictTensors. An agent that never imports
-    torch works everywhere.
+    Agents receive DictTensors whose backend they do not choose: observations from envs are
+    numpy, and so is a state read back from stored trajectories (``replay_agent`` starts from
+    the ``"agent_state/..."`` keys a batcher stored). A torch agent calls ``.torch()``
+    (zero-copy, a no-op on torch) or ``.to(device)`` on its inputs, state included, and may
+    return torch or numpy DictTensors. An agent that never imports torch works everywhere.
+
+    Example:
+        >>> import numpy as np
+        >>> class Greedy(Agent):
+        ...     def initial_state(self, agent_info, batch_size):
+        ...         return DictTensor({}, batch_shape=(batch_size,))  # stateless
+        ...     def __call__(self, state, observation, agent_info, history=None):
+        ...         action = observation["frame"].argmax(axis=1)
+        ...         return DictTensor({"action": action}), state
+        >>> obs = DictTensor({"frame": np.array([[0.1, 0.9], [0.8, 0.2]])})
+        >>> no_keys = DictTensor({}, batch_shape=(2,))
+        >>> action, state = Greedy()(no_keys, obs, no_keys)
+        >>> action["action"]
+        array([1, 0])
     """
 
     @abc.abstractmethod
@@ -58,7 +74,8 @@ class Agent(abc.ABC):
         """One step for B running envs.
 
         Args:
-            state: ``[B]`` the agent state (from ``initial_state`` or the previous call).
+            state: ``[B]`` the agent state (from ``initial_state`` or the previous call; any
+                backend).
             observation: ``[B]`` the observation keys of the env (``"frame"``, ``"reward"``,
                 ``"initial_state"``, ...).
             agent_info: ``[B]`` per-row agent parameters (e.g. an exploration epsilon).
@@ -90,7 +107,13 @@ class Agent(abc.ABC):
         and ``state`` their states. The default feeds the stored observation at t
         (``"observation/..."`` keys) and ``"agent_info/..."`` of ``trajectories.info`` to
         ``__call__``. Override it to compute extra outputs for a loss (values, logits with
-        gradients, ...).
+        gradients, ...). An agent that ``require_history()`` overrides it and builds the
+        history from ``trajectories.trajectories.temporal_slice(0, t)``.
+
+        Args:
+            trajectories: the sequences still running at step t (a sub-batch).
+            t: the step to re-run.
+            state: their states at step t.
 
         Returns:
             ``(output, new_state)``, both of batch ``(len(trajectories),)``.

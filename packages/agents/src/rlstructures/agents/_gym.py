@@ -10,7 +10,14 @@ import numpy.typing as npt
 
 from rlstructures.agents._deps import require_gymnasium
 from rlstructures.agents._env import EnvIds, StepResult
-from rlstructures.agents._make import close_all, factory, make_envs
+from rlstructures.agents._make import (
+    add_note,
+    close_all,
+    factory,
+    make_envs,
+    scalar_error,
+    step_api_error,
+)
 from rlstructures.agents._spaces import (
     ActionSpec,
     ObsLeaf,
@@ -21,13 +28,7 @@ from rlstructures.agents._spaces import (
     observation_leaves,
     stack_leaf,
 )
-from rlstructures.agents.errors import (
-    ActionError,
-    EnvError,
-    EnvInfoError,
-    EnvStateError,
-    ObservationError,
-)
+from rlstructures.agents.errors import ActionError, EnvError, EnvInfoError, EnvStateError
 from rlstructures.dicttensor import DictTensor
 
 if TYPE_CHECKING:
@@ -44,13 +45,13 @@ class GymVecEnv:
     """``n_envs`` gymnasium envs, stepped one after the other in this process (a `VecEnv`).
 
     Observations are numpy DictTensors, one row per env listed in the ids that come with
-    them. Keys: ``"frame"`` (dtype and shape of the observation space; a Dict space gives
-    one key per entry instead, nested keys joined with "/", and a Tuple space
-    ``"frame/0"``, ``"frame/1"``, ...), ``"reward"`` ``[n] float32`` (of the transition
-    that led here, 0 at reset), ``"terminated"``, ``"truncated"``, ``"done"``
-    (``terminated | truncated``) and ``"initial_state"`` ``[n] bool`` (True on the first
-    observation of an episode), and ``"last_action"`` (the action that led here, zeros at
-    reset; dtype and shape of the action space).
+    them. Keys: ``"frame"`` (shape and dtype of the observation space, values cast to that
+    dtype; a Dict space gives one key per entry instead, in the space's order, nested keys
+    joined with "/", and a Tuple space ``"frame/0"``, ``"frame/1"``, ...), ``"reward"``
+    ``[n] float32`` (of the transition that led here, 0 at reset), ``"terminated"``,
+    ``"truncated"``, ``"done"`` (``terminated | truncated``) and ``"initial_state"``
+    ``[n] bool`` (True on the first observation of an episode), and ``"last_action"`` (the
+    action that led here, zeros at reset; dtype and shape of the action space).
 
     Modes:
 
@@ -218,7 +219,7 @@ class GymVecEnv:
         try:
             result = self._envs[k].reset(seed=seed, options=self._options[k])
         except Exception as exc:
-            _add_note(exc, f"raised by env {k} of GymVecEnv during reset()")
+            add_note(exc, f"raised by env {k} of GymVecEnv during reset()")
             raise
         self._seeded[k] = True
         if not (isinstance(result, tuple) and len(result) == 2):
@@ -269,12 +270,12 @@ class GymVecEnv:
             for env, a in zip(self._running_envs, values, strict=True):  # np scalars or rows
                 append(env.step(a))
         except Exception as exc:
-            _add_note(exc, f"raised by env {running[len(results)]} of GymVecEnv during step()")
+            add_note(exc, f"raised by env {running[len(results)]} of GymVecEnv during step()")
             raise
         try:  # transpose: one tuple per field
             observations, rewards, terminated, truncated, _ = zip(*results, strict=True)
         except (TypeError, ValueError):
-            raise _step_api_error(self._envs, running, results) from None
+            raise step_api_error(self._envs, running, results) from None
         if self._frame is not None:  # a single "frame" leaf: the common case, made cheap
             data = {"frame": stack_leaf(self._frame, observations, running, "step()")}
         else:
@@ -284,7 +285,7 @@ class GymVecEnv:
         data["terminated"] = term_arr = np.array(terminated, np.bool_)
         data["truncated"] = trunc_arr = np.array(truncated, np.bool_)
         if reward.shape != (n,) or term_arr.shape != (n,) or trunc_arr.shape != (n,):
-            raise _scalar_error(results, running)
+            raise scalar_error(results, running)
         done = data["done"] = term_arr | trunc_arr
         data["initial_state"] = np.zeros(n, np.bool_)
         data["last_action"] = values
@@ -376,31 +377,3 @@ class GymVecEnv:
         tb: TracebackType | None,
     ) -> None:
         self.close()
-
-
-# ---------------------------------------------------------------------- helpers
-def _scalar_error(results: list[Any], ids: EnvIds) -> ObservationError:
-    for j, result in enumerate(results):
-        for i, key in ((1, "reward"), (2, "terminated"), (3, "truncated")):
-            if np.ndim(result[i]) != 0:
-                return ObservationError(
-                    f"env {int(ids[j])} returned {key} {result[i]!r} from step(); a gymnasium "
-                    f"env returns one scalar {key} per step."
-                )
-    return ObservationError("an env returned a reward, terminated or truncated that is not a "
-                            "scalar; a gymnasium env returns one scalar of each per step.")
-
-
-def _step_api_error(envs: list[Any], ids: EnvIds, results: list[Any]) -> EnvError:
-    j = next((j for j, r in enumerate(results) if not (isinstance(r, tuple) and len(r) == 5)), 0)
-    result, k = results[j], int(ids[j])
-    size = len(result) if isinstance(result, (tuple, list)) else "not a tuple"
-    return EnvError(
-        f"env {k} ({type(envs[k]).__name__}).step() returned {type(result).__name__} ({size}); "
-        "a gymnasium env returns (observation, reward, terminated, truncated, info)."
-    )
-
-
-def _add_note(exc: BaseException, note: str) -> None:
-    if hasattr(exc, "add_note"):  # Python >= 3.11
-        exc.add_note(note)

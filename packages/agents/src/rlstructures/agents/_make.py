@@ -1,4 +1,4 @@
-"""Creating the envs of a GymVecEnv: the factory, the checks on what it returns, closing."""
+"""The envs of a GymVecEnv: creating and closing them, and the errors about what they return."""
 
 from __future__ import annotations
 
@@ -6,10 +6,15 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
-from rlstructures.agents._old_gym import as_gymnasium_env
-from rlstructures.agents.errors import EnvError
+import numpy as np
 
-__all__ = ["close_all", "factory", "make_envs"]
+from rlstructures.agents._env import EnvIds
+from rlstructures.agents._old_gym import as_gymnasium_env
+from rlstructures.agents.errors import EnvError, ObservationError
+
+__all__ = [
+    "add_note", "close_all", "factory", "make_envs", "scalar_error", "step_api_error",
+]
 
 
 def factory(make_env: Callable[[], Any] | str) -> Callable[[], Any]:
@@ -48,6 +53,11 @@ def _looks_like_env(obj: object) -> bool:
 
 
 def make_envs(factory: Callable[[], Any], n: int) -> list[Any]:
+    """``n`` envs from ``factory``, as gymnasium-API envs sharing their spaces.
+
+    Raises:
+        EnvError: not an env, the same env twice, or spaces that differ.
+    """
     envs: list[Any] = []
     raw: list[Any] = []
     try:
@@ -75,6 +85,7 @@ def make_envs(factory: Callable[[], Any], n: int) -> list[Any]:
 
 
 def close_all(envs: list[Any]) -> None:
+    """Close every env, then raise the first error met, if any."""
     first: Exception | None = None
     for env in envs:
         try:
@@ -83,3 +94,33 @@ def close_all(envs: list[Any]) -> None:
             first = first or exc
     if first is not None:
         raise first
+
+
+def scalar_error(results: list[Any], ids: EnvIds) -> ObservationError:
+    """The error for a step whose reward, terminated or truncated is not a scalar."""
+    for j, result in enumerate(results):
+        for i, key in ((1, "reward"), (2, "terminated"), (3, "truncated")):
+            if np.ndim(result[i]) != 0:
+                return ObservationError(
+                    f"env {int(ids[j])} returned {key} {result[i]!r} from step(); a gymnasium "
+                    f"env returns one scalar {key} per step."
+                )
+    return ObservationError("an env returned a reward, terminated or truncated that is not a "
+                            "scalar; a gymnasium env returns one scalar of each per step.")
+
+
+def step_api_error(envs: list[Any], ids: EnvIds, results: list[Any]) -> EnvError:
+    """The error for a step that did not return the five gymnasium values."""
+    j = next((j for j, r in enumerate(results) if not (isinstance(r, tuple) and len(r) == 5)), 0)
+    result, k = results[j], int(ids[j])
+    size = len(result) if isinstance(result, (tuple, list)) else "not a tuple"
+    return EnvError(
+        f"env {k} ({type(envs[k]).__name__}).step() returned {type(result).__name__} ({size}); "
+        "a gymnasium env returns (observation, reward, terminated, truncated, info)."
+    )
+
+
+def add_note(exc: BaseException, note: str) -> None:
+    """Say which env raised ``exc`` (``__notes__``, Python >= 3.11)."""
+    if hasattr(exc, "add_note"):  # Python >= 3.11
+        exc.add_note(note)
