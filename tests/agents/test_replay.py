@@ -205,6 +205,26 @@ def test_stateless_agent_and_agent_info() -> None:
     np.testing.assert_allclose(out["action"], [[1.0, 1.0], [0.0, 0.0], [3.0, 0.0]])
 
 
+def test_stateless_agent_may_return_an_empty_dict_tensor_as_state() -> None:
+    class Sloppy(ConstantAgent):
+        def initial_state(self, agent_info: DictTensor, batch_size: int) -> DictTensor:
+            return DictTensor({})  # batch_shape (0,), not (batch_size,)
+
+        def __call__(
+            self,
+            state: DictTensor,
+            observation: DictTensor,
+            agent_info: DictTensor,
+            history: TemporalDictTensor | None = None,
+        ) -> tuple[DictTensor, DictTensor]:
+            return DictTensor({"action": observation["frame"] + 1}), DictTensor({})
+
+    steps = TemporalDictTensor({"observation/frame": np.zeros((2, 3), np.int64)},
+                               np.array([3, 1]))
+    out = replay_agent(Sloppy(), Trajectories(DictTensor({}, batch_shape=(2,)), steps))
+    np.testing.assert_array_equal(out["action"], [[1, 1, 1], [1, 0, 0]])
+
+
 def test_custom_method_and_empty_trajectories() -> None:
     class Probe(RandomAgent):
         def values(self, trajectories: Trajectories, t: int, state: DictTensor

@@ -106,6 +106,8 @@ def _initial_state(agent: Agent, info: DictTensor, b: int) -> DictTensor:
     if stored.keys():
         return stored
     state: object = agent.initial_state(info.select_prefix("agent_info/"), b)
+    if isinstance(state, DictTensor) and not state.keys():  # stateless: any batch shape
+        return DictTensor({}, batch_shape=(b,))
     if not isinstance(state, DictTensor) or state.batch_shape != (b,):
         got = state.batch_shape if isinstance(state, DictTensor) else type(state).__name__
         raise ReplayError(
@@ -136,6 +138,8 @@ def _check_result(
             "(output, new_state), two DictTensors."
         )
     output, new_state = result
+    if not new_state.keys():  # a stateless agent: `DictTensor({})` is accepted as well
+        new_state = DictTensor({}, batch_shape=(n,))
     for what, dt in (("output", output), ("new_state", new_state)):
         if dt.batch_shape != (n,):
             raise ReplayError(
