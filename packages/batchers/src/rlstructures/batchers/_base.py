@@ -17,7 +17,7 @@ from rlstructures.batchers.errors import BatcherStateError
 from rlstructures.dicttensor import DictTensor, Spec, TemporalDictTensor, Trajectories
 
 if TYPE_CHECKING:
-    from typing_extensions import Self
+    from typing import Self
 
 __all__ = ["Batcher"]
 
