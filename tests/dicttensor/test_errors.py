@@ -103,7 +103,8 @@ def test_missing_key_lists_the_keys() -> None:
         ((0, 1), "index \\(0, 1\\) has 2 entries but this DictTensor has only 1 batch "
                  "dimension\\(s\\) \\(3,\\); to index inside a leaf use `dt\\[key\\]\\[...\\]`"),
         (np.ones((3, 2), bool), "covers 2 dimensions but the batch shape is \\(3,\\)"),
-        (np.ones(2, bool), "boolean index did not match"),
+        (np.ones(2, bool), r"a bool mask of shape \(2,\) does not fit the batch shape \(3,\)"),
+        ((np.ones(2, bool),), "boolean index did not match"),
         (np.array(True), "a 0-d bool index selects nothing"),
         (np.array([0.5]), "cannot select rows ndarray of float64 \\(1,\\)"),
     ],

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Final
 import numpy as np
 import numpy.typing as npt
 
-from rlstructures.dicttensor._dicttensor import DictTensor
+from rlstructures.dicttensor import _dicttensor
 from rlstructures.dicttensor.errors import (
     KeyMismatchError,
     MissingDependencyError,
@@ -33,6 +33,7 @@ from rlstructures.dicttensor.errors import (
 if TYPE_CHECKING:
     import pyarrow as pa
 
+    from rlstructures.dicttensor._dicttensor import DictTensor
     from rlstructures.dicttensor._temporal import TemporalDictTensor
 
 __all__ = [
@@ -54,9 +55,13 @@ _CACHE_SIZE: Final = 256
 _types: dict[Any, Any] = {}  # numpy dtype / (dtype, row shape) -> Arrow type
 _metadata: dict[Any, dict[bytes, bytes]] = {}  # batch shape -> encoded schema metadata
 _parsed: dict[bytes, dict[str, Any]] = {}  # encoded metadata -> parsed JSON
+_PYARROW: list[Any] = []
 
 
 def _pa() -> Any:
+    """The pyarrow module (imported once); a MissingDependencyError naming the extra."""
+    if _PYARROW:
+        return _PYARROW[0]
     try:
         import pyarrow
     except ImportError as exc:
@@ -64,6 +69,7 @@ def _pa() -> Any:
             "Arrow conversion needs pyarrow, which is not installed. Install it with: "
             "pip install 'rlstructures-dicttensor[arrow]'"
         ) from exc
+    _PYARROW.append(pyarrow)
     return pyarrow
 
 
@@ -76,8 +82,8 @@ def _cached(cache: dict[Any, Any], key: Any, value: Any) -> Any:
 
 # ---------------------------------------------------------------------- encode
 def _arrow_type(pa: Any, dtype: np.dtype[Any], row_shape: tuple[int, ...]) -> Any:
-    """The Arrow type of a column of rows of ``row_shape`` and ``dtype`` (cached)."""
-    key = (dtype, row_shape)
+    """The Arrow type of a column of rows of ``row_shape`` and native ``dtype`` (cached)."""
+    key = (dtype.num, row_shape)
     found = _types.get(key)
     if found is not None:
         return found
@@ -92,7 +98,8 @@ def _arrow_type(pa: Any, dtype: np.dtype[Any], row_shape: tuple[int, ...]) -> An
 def encode_column(pa: Any, key: str, rows: npt.NDArray[Any]) -> Any:
     """One Arrow array for ``rows`` of shape ``[n, *row_shape]`` (zero-copy if contiguous)."""
     dtype = rows.dtype
-    if dtype.kind not in _KINDS:
+    kind = dtype.kind
+    if kind not in _KINDS:
         raise SpecMismatchError(
             f"key {key!r} has dtype {dtype}, which has no Arrow equivalent; Arrow export "
             "takes bool, int8-64, uint8-64 and float16/32/64. Cast it first, e.g. "
@@ -101,21 +108,19 @@ def encode_column(pa: Any, key: str, rows: npt.NDArray[Any]) -> Any:
     if not dtype.isnative:
         dtype = dtype.newbyteorder("=")
         rows = rows.astype(dtype)
-    n, row_shape = rows.shape[0], rows.shape[1:]
-    if dtype.kind == "b":
+    shape = rows.shape
+    if kind == "b":
         flat = pa.array(rows.reshape(-1))  # bit-packed: a copy
     else:
         flat = pa.Array.from_buffers(
-            _arrow_type(pa, dtype, ()),
-            rows.size,
-            [None, pa.py_buffer(np.ascontiguousarray(rows))],
+            _arrow_type(pa, dtype, ()), rows.size, [None, pa.py_buffer(np.ascontiguousarray(rows))]
         )
-    if not row_shape:
+    if len(shape) == 1:
         return flat
-    arrow_type = _arrow_type(pa, dtype, row_shape)
-    if len(row_shape) == 1:
-        return pa.Array.from_buffers(arrow_type, n, [None], children=[flat])
-    storage = pa.Array.from_buffers(arrow_type.storage_type, n, [None], children=[flat])
+    arrow_type = _arrow_type(pa, dtype, shape[1:])
+    if len(shape) == 2:
+        return pa.Array.from_buffers(arrow_type, shape[0], [None], children=[flat])
+    storage = pa.Array.from_buffers(arrow_type.storage_type, shape[0], [None], children=[flat])
     return pa.ExtensionArray.from_storage(arrow_type, storage)
 
 
@@ -147,23 +152,36 @@ def dict_tensor_to_arrow(dt: DictTensor) -> pa.RecordBatch:
 
 
 # ---------------------------------------------------------------------- decode
-def _single_array(column: Any) -> Any:
-    """An Array from an Array or a ChunkedArray (zero-copy when there is one chunk)."""
-    chunks = getattr(column, "chunks", None)
-    if chunks is None:
-        return column
-    if len(chunks) == 1:
-        return chunks[0]
-    return column.combine_chunks()
-
-
 def decode_column(pa: Any, name: str, column: Any) -> npt.NDArray[Any]:
     """``[n, *row_shape]`` numpy array of one Arrow column (zero-copy where Arrow allows)."""
-    arr = _single_array(column)
+    arr = column
+    if type(arr) is pa.ChunkedArray:
+        chunks = arr.chunks
+        arr = chunks[0] if len(chunks) == 1 else arr.combine_chunks()
+    arrow_type = arr.type
+    kind = type(arrow_type)
+    if kind is pa.DataType and not arr.null_count:  # fast path: a primitive column
+        values: npt.NDArray[Any] = arr.to_numpy(zero_copy_only=False)
+        if values.dtype.kind in _KINDS:
+            return values
+    if kind is pa.FixedSizeListType and not arr.offset and not arr.null_count:
+        size = arrow_type.list_size  # fast path: a fixed-size list, neither sliced nor null
+        flat = arr.values
+        n = len(arr)
+        if len(flat) == n * size and not flat.null_count:
+            values = flat.to_numpy(zero_copy_only=False)  # an object array if nested
+            if values.dtype.kind in _KINDS:
+                return values.reshape((n, size))
     n = len(arr)
     row_shape: tuple[int, ...] = ()
-    arrow_type = arr.type
-    if isinstance(arrow_type, pa.BaseExtensionType):
+    if isinstance(arrow_type, pa.FixedSizeListType):
+        dims = []
+        while isinstance(arrow_type, pa.FixedSizeListType):
+            dims.append(arrow_type.list_size)
+            arr = _list_values(arr, name)
+            arrow_type = arr.type
+        row_shape = tuple(dims)
+    elif isinstance(arrow_type, pa.BaseExtensionType):
         if not isinstance(arrow_type, pa.FixedShapeTensorType):
             raise SpecMismatchError(
                 f"column {name!r} has extension type {arrow_type}; DictTensor reads only the "
@@ -176,17 +194,7 @@ def decode_column(pa: Any, name: str, column: Any) -> npt.NDArray[Any]:
             )
         row_shape = tuple(arrow_type.shape)
         arr = arr.storage
-        arrow_type = arr.type
-        if not isinstance(arrow_type, pa.FixedSizeListType):
-            raise SpecMismatchError(f"column {name!r}: unexpected tensor storage {arrow_type}.")
         arr = _list_values(arr, name)
-    else:
-        dims = []
-        while isinstance(arrow_type, pa.FixedSizeListType):
-            dims.append(arrow_type.list_size)
-            arr = _list_values(arr, name)
-            arrow_type = arr.type
-        row_shape = tuple(dims)
     if arr.null_count:
         raise SpecMismatchError(
             f"column {name!r} holds {arr.null_count} null(s); DictTensor leaves cannot be "
@@ -198,8 +206,9 @@ def decode_column(pa: Any, name: str, column: Any) -> npt.NDArray[Any]:
             f"column {name!r} has Arrow type {column.type}, which DictTensor cannot hold; "
             "supported: bool, ints, floats, fixed-size lists and fixed_shape_tensor of those."
         )
-    result: npt.NDArray[Any] = values.reshape((n, *row_shape))
-    return result
+    if row_shape:
+        values = values.reshape((n, *row_shape))
+    return values
 
 
 def _list_values(arr: Any, name: str) -> Any:
@@ -235,6 +244,7 @@ def _as_arrow(batch: Any) -> Any:
 
 
 def _read_metadata(batch: Any) -> tuple[list[str], dict[str, Any]]:
+    """Column names (checked unique) and the parsed ``rlstructures`` metadata ({} if none)."""
     schema = batch.schema
     names: list[str] = schema.names
     if len(set(names)) != len(names):
@@ -243,7 +253,8 @@ def _read_metadata(batch: Any) -> tuple[list[str], dict[str, Any]]:
             f"the Arrow data has duplicate column names {dup}; DictTensor keys are unique. "
             "Rename them first, e.g. `table.rename_columns([...])`."
         )
-    raw = (schema.metadata or {}).get(METADATA_KEY)
+    metadata = schema.metadata
+    raw = None if metadata is None else metadata.get(METADATA_KEY)
     if raw is None:
         return names, {}
     meta = _parsed.get(raw)
@@ -254,29 +265,29 @@ def _read_metadata(batch: Any) -> tuple[list[str], dict[str, Any]]:
             meta = {}
         if not isinstance(meta, dict):
             meta = {}
+        dims = meta.get("batch_shape")
+        if isinstance(dims, list) and all(type(v) is int and v >= 0 for v in dims):
+            meta["_shape"] = tuple(dims)
         _cached(_parsed, raw, meta)
     return names, meta
-
-
-def _int_list(value: Any) -> list[int] | None:
-    if isinstance(value, list) and all(type(v) is int and v >= 0 for v in value):
-        return value
-    return None
 
 
 def dict_tensor_from_arrow(batch: pa.RecordBatch | pa.Table) -> DictTensor:
     """See ``DictTensor.from_arrow``."""
     pa = _pa()
-    batch = _as_arrow(batch)
+    if type(batch) is not pa.RecordBatch:
+        batch = _as_arrow(batch)
     names, meta = _read_metadata(batch)
     n = batch.num_rows
-    dims = _int_list(meta.get("batch_shape"))
-    shape = (n,) if dims is None or math.prod(dims) != n else tuple(dims)
-    data: dict[str, Any] = {}
-    for name, col in zip(names, batch.columns, strict=True):
-        rows = decode_column(pa, name, col)
-        data[name] = rows if len(shape) == 1 else rows.reshape(shape + rows.shape[1:])
-    return DictTensor._trusted(data, shape)
+    dims = meta.get("_shape")
+    shape = (n,) if dims is None or math.prod(dims) != n else dims
+    data = {
+        name: decode_column(pa, name, col)
+        for name, col in zip(names, batch.columns, strict=True)
+    }
+    if len(shape) != 1:
+        data = {k: v.reshape(shape + v.shape[1:]) for k, v in data.items()}
+    return _dicttensor.DictTensor._trusted(data, shape)
 
 
 def temporal_to_arrow(tdt: TemporalDictTensor) -> pa.RecordBatch:
@@ -361,4 +372,4 @@ def temporal_from_arrow(batch: pa.RecordBatch | pa.Table) -> TemporalDictTensor:
             full = np.zeros((b, t, *rows.shape[1:]), dtype=rows.dtype)
             full[traj, steps] = rows
             data[name] = full
-    return TemporalDictTensor(DictTensor._trusted(data, (b, t)), lengths)
+    return TemporalDictTensor(_dicttensor.DictTensor._trusted(data, (b, t)), lengths)

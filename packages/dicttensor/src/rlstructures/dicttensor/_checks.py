@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import operator
+import sys
 from collections.abc import Iterable, Mapping
 from typing import Any, Final, NoReturn
 
@@ -177,18 +178,21 @@ def _entry(entry: Any, numpy_backend: bool) -> tuple[Any, int]:
         entry = arr.astype(np.intp) if arr.size == 0 else arr
     elif isinstance(entry, np.integer):
         return entry, 1
-    elif numpy_backend and is_tensor(entry):
-        entry = entry.detach().cpu().numpy()
-    dtype = getattr(entry, "dtype", None)
-    if dtype is None:
-        return entry, 1  # let the leaf reject it; the caller wraps the error
-    if str(dtype) in ("bool", "torch.bool"):
-        if entry.ndim == 0:
-            raise BatchIndexError(
-                f"a 0-d bool index selects nothing along the batch: {INDEX_KINDS}."
-            )
-        return entry, entry.ndim
-    return entry, 1
+    elif is_tensor(entry):
+        if numpy_backend:
+            entry = entry.detach().cpu().numpy()
+        elif entry.dtype == sys.modules["torch"].bool:
+            return entry, _mask_dims(entry)
+    if isinstance(entry, np.ndarray) and entry.dtype.kind == "b":
+        return entry, _mask_dims(entry)
+    return entry, 1  # an int array, or something the leaves reject (the caller wraps it)
+
+
+def _mask_dims(entry: Any) -> int:
+    """The number of batch dims a bool mask covers (a 0-d mask is an error)."""
+    if entry.ndim == 0:
+        raise BatchIndexError(f"a 0-d bool index selects nothing along the batch: {INDEX_KINDS}.")
+    return int(entry.ndim)
 
 
 def row_key(index: Any, batch_shape: tuple[int, ...], numpy_backend: bool) -> Any:

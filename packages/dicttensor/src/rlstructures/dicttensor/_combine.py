@@ -38,9 +38,11 @@ __all__ = ["cat", "stack", "where", "write_rows"]
 Op = Literal["cat", "stack"]
 
 
-def cat(seq: Iterable[DictTensor], dim: object) -> tuple[dict[str, Any], tuple[int, ...]]:
-    """Leaves and batch shape of ``DictTensor.cat(seq, dim)``."""
-    parts = _parts(seq, "cat")
+def cat(
+    cls: type[DictTensor], seq: Iterable[DictTensor], dim: object
+) -> tuple[dict[str, Any], tuple[int, ...]]:
+    """Leaves and batch shape of ``DictTensor.cat(seq, dim)`` (``cls`` is DictTensor)."""
+    parts = _parts(cls, seq, "cat")
     shape0 = parts[0]._batch_shape
     nb = len(shape0)
     if nb == 0:
@@ -49,81 +51,118 @@ def cat(seq: Iterable[DictTensor], dim: object) -> tuple[dict[str, Any], tuple[i
             "dimension to concatenate along; use `DictTensor.stack(parts)` instead."
         )
     d = dim if type(dim) is int and 0 <= dim < nb else dim_arg(dim, nb, "DictTensor.cat")
-    total = 0
-    for i, part in enumerate(parts):
-        bs = part._batch_shape
-        if len(bs) != nb:
-            _raise_batch_shapes(parts, d, "cat", i)
-        total += bs[d]
+    datas, total = _check_parts(cls, parts, "cat", d)
     shape = (*shape0[:d], total, *shape0[d + 1 :])
-    if not parts[0]._data:
+    if not datas[0]:  # no leaves: numpy cannot check the other batch dims
         for i, part in enumerate(parts):
             bs = part._batch_shape
             if bs[:d] != shape0[:d] or bs[d + 1 :] != shape0[d + 1 :]:
                 _raise_batch_shapes(parts, d, "cat", i)
         return {}, shape
-    return _combine(parts, d, "cat"), shape
+    return _combine(parts, datas, d, "cat"), shape
 
 
-def stack(seq: Iterable[DictTensor], dim: object) -> tuple[dict[str, Any], tuple[int, ...]]:
-    """Leaves and batch shape of ``DictTensor.stack(seq, dim)``."""
-    parts = _parts(seq, "stack")
+def stack(
+    cls: type[DictTensor], seq: Iterable[DictTensor], dim: object
+) -> tuple[dict[str, Any], tuple[int, ...]]:
+    """Leaves and batch shape of ``DictTensor.stack(seq, dim)`` (``cls`` is DictTensor)."""
+    parts = _parts(cls, seq, "stack")
     shape0 = parts[0]._batch_shape
     nb = len(shape0)
     d = dim if type(dim) is int and 0 <= dim <= nb else dim_arg(dim, nb + 1, "DictTensor.stack")
-    for i, part in enumerate(parts):
-        if part._batch_shape != shape0:
-            _raise_batch_shapes(parts, None, "stack", i)
+    datas, _ = _check_parts(cls, parts, "stack", None)
     shape = (*shape0[:d], len(parts), *shape0[d:])
-    if not parts[0]._data:
+    if not datas[0]:
         return {}, shape
-    return _combine(parts, d, "stack"), shape
+    return _combine(parts, datas, d, "stack"), shape
 
 
-def _parts(seq: Iterable[DictTensor], op: Op) -> list[DictTensor]:
-    """The parts as a list: all DictTensors, with the same number of keys and one backend."""
-    from rlstructures.dicttensor._dicttensor import DictTensor
-
-    if isinstance(seq, DictTensor) or not isinstance(seq, Iterable):
-        raise TypeError(
-            f"DictTensor.{op} takes a sequence of DictTensors, got a {type(seq).__name__}; "
-            f"write `DictTensor.{op}([a, b])`."
-        )
-    parts = list(seq)
+def _parts(cls: type[DictTensor], seq: Iterable[DictTensor], op: Op) -> list[DictTensor]:
+    """The parts as a non-empty list whose first item is a DictTensor."""
+    if type(seq) is list:
+        parts = seq
+    else:
+        given: object = seq
+        if isinstance(given, cls) or not isinstance(given, Iterable):
+            raise TypeError(
+                f"DictTensor.{op} takes a sequence of DictTensors, got a "
+                f"{type(given).__name__}; write `DictTensor.{op}([a, b])`."
+            )
+        parts = list(seq)
     if not parts:
         raise ValueError(f"DictTensor.{op} needs at least one DictTensor, got an empty sequence.")
-    first = parts[0]
-    if not isinstance(first, DictTensor):
-        raise TypeError(f"DictTensor.{op}: item 0 is a {type(first).__name__}, not a DictTensor.")
-    keys = first._data
-    nkeys = len(keys)
-    leaf_type = type(next(iter(keys.values()))) if nkeys else None
-    for i, part in enumerate(parts):
-        if type(part) is not DictTensor and not isinstance(part, DictTensor):
-            raise TypeError(
-                f"DictTensor.{op}: item {i} is a {type(part).__name__}, not a DictTensor."
-            )
-        data = part._data
-        if len(data) != nkeys:
-            same_keys(keys, data, f"DictTensor.{op} (part 0 vs part {i})")
-        if nkeys and type(next(iter(data.values()))) is not leaf_type:
-            if part.backend != first.backend:
-                raise BackendError(
-                    f"DictTensor.{op}: part {i} is {part.backend}, part 0 is {first.backend}; "
-                    "convert with `.numpy()` or `.torch()` first."
-                )
+    if not isinstance(parts[0], cls):
+        raise TypeError(
+            f"DictTensor.{op}: item 0 is a {type(parts[0]).__name__}, not a DictTensor."
+        )
     return parts
 
 
-def _combine(parts: list[DictTensor], d: int, op: Op) -> dict[str, Any]:
-    """Concatenate (``op="cat"``) or stack every key of ``parts`` along ``d``."""
+def _check_parts(
+    cls: type[DictTensor], parts: list[DictTensor], op: Op, cat_dim: int | None
+) -> tuple[list[dict[str, Any]], int]:
+    """Check what numpy does not, and return the leaf dicts and the total size on ``cat_dim``.
+
+    Every part must be a DictTensor with as many keys, batch dims (for stack: the same batch
+    shape) and the backend of part 0.
+    """
     first = parts[0]
+    keys, shape0 = first._data, first._batch_shape
+    nkeys, nb = len(keys), len(shape0)
+    k0 = next(iter(keys), "")
+    leaf_type = type(keys.get(k0))
+    datas = []
+    total = 0
+    for part in parts:
+        if type(part) is not cls and not isinstance(part, cls):
+            _raise_part(cls, parts, op, cat_dim)
+        data, bs = part._data, part._batch_shape
+        if len(data) != nkeys or type(data.get(k0)) is not leaf_type:
+            _raise_part(cls, parts, op, cat_dim)
+        if cat_dim is None:
+            if bs != shape0:
+                _raise_part(cls, parts, op, cat_dim)
+        elif len(bs) == nb:
+            total += bs[cat_dim]
+        else:
+            _raise_part(cls, parts, op, cat_dim)
+        datas.append(data)
+    return datas, total
+
+
+def _raise_part(
+    cls: type[DictTensor], parts: list[DictTensor], op: Op, cat_dim: int | None
+) -> NoReturn:
+    """Raise the error of the first part that does not fit part 0."""
+    first = parts[0]
+    for i, part in enumerate(parts):
+        if not isinstance(part, cls):
+            raise TypeError(
+                f"DictTensor.{op}: item {i} is a {type(part).__name__}, not a DictTensor."
+            )
+        same_keys(first._data, part._data, f"DictTensor.{op} (part 0 vs part {i})")
+        if part._data and first._data and part.backend != first.backend:
+            raise BackendError(
+                f"DictTensor.{op}: part {i} is {part.backend}, part 0 is {first.backend}; "
+                "convert with `.numpy()` or `.torch()` first."
+            )
+        bs = part._batch_shape
+        if len(bs) != len(first._batch_shape) or (cat_dim is None and bs != first._batch_shape):
+            _raise_batch_shapes(parts, cat_dim, op, i)
+    raise AssertionError("_raise_part found no faulty part")  # pragma: no cover
+
+
+def _combine(
+    parts: list[DictTensor], datas: list[dict[str, Any]], d: int, op: Op
+) -> dict[str, Any]:
+    """Concatenate (``op="cat"``) or stack every key of ``parts`` along ``d``."""
+    first = datas[0]
     out: dict[str, Any] = {}
-    if first.backend == "numpy":
+    if type(next(iter(first.values()))) is np.ndarray or parts[0].backend == "numpy":
         fn = np.concatenate if op == "cat" else np.stack
-        for key, v0 in first._data.items():
+        for key, v0 in first.items():
             try:
-                arrays = [p._data[key] for p in parts]
+                arrays = [data[key] for data in datas]
             except KeyError:
                 _raise_keys(parts, op)
             try:
@@ -133,10 +172,10 @@ def _combine(parts: list[DictTensor], d: int, op: Op) -> dict[str, Any]:
         return out
     th = torch_helpers(f"DictTensor.{op}()")
     tfn = th.cat if op == "cat" else th.stack
-    nb = len(first._batch_shape)
-    for key, v0 in first._data.items():
+    nb = len(parts[0]._batch_shape)
+    for key, v0 in first.items():
         try:
-            arrays = [p._data[key] for p in parts]
+            arrays = [data[key] for data in datas]
         except KeyError:
             _raise_keys(parts, op)
         dtype, row = v0.dtype, v0.shape[nb:]
@@ -186,9 +225,7 @@ def _diagnose(parts: list[DictTensor], key: str, d: int, op: Op) -> NoReturn:
 # ---------------------------------------------------------------------- two DictTensors
 def write_rows(dst: DictTensor, index: Any, value: object) -> None:
     """``dst[index] = value``: write the rows of ``value`` into ``dst`` in place."""
-    from rlstructures.dicttensor._dicttensor import DictTensor
-
-    if not isinstance(value, DictTensor):
+    if not isinstance(value, type(dst)):
         raise TypeError(
             f"`dt[index] = value` needs a DictTensor value, got {type(value).__name__}. "
             'To set a leaf use a str key: `dt["key"] = array`.'
@@ -247,9 +284,7 @@ def _can_cast(src: Any, dst: Any, torch_backend: bool) -> bool:
 
 def where(a: DictTensor, mask: Any, other: object) -> dict[str, Any]:
     """The leaves of ``a.where(mask, other)``."""
-    from rlstructures.dicttensor._dicttensor import DictTensor
-
-    if not isinstance(other, DictTensor):
+    if not isinstance(other, type(a)):
         raise TypeError(f"where: other must be a DictTensor, got {type(other).__name__}.")
     same_keys(a._data, other._data, "where")
     shape = a._batch_shape

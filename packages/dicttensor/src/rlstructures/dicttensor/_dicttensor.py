@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, SupportsIndex, TypeAlias, overload
 import numpy as np
 import numpy.typing as npt
 
-from rlstructures.dicttensor import _combine
+from rlstructures.dicttensor import _arrow, _combine
 from rlstructures.dicttensor._backend import Backend, torch_helpers
 from rlstructures.dicttensor._checks import (
     batch_positions,
@@ -24,6 +24,7 @@ from rlstructures.dicttensor._checks import (
 from rlstructures.dicttensor._spec import Spec
 from rlstructures.dicttensor.errors import (
     BackendError,
+    BatchIndexError,
     BatchShapeError,
     KeyMismatchError,
 )
@@ -212,6 +213,15 @@ class DictTensor:
             key: Any = (index, Ellipsis)
         elif kind is slice and shape:
             key = index
+        elif (
+            kind is np.ndarray
+            and index.ndim == 1
+            and index.dtype.kind in "bi"
+            and shape
+            and self.backend == "numpy"
+            and self._data
+        ):
+            return self._take(index)
         else:
             key = row_key(index, shape, self.backend == "numpy")
         data = self._data
@@ -232,6 +242,22 @@ class DictTensor:
             n_batch = row.ndim - first.ndim + len(shape)
             return DictTensor._trusted(out, tuple(row.shape[:n_batch]))
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _take(self, index: npt.NDArray[Any]) -> DictTensor:
+        """Rows of numpy leaves at a 1-D int array or bool mask (``take`` is the fast path)."""
+        shape = self._batch_shape
+        if index.dtype.kind == "b":
+            if index.shape[0] != shape[0]:
+                raise BatchIndexError(
+                    f"a bool mask of shape {index.shape} does not fit the batch shape {shape}: "
+                    "a mask over the first batch dim needs one entry per row."
+                )
+            index = np.flatnonzero(index)
+        try:
+            out = {k: v.take(index, axis=0) for k, v in self._data.items()}
+        except _LEAF_ERRORS as exc:
+            raise index_error(index, shape, exc) from None
+        return DictTensor._trusted(out, (index.shape[0], *shape[1:]))
 
     def __setitem__(self, index: Any, value: Any) -> None:
         """``dt["key"] = leaf`` sets a leaf; ``dt[idx] = other`` writes rows in place.
@@ -289,7 +315,7 @@ class DictTensor:
             >>> DictTensor.cat([a, a[:1]]).batch_shape
             (3,)
         """
-        data, shape = _combine.cat(seq, dim)
+        data, shape = _combine.cat(DictTensor, seq, dim)
         return DictTensor._trusted(data, shape)
 
     @staticmethod
@@ -310,7 +336,7 @@ class DictTensor:
             >>> DictTensor.stack([a, a, a, a]).batch_shape
             (4, 2)
         """
-        data, shape = _combine.stack(seq, dim)
+        data, shape = _combine.stack(DictTensor, seq, dim)
         return DictTensor._trusted(data, shape)
 
     def clone(self) -> DictTensor:
@@ -554,9 +580,7 @@ class DictTensor:
         bit-packed by Arrow, so copied). Torch leaves are read through ``numpy()``. Needs
         the ``arrow`` extra.
         """
-        from rlstructures.dicttensor._arrow import dict_tensor_to_arrow
-
-        return dict_tensor_to_arrow(self)
+        return _arrow.dict_tensor_to_arrow(self)
 
     @staticmethod
     def from_arrow(batch: pa.RecordBatch | pa.Table) -> DictTensor:
@@ -566,9 +590,7 @@ class DictTensor:
         write); bool columns are unpacked (copied). Without metadata the batch shape is
         ``(num_rows,)``. Needs the ``arrow`` extra.
         """
-        from rlstructures.dicttensor._arrow import dict_tensor_from_arrow
-
-        return dict_tensor_from_arrow(batch)
+        return _arrow.dict_tensor_from_arrow(batch)
 
 
 # ---------------------------------------------------------------------- helpers

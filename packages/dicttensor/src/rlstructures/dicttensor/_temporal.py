@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias, overload
 import numpy as np
 import numpy.typing as npt
 
+from rlstructures.dicttensor import _arrow
 from rlstructures.dicttensor._backend import Backend, is_tensor, torch_helpers
 from rlstructures.dicttensor._checks import (
     index_error,
@@ -397,9 +398,7 @@ class TemporalDictTensor:
         ``DictTensor.to_arrow``); B and T go to the schema metadata. Needs the ``arrow``
         extra.
         """
-        from rlstructures.dicttensor._arrow import temporal_to_arrow
-
-        return temporal_to_arrow(self)
+        return _arrow.temporal_to_arrow(self)
 
     @staticmethod
     def from_arrow(batch: pa.RecordBatch | pa.Table) -> TemporalDictTensor:
@@ -409,9 +408,7 @@ class TemporalDictTensor:
         ``t`` (so trailing empty sequences need the metadata). Missing steps are padding
         filled with zeros. Needs the ``arrow`` extra.
         """
-        from rlstructures.dicttensor._arrow import temporal_from_arrow
-
-        return temporal_from_arrow(batch)
+        return _arrow.temporal_from_arrow(batch)
 
 
 def _rebuild(dt: DictTensor, lengths: Any) -> TemporalDictTensor:
