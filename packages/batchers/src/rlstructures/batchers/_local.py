@@ -40,7 +40,7 @@ class LocalBatcher(Batcher):
 
     Example:
         >>> import functools
-        >>> from rlstructures.batchers._testing import CountingEnv, CountingAgent
+        >>> from rlstructures.batchers.testing import CountingEnv, CountingAgent
         >>> with LocalBatcher(CountingAgent, functools.partial(CountingEnv, n_envs=2),
         ...                   n_timesteps=3, seeds=[0, 10]) as batcher:
         ...     batcher.reset()
