@@ -46,8 +46,10 @@ class LocalBatcher(Batcher):
         ...     batcher.reset()
         ...     batcher.execute()
         ...     trajectories, n_running = batcher.get()
-        >>> trajectories.trajectories["observation/frame"].shape, n_running
-        ((4, 3, 1), 4)
+        >>> trajectories.trajectories["observation/frame"].shape  # [B, T, *frame_shape]
+        (4, 3, 1)
+        >>> n_running  # episode mode: two of the four counters ended after 3 steps
+        2
     """
 
     def __init__(
