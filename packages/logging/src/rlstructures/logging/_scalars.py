@@ -141,7 +141,7 @@ class ArrowScalarWriter:
         while not create_exclusive(logdir / ARROW_PART.format(index)):
             index += 1  # another Logger took it meanwhile
         self.path = logdir / ARROW_PART.format(index)
-        self._sink = pa.OSFile(str(self.path), "wb")
+        self._sink = pa.OSFile(str(self.path), "ab")  # the empty file just made: no O_TRUNC
         self._writer = pa.ipc.new_stream(self._sink, scalar_schema())
         # An empty batch makes the file a valid stream (schema included) from the start.
         self._writer.write_batch(ScalarRows().to_arrow())

@@ -13,6 +13,7 @@ values once per sequence (join on ``trajectory`` to repeat them per step).
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 import json
 import logging
@@ -80,6 +81,7 @@ def specs_from_json(raw: Mapping[str, Any]) -> dict[str, Spec]:
     return {k: Spec(tuple(v["shape"]), v["dtype"]) for k, v in raw.items()}
 
 
+@functools.cache
 def _writer_version() -> str:
     try:
         return importlib.metadata.version("rlstructures-logging")
@@ -134,7 +136,9 @@ class _Part:
     def __init__(self, steps: Path, trajs: Path, fmt: Format, schemas: tuple[Any, Any],
                  compression: str | None) -> None:
         self.steps_path, self.trajs_path = steps, trajs
-        self._files = [pa.OSFile(str(steps), "wb"), pa.OSFile(str(trajs), "wb")]
+        # "ab" on the empty files made by create_exclusive: no O_TRUNC, which ext4 answers with
+        # a synchronous flush at close (its replace-via-truncate heuristic).
+        self._files = [pa.OSFile(str(steps), "ab"), pa.OSFile(str(trajs), "ab")]
         if fmt == "arrow":
             options = pa.ipc.IpcWriteOptions(compression=compression)
             self._writers = [pa.ipc.new_file(f, s, options=options)
