@@ -219,6 +219,9 @@ def test_torch_temporal_ops_agree_with_numpy(data: st.DataObject, tdt: TemporalD
     assert tt[mask].numpy().equal(tdt[mask])
     assert tt[torch.from_numpy(mask)].numpy().equal(tdt[mask])
     assert tt.clone().equal(tt)
+    back = pickle.loads(pickle.dumps(tt))
+    assert back.equal(tt)
+    assert isinstance(back.lengths, torch.Tensor)
 
 
 @given(trajectories(backend="torch"))

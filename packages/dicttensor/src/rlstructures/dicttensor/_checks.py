@@ -26,7 +26,7 @@ from rlstructures.dicttensor.errors import (
 __all__ = [
     "batch_positions",
     "batch_shape_arg",
-    "has_negative_step",
+    "torch_needs_gather",
     "index_error",
     "index_repr",
     "check_leaves",
@@ -253,10 +253,26 @@ def index_error(index: Any, batch_shape: tuple[int, ...], exc: Exception) -> Bat
     )
 
 
-def has_negative_step(key: Any) -> bool:
-    """True when a leaf index holds a slice with a negative step (torch cannot view it)."""
+def torch_needs_gather(key: Any) -> bool:
+    """True when torch would not select the rows numpy selects with the leaf index ``key``.
+
+    Torch has no negative strides (a slice with a negative step fails), and it treats an int
+    as a basic index where numpy treats it as an advanced one when arrays are present: with
+    an int, a slice and an array in one index, numpy moves the array dims first, torch not.
+    """
     entries = key if type(key) is tuple else (key,)
-    return any(type(e) is slice and e.step is not None and e.step < 0 for e in entries)
+    has_int = has_slice = has_array = False
+    for entry in entries:
+        kind = type(entry)
+        if kind is slice:
+            if entry.step is not None and entry.step < 0:
+                return True
+            has_slice = True
+        elif kind is int or isinstance(entry, np.integer) or getattr(entry, "ndim", 1) == 0:
+            has_int = True
+        elif entry is not Ellipsis:
+            has_array = True
+    return has_int and has_slice and has_array
 
 
 def batch_positions(index: Any, batch_shape: tuple[int, ...]) -> Any:

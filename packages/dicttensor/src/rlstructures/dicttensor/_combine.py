@@ -16,12 +16,12 @@ from rlstructures.dicttensor._backend import is_tensor, torch_helpers
 from rlstructures.dicttensor._checks import (
     batch_positions,
     dim_arg,
-    has_negative_step,
     index_repr,
     raise_spec_mismatch,
     row_key,
     same_keys,
     spec_str,
+    torch_needs_gather,
 )
 from rlstructures.dicttensor.errors import (
     BackendError,
@@ -253,7 +253,7 @@ def write_rows(dst: DictTensor, index: Any, value: object) -> None:
                 f"key {k!r} is read-only (e.g. a view of Arrow memory from `from_arrow`); "
                 "call `.clone()` to get writable arrays before writing rows."
             )
-    if torch_backend and has_negative_step(key):  # torch has no negative strides
+    if torch_backend and torch_needs_gather(key):  # rows torch cannot index like numpy
         positions = batch_positions(index, dst._batch_shape)
         th = torch_helpers("DictTensor.__setitem__")
         key, write = positions, th.scatter_rows

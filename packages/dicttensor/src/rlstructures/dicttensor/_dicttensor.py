@@ -14,12 +14,12 @@ from rlstructures.dicttensor._checks import (
     batch_positions,
     batch_shape_arg,
     check_leaves,
-    has_negative_step,
     index_error,
     leaf_backend,
     missing_key_msg,
     row_key,
     spec_str,
+    torch_needs_gather,
 )
 from rlstructures.dicttensor._spec import Spec
 from rlstructures.dicttensor.errors import (
@@ -228,20 +228,25 @@ class DictTensor:
         try:
             if not data:
                 return DictTensor._trusted({}, np.empty(shape, dtype=np.bool_)[key].shape)
+            if kind is not int and type(next(iter(data.values()))) is not np.ndarray:
+                if self.backend == "torch" and torch_needs_gather(key):
+                    return self._gather(index)
             out = {k: v[key] for k, v in data.items()}
         except _LEAF_ERRORS as exc:
-            if not has_negative_step(key) or self.backend != "torch":
-                raise index_error(index, shape, exc) from None
-            # torch has no negative strides: gather the rows numpy would select (a copy)
-            positions = batch_positions(index, shape)
-            th = torch_helpers("DictTensor indexing")
-            out = {k: th.gather_rows(v, positions, len(shape)) for k, v in data.items()}
-            return DictTensor._trusted(out, positions.shape)
+            raise index_error(index, shape, exc) from None
         for k, first in data.items():
             row = out[k]
             n_batch = row.ndim - first.ndim + len(shape)
             return DictTensor._trusted(out, tuple(row.shape[:n_batch]))
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _gather(self, index: Any) -> DictTensor:
+        """Torch rows that torch cannot index like numpy: gather them by position (a copy)."""
+        shape = self._batch_shape
+        positions = batch_positions(index, shape)
+        th = torch_helpers("DictTensor indexing")
+        out = {k: th.gather_rows(v, positions, len(shape)) for k, v in self._data.items()}
+        return DictTensor._trusted(out, positions.shape)
 
     def _take(self, index: npt.NDArray[Any]) -> DictTensor:
         """Rows of numpy leaves at a 1-D int array or bool mask (``take`` is the fast path)."""
