@@ -44,11 +44,11 @@ def test_duckdb_computes_per_trajectory_returns_with_one_group_by(
     path, fmt = dataset
     con = duckdb.connect()
     if fmt == "parquet":
-        steps = f"read_parquet('{path}/steps/*.parquet')"
-        trajs = f"read_parquet('{path}/trajectories/*.parquet')"
+        steps = f"read_parquet('{path}/*.parquet')"
+        trajs = f"read_parquet('{path}/_trajectories/*.parquet')"
     else:  # DuckDB scans Arrow IPC files through a pyarrow dataset
-        steps_ds = pa.dataset.dataset(path / "steps", format="arrow")
-        trajs_ds = pa.dataset.dataset(path / "trajectories", format="arrow")
+        steps_ds = pa.dataset.dataset(path, format="arrow")  # skips _trajectories/
+        trajs_ds = pa.dataset.dataset(path / "_trajectories", format="arrow")
         con.register("steps_ds", steps_ds)
         con.register("trajs_ds", trajs_ds)
         steps, trajs = "steps_ds", "trajs_ds"
@@ -73,11 +73,11 @@ def test_duckdb_computes_per_trajectory_returns_with_one_group_by(
 def test_pandas_reads_the_trajectory_files(dataset: tuple[Path, str]) -> None:
     path, fmt = dataset
     if fmt == "parquet":
-        steps = pd.read_parquet(path / "steps")
-        trajs = pd.read_parquet(path / "trajectories")
+        steps = pd.read_parquet(path)  # the directory is the steps table
+        trajs = pd.read_parquet(path / "_trajectories")
     else:
-        steps = pd.concat([pd.read_feather(p) for p in sorted((path / "steps").iterdir())])
-        trajs = pd.concat([pd.read_feather(p) for p in sorted((path / "trajectories").iterdir())])
+        steps = pd.concat([pd.read_feather(p) for p in sorted(path.glob("part-*"))])
+        trajs = pd.concat([pd.read_feather(p) for p in sorted((path / "_trajectories").iterdir())])
     assert list(steps.columns[:3]) == ["trajectory", "t", "observation/frame"]
     assert len(steps) == 6 + 2 + 0 + 5 + 9
     assert trajs["length"].tolist() == [6, 2, 0, 5, 3, 3, 3]
@@ -88,7 +88,7 @@ def test_pandas_reads_the_trajectory_files(dataset: tuple[Path, str]) -> None:
 
 def test_polars_reads_the_trajectory_files(dataset: tuple[Path, str]) -> None:
     path, fmt = dataset
-    pattern = str(path / "steps" / f"*.{fmt}")
+    pattern = str(path / f"*.{fmt}")
     steps = pl.scan_parquet(pattern) if fmt == "parquet" else pl.scan_ipc(pattern)
     out = (steps.group_by("trajectory").agg(pl.col("t").max().alias("last"))
            .sort("trajectory").collect())

@@ -88,11 +88,11 @@ def test_round_trip_several_writes_with_rotation(
         assert writer.n_trajectories == sum(len(p) for p in parts)
         back = read_trajectories(tmp)
         assert back.equal(expected_cat(parts, step_specs, info_specs))
-        n_files = len(list(Path(tmp, "steps").iterdir()))
+        n_files = len(list(Path(tmp).glob("part-*")))
         if max_bytes == 1 and fmt == "arrow":
             assert n_files == len(parts)  # every write filled its file: one part each
             for i, part in enumerate(parts):  # one file reads back as its own write
-                single = read_trajectories(Path(tmp, "steps", f"part-{i:05d}.arrow"))
+                single = read_trajectories(Path(tmp, f"part-{i:05d}.arrow"))
                 assert single.equal(expected_cat([part], step_specs, info_specs))
         if max_bytes is None:
             assert n_files == 1
@@ -109,7 +109,7 @@ def test_zero_length_sequences_keep_their_info(tmp_path: Path, fmt: str) -> None
     assert back.trajectories.batch_shape == (6, 5)
     assert back.info["env_info/seed"].tolist() == [0, 1, 2, 3, 1, 2]
     assert back.equal(Trajectories.cat([batch, make_batch(2, 5, lengths=[0, 0], seed=1)]))
-    trajs = pq.read_table(tmp_path / "trajectories") if fmt == "parquet" else None
+    trajs = pq.read_table(tmp_path / "_trajectories") if fmt == "parquet" else None
     if trajs is not None:
         assert trajs.column("trajectory").to_pylist() == list(range(6))
         assert trajs.column("length").to_pylist() == [0, 3, 0, 1, 0, 0]
@@ -153,14 +153,14 @@ def test_one_write_of_full_sequences_is_memory_mapped_zero_copy(tmp_path: Path) 
         writer.write(batch)
     back = read_trajectories(tmp_path)
     assert back.equal(batch)
-    ranges = _mapped_ranges(tmp_path / "steps" / "part-00000.arrow")
+    ranges = _mapped_ranges(tmp_path / "part-00000.arrow")
     assert ranges, "the steps file is not memory-mapped"
     for key in ("observation/frame", "action/action", "reward"):  # numeric: no copy
         leaf = back.trajectories[key]
         address = leaf.__array_interface__["data"][0]
         assert any(lo <= address < hi for lo, hi in ranges), key
         assert not leaf.flags.writeable
-    info_ranges = _mapped_ranges(tmp_path / "trajectories" / "part-00000.arrow")
+    info_ranges = _mapped_ranges(tmp_path / "_trajectories" / "part-00000.arrow")
     address = back.info["agent_info/epsilon"].__array_interface__["data"][0]
     assert any(lo <= address < hi for lo, hi in info_ranges)
 
@@ -218,7 +218,7 @@ def test_reserved_and_unstorable_keys(tmp_path: Path) -> None:
         complex_steps = TemporalDictTensor({"z": np.zeros((2, 2), np.complex64)})
         with pytest.raises(SchemaMismatchError, match="complex64"):
             writer.write(complex_steps)
-        assert not (tmp_path / "a" / "steps").exists()  # nothing was written
+        assert not (tmp_path / "a" / "_trajectories").exists()  # nothing was written
         writer.write(batch)  # the first valid write fixes the schema
     assert read_trajectories(tmp_path / "a").equal(batch)
 
@@ -256,7 +256,7 @@ def test_read_errors(tmp_path: Path) -> None:
         read_trajectories(tmp_path)
     with TrajectoryWriter(tmp_path / "d") as writer:
         writer.write(make_batch(2, 2))
-    (tmp_path / "d" / "trajectories" / "part-00000.arrow").unlink()
+    (tmp_path / "d" / "_trajectories" / "part-00000.arrow").unlink()
     with pytest.raises(CorruptFileError, match="companion"):
         read_trajectories(tmp_path / "d")
     (tmp_path / "junk.arrow").write_bytes(b"not arrow at all")
@@ -268,9 +268,9 @@ def test_parts_of_different_writers_are_refused(tmp_path: Path) -> None:
     for name, batch in (("a", make_batch(2, 2)), ("b", make_batch(2, 2))):
         with TrajectoryWriter(tmp_path / name) as writer:
             writer.write(batch)
-    shutil.copy(tmp_path / "b/steps/part-00000.arrow", tmp_path / "a/steps/part-00001.arrow")
-    shutil.copy(tmp_path / "b/trajectories/part-00000.arrow",
-                tmp_path / "a/trajectories/part-00001.arrow")
+    shutil.copy(tmp_path / "b/part-00000.arrow", tmp_path / "a/part-00001.arrow")
+    shutil.copy(tmp_path / "b/_trajectories/part-00000.arrow",
+                tmp_path / "a/_trajectories/part-00001.arrow")
     with pytest.raises(CorruptFileError, match="not increasing"):
         read_trajectories(tmp_path / "a")
 
@@ -282,8 +282,8 @@ def test_schema_metadata_holds_version_specs_and_user_metadata(tmp_path: Path, f
     with TrajectoryWriter(tmp_path, fmt, metadata=user) as writer:  # type: ignore[arg-type]
         writer.write(make_batch(2, 3))
     ext = ".arrow" if fmt == "arrow" else ".parquet"
-    for table in ("steps", "trajectories"):
-        path = tmp_path / table / f"part-00000{ext}"
+    for table, folder in (("steps", tmp_path), ("trajectories", tmp_path / "_trajectories")):
+        path = folder / f"part-00000{ext}"
         schema = (pq.read_schema(path) if fmt == "parquet"
                   else pa.ipc.open_file(path).schema)
         meta = json.loads(schema.metadata[b"rlstructures.trajectories"])
@@ -294,7 +294,7 @@ def test_schema_metadata_holds_version_specs_and_user_metadata(tmp_path: Path, f
         assert meta["step_specs"]["observation/frame"] == {"shape": [3, 2], "dtype": "float32"}
         assert meta["step_specs"]["done"] == {"shape": [], "dtype": "bool"}
         assert meta["info_specs"]["env_info/seed"] == {"shape": [], "dtype": "int64"}
-    steps_file = tmp_path / "steps" / f"part-00000{ext}"
+    steps_file = tmp_path / f"part-00000{ext}"
     steps_names = (pq.read_schema(steps_file) if fmt == "parquet"
                    else pa.ipc.open_file(steps_file).schema).names
     assert steps_names[:2] == ["trajectory", "t"]
@@ -306,11 +306,11 @@ def test_global_trajectory_ids_across_writes_and_files(tmp_path: Path) -> None:
         writer.write(make_batch(3, 1, lengths=[1, 0, 1]))
     assert [p.name for p in writer.files] == ["part-00000.arrow"] * 2 + ["part-00001.arrow"] * 2
     steps = pa.concat_tables(
-        pa.ipc.open_file(p).read_all() for p in sorted((tmp_path / "steps").iterdir()))
+        pa.ipc.open_file(p).read_all() for p in sorted(tmp_path.glob("part-*")))
     assert steps.column("trajectory").to_pylist() == [0, 0, 1, 2, 4]
     assert steps.column("t").to_pylist() == [0, 1, 0, 0, 0]
     trajs = pa.concat_tables(
-        pa.ipc.open_file(p).read_all() for p in sorted((tmp_path / "trajectories").iterdir()))
+        pa.ipc.open_file(p).read_all() for p in sorted((tmp_path / "_trajectories").iterdir()))
     assert trajs.column("trajectory").to_pylist() == [0, 1, 2, 3, 4]
     assert trajs.column("max_length").to_pylist() == [2, 2, 1, 1, 1]
 
@@ -342,13 +342,13 @@ def test_unfinished_arrow_part_is_read_up_to_its_last_complete_write(tmp_path: P
         writer.write(w)
     # While the writer is open the files have no footer: what a crash would leave.
     assert read_trajectories(tmp_path / "live").equal(Trajectories.cat(writes))
-    steps_file = tmp_path / "live" / "steps" / "part-00000.arrow"
+    steps_file = tmp_path / "live" / "part-00000.arrow"
     size = steps_file.stat().st_size
     seen = set()
     for cut in [*range(0, size, 97), size]:  # a kill in the middle of any write
         copy = tmp_path / f"cut{cut}"
         shutil.copytree(tmp_path / "live", copy)
-        os.truncate(copy / "steps" / "part-00000.arrow", cut)
+        os.truncate(copy / "part-00000.arrow", cut)
         try:
             back = read_trajectories(copy)
         except NoDataError:
@@ -372,7 +372,7 @@ def test_an_unclosed_writer_is_finished_when_collected(tmp_path: Path) -> None:
     writer = TrajectoryWriter(tmp_path)
     writer.write(make_batch(2, 2))
     del writer
-    pa.ipc.open_file(tmp_path / "steps" / "part-00000.arrow")  # has its footer
+    pa.ipc.open_file(tmp_path / "part-00000.arrow")  # has its footer
 
 
 def test_repr(tmp_path: Path) -> None:

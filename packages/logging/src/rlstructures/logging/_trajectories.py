@@ -2,9 +2,12 @@
 
 Layout of a dataset directory (one *part* per file rotation)::
 
-    path/steps/part-00000.arrow         one row per valid step: trajectory, t, step keys
-    path/trajectories/part-00000.arrow  one row per trajectory: trajectory, length,
-                                        max_length, then the info keys
+    path/part-00000.arrow                one row per valid step: trajectory, t, step keys
+    path/_trajectories/part-00000.arrow  one row per trajectory: trajectory, length,
+                                         max_length, then the info keys
+
+The directory is the steps table for every reader that takes a directory (pyarrow datasets,
+``pandas.read_parquet``: they skip names starting with ``_``), or a ``path/*.parquet`` glob.
 
 ``trajectory`` is a global id, 0, 1, 2, ... in write order across writes and parts. The
 per-trajectory table keeps sequences of length 0 (which have no step row) and the info
@@ -62,8 +65,8 @@ EXTENSIONS: Final[dict[str, str]] = {"arrow": ".arrow", "parquet": ".parquet"}
 STEP_COLUMNS: Final = ("trajectory", "t")
 #: Index columns of the per-trajectory table, then the info keys.
 TRAJECTORY_COLUMNS: Final = ("trajectory", "length", "max_length")
-STEPS_DIR: Final = "steps"
-TRAJECTORIES_DIR: Final = "trajectories"
+#: Sub-directory of the per-trajectory table (``_``: skipped by dataset readers).
+TRAJECTORIES_DIR: Final = "_trajectories"
 
 
 def part_name(index: int, fmt: str) -> str:
@@ -186,9 +189,11 @@ class _State:
 class TrajectoryWriter:
     """Streams batches of `Trajectories` to a dataset directory of Arrow IPC or Parquet files.
 
-    Each ``write`` appends the valid steps of every sequence to ``steps/`` (long format of
+    Each ``write`` appends the valid steps of every sequence to ``path/part-NNNNN`` (long
+    format of
     ``TemporalDictTensor.to_arrow``: ``trajectory``, ``t``, then the step keys) and one row
-    per sequence to ``trajectories/`` (``trajectory``, ``length``, ``max_length`` = T of
+    per sequence to ``path/_trajectories/part-NNNNN`` (``trajectory``, ``length``,
+    ``max_length`` = T of
     its batch, then the info keys under their own names). Trajectory ids are global:
     0, 1, 2, ... across writes and files. The first write fixes the keys and per-row specs;
     later writes must match them. After a write that brings the current steps file to
@@ -258,10 +263,10 @@ class TrajectoryWriter:
         if self._path.exists() and not self._path.is_dir():
             raise NotADirectoryError(
                 f"TrajectoryWriter path {str(self._path)!r} is a file; it must be a directory "
-                "(the writer creates steps/ and trajectories/ in it)."
+                "(the writer creates part-NNNNN files and a _trajectories/ folder in it)."
             )
-        for sub in (STEPS_DIR, TRAJECTORIES_DIR):
-            existing = sorted((self._path / sub).glob("part-*")) if self._path.is_dir() else []
+        for sub in (self._path, self._path / TRAJECTORIES_DIR):
+            existing = sorted(sub.glob("part-*")) if sub.is_dir() else []
             if existing:
                 raise DatasetExistsError(
                     f"{str(self._path)!r} already holds trajectory files ({existing[0]}, ...); "
@@ -390,7 +395,7 @@ class TrajectoryWriter:
 
     def _open_part(self, schemas: tuple[Any, Any]) -> _Part:
         ext_name = part_name(self._n_parts, self._format)
-        paths = (self._path / STEPS_DIR / ext_name, self._path / TRAJECTORIES_DIR / ext_name)
+        paths = (self._path / ext_name, self._path / TRAJECTORIES_DIR / ext_name)
         # The companion first: readers list parts by their steps file, which therefore
         # never exists without its companion, even if the process dies right here.
         for p in reversed(paths):

@@ -27,7 +27,6 @@ from rlstructures.logging._trajectories import (
     FORMAT_NAME,
     FORMAT_VERSION,
     METADATA_KEY,
-    STEPS_DIR,
     TRAJECTORIES_DIR,
     specs_from_json,
 )
@@ -88,24 +87,23 @@ def _meta(schema: Any, path: Path) -> dict[str, Any] | None:
 def _find_parts(path: Path) -> list[tuple[Path, Path | None]]:
     """``(steps file, per-trajectory file or None)`` pairs to read, in part order."""
     if path.is_file():
-        match = _PART_RE.match(path.name)
-        if match and path.parent.name in (STEPS_DIR, TRAJECTORIES_DIR):
-            root = path.parent.parent
-            return [(root / STEPS_DIR / path.name, root / TRAJECTORIES_DIR / path.name)]
-        return [(path, None)]  # a long-format file written by something else
+        if _PART_RE.match(path.name):
+            root = path.parent.parent if path.parent.name == TRAJECTORIES_DIR else path.parent
+            companion = root / TRAJECTORIES_DIR / path.name
+            if companion.is_file() or path.parent.name == TRAJECTORIES_DIR:
+                return [(root / path.name, companion)]
+        return [(path, None)]  # a long-format file without companion
     if not path.is_dir():
         raise NoDataError(f"{str(path)!r} does not exist.")
-    if path.name in (STEPS_DIR, TRAJECTORIES_DIR) and not (path / STEPS_DIR).is_dir():
-        path = path.parent  # the user pointed at one of the two sub-directories
+    if path.name == TRAJECTORIES_DIR:
+        path = path.parent  # the user pointed at the per-trajectory folder
     found = sorted(
-        (int(m.group(1)), p)
-        for p in (path / STEPS_DIR).glob("part-*")
-        if (m := _PART_RE.match(p.name))
+        (int(m.group(1)), p) for p in path.glob("part-*") if (m := _PART_RE.match(p.name))
     )
     if not found:
         raise NoDataError(
-            f"{str(path)!r} holds no trajectory files (expected {STEPS_DIR}/part-00000.arrow "
-            "or .parquet, as written by TrajectoryWriter)."
+            f"{str(path)!r} holds no trajectory files (expected part-00000.arrow or "
+            ".parquet and _trajectories/, as written by TrajectoryWriter)."
         )
     return [(p, path / TRAJECTORIES_DIR / p.name) for _, p in found]
 
@@ -248,9 +246,9 @@ def _foreign(path: Path) -> Trajectories:
         )
     if _meta(schema, path) is not None:
         raise CorruptFileError(
-            f"{path} is a steps file of a TrajectoryWriter dataset but is not in a "
-            f"'{STEPS_DIR}/' directory next to its '{TRAJECTORIES_DIR}/' companion; read the "
-            "dataset directory instead."
+            f"{path} is a steps file of a TrajectoryWriter dataset, but its companion "
+            f"{TRAJECTORIES_DIR}/{path.name} (lengths and info keys) is missing next to it; "
+            "copy the two together, or read the dataset directory."
         )
     try:
         tdt = TemporalDictTensor.from_arrow(pa.Table.from_batches(batches, schema=schema))
