@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import logging
-import math
-import operator
 import os
 import time
 import weakref
@@ -14,8 +11,13 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, Literal, Protocol, SupportsFloat, SupportsIndex
 
-import numpy as np
-
+from rlstructures.logging._checks import (
+    check_step,
+    check_tag,
+    check_value,
+    hparam,
+    write_hparams_json,
+)
 from rlstructures.logging._csv import CSV_NAME, CsvScalarWriter, read_csv_scalars
 from rlstructures.logging._scalars import (
     ArrowScalarWriter,
@@ -45,7 +47,6 @@ Backend = Literal["csv", "tensorboard", "arrow"]
 #: Every backend, in the order they are written.
 BACKENDS: Final[tuple[Backend, ...]] = ("csv", "tensorboard", "arrow")
 HPARAMS_NAME: Final = "hparams.json"
-_INT64: Final = (-(2**63), 2**63 - 1)
 
 
 class ScalarLogger(Protocol):
@@ -125,95 +126,6 @@ def _backend_names(backends: Iterable[str]) -> tuple[Backend, ...]:
     if not out:
         raise ValueError(f"Logger needs at least one backend among {list(BACKENDS)}, got none.")
     return tuple(out)
-
-
-def _check_tag(tag: object) -> str:
-    if type(tag) is not str:
-        raise InvalidScalarError(
-            f"tag must be a str such as 'charts/episodic_return', got {tag!r} "
-            f"({type(tag).__name__})."
-        )
-    if not tag or "\n" in tag or "\r" in tag:
-        raise InvalidScalarError(
-            f"tag {tag!r} must be non-empty and hold no line break; use '/' to group tags, "
-            "e.g. 'losses/value_loss'."
-        )
-    return tag
-
-
-def _check_step(step: object, tag: str) -> int:
-    if isinstance(step, bool | np.bool_):
-        raise InvalidScalarError(f"step for tag {tag!r} must be an int, got the bool {step!r}.")
-    try:
-        value = operator.index(step)  # type: ignore[arg-type]  # any __index__ object
-    except TypeError:
-        raise InvalidScalarError(
-            f"step for tag {tag!r} must be an int (the global env step), got {step!r} "
-            f"({type(step).__name__}). Pass e.g. `int(global_step)`."
-        ) from None
-    if not _INT64[0] <= value <= _INT64[1]:
-        raise InvalidScalarError(f"step {value} for tag {tag!r} does not fit in int64.")
-    return value
-
-
-def _check_value(value: object, tag: str) -> float:
-    if isinstance(value, str | bytes):
-        raise InvalidScalarError(
-            f"value for tag {tag!r} must be a real number, got the string {value!r}."
-        )
-    try:
-        return float(value)  # type: ignore[arg-type]  # numbers, numpy/torch scalars, 0-d
-    except (TypeError, ValueError):
-        shape = getattr(value, "shape", None)
-        hint = f" of shape {tuple(shape)}" if shape is not None else ""
-        raise InvalidScalarError(
-            f"value for tag {tag!r} must be a real number (int, float, numpy scalar, 0-d "
-            f"array or one-element tensor), got {type(value).__name__}{hint}. Reduce it "
-            "first, e.g. `x.mean().item()`."
-        ) from None
-
-
-def _hparam(key: str, value: object) -> HParamValue:
-    if isinstance(value, np.generic):
-        value = value.item()
-    if value is None or isinstance(value, bool | int | float | str):
-        return value
-    if isinstance(value, list | tuple) and all(
-        v is None or isinstance(v, bool | int | float | str) for v in value
-    ):
-        return list(value)
-    raise HParamsError(
-        f"hyperparameter {key!r} is a {type(value).__name__} ({value!r}); supported: bool, "
-        "int, float, str, None and lists of those. Convert it first, e.g. `str(value)`."
-    )
-
-
-def _write_hparams_json(path: Path, hparams: dict[str, HParamValue]) -> None:
-    if path.exists():
-        try:
-            old = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            old = None
-        if old != hparams and not (old is not None and _same_with_nan(old, hparams)):
-            raise HParamsError(
-                f"{path} already holds other hyperparameters ({old!r}) than the ones given "
-                f"({hparams!r}). A log directory is one run: use a new logdir for a new "
-                "configuration, or delete that file."
-            )
-        return
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(hparams, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, path)  # atomic: readers see the old file or the whole new one
-
-
-def _same_with_nan(a: object, b: object) -> bool:
-    if isinstance(a, float) and isinstance(b, float):
-        return a == b or (math.isnan(a) and math.isnan(b))
-    if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(_same_with_nan(a[k], b[k]) for k in a)
-    if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(_same_with_nan(x, y) for x, y in zip(a, b, strict=True))
-    return a == b
 
 
 class Logger:
@@ -337,10 +249,10 @@ class Logger:
             raise InvalidScalarError(
                 f"add_scalars takes a mapping {{tag: value}}, got {type(mapping).__name__}."
             )
-        rows = [(_check_tag(t), v) for t, v in mapping.items()]
+        rows = [(check_tag(t), v) for t, v in mapping.items()]
         first = rows[0][0] if rows else "?"
-        steps = _check_step(step, first)
-        checked = [(t, _check_value(v, t)) for t, v in rows]
+        steps = check_step(step, first)
+        checked = [(t, check_value(v, t)) for t, v in rows]
         now = time.time()
         pending = self._state.pending
         for tag, value in checked:
@@ -374,8 +286,8 @@ class Logger:
         for key, value in mapping.items():
             if type(key) is not str:
                 raise HParamsError(f"hyperparameter names must be str, got {key!r}.")
-            hparams[key] = _hparam(key, value)
-        _write_hparams_json(self._logdir / HPARAMS_NAME, hparams)
+            hparams[key] = hparam(key, value)
+        write_hparams_json(self._logdir / HPARAMS_NAME, hparams)
         for backend in self._state.backends:
             backend.write_hparams(hparams)
         self._hparams_written = True

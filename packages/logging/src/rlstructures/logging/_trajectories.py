@@ -16,8 +16,6 @@ values once per sequence (join on ``trajectory`` to repeat them per step).
 
 from __future__ import annotations
 
-import functools
-import importlib.metadata
 import json
 import logging
 import os
@@ -25,7 +23,7 @@ import weakref
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Final, Literal
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -34,103 +32,31 @@ import pyarrow as pa  # noqa: TID253
 import pyarrow.ipc  # noqa: TID253
 
 from rlstructures.dicttensor import DictTensorError, Spec, TemporalDictTensor, Trajectories
+from rlstructures.logging._format import (
+    EXTENSIONS,
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    METADATA_KEY,
+    STEP_COLUMNS,
+    TRAJECTORIES_DIR,
+    TRAJECTORY_COLUMNS,
+    Format,
+    check_parquet_storable,
+    check_reserved,
+    check_same_specs,
+    part_name,
+    specs_to_json,
+    writer_version,
+)
 from rlstructures.logging._ipc import create_exclusive
 from rlstructures.logging.errors import DatasetExistsError, SchemaMismatchError, WriterClosedError
 
 if TYPE_CHECKING:
     from typing import Self
 
-__all__ = [
-    "EXTENSIONS",
-    "FORMAT_NAME",
-    "FORMAT_VERSION",
-    "METADATA_KEY",
-    "STEP_COLUMNS",
-    "TRAJECTORY_COLUMNS",
-    "TrajectoryWriter",
-    "part_name",
-    "specs_from_json",
-    "specs_to_json",
-]
+__all__ = ["TrajectoryWriter"]
 
 _log = logging.getLogger(__name__)
-
-Format = Literal["arrow", "parquet"]
-FORMAT_NAME: Final = "rlstructures.trajectories"
-FORMAT_VERSION: Final = 1
-#: Schema metadata key of both tables; its value is a JSON object (see README).
-METADATA_KEY: Final = b"rlstructures.trajectories"
-EXTENSIONS: Final[dict[str, str]] = {"arrow": ".arrow", "parquet": ".parquet"}
-#: Index columns of the steps table, then the step keys.
-STEP_COLUMNS: Final = ("trajectory", "t")
-#: Index columns of the per-trajectory table, then the info keys.
-TRAJECTORY_COLUMNS: Final = ("trajectory", "length", "max_length")
-#: Sub-directory of the per-trajectory table (``_``: skipped by dataset readers).
-TRAJECTORIES_DIR: Final = "_trajectories"
-
-
-def part_name(index: int, fmt: str) -> str:
-    """File name of part ``index``: ``part-00000.arrow``."""
-    return f"part-{index:05d}{EXTENSIONS[fmt]}"
-
-
-def specs_to_json(specs: Mapping[str, Spec]) -> dict[str, dict[str, Any]]:
-    """``{key: {"shape": [...], "dtype": "float32"}}``."""
-    return {k: {"shape": list(s.shape), "dtype": s.dtype.name} for k, s in specs.items()}
-
-
-def specs_from_json(raw: Mapping[str, Any]) -> dict[str, Spec]:
-    """Inverse of `specs_to_json`."""
-    return {k: Spec(tuple(v["shape"]), v["dtype"]) for k, v in raw.items()}
-
-
-@functools.cache
-def _writer_version() -> str:
-    try:
-        return importlib.metadata.version("rlstructures-logging")
-    except importlib.metadata.PackageNotFoundError:  # pragma: no cover - source checkout
-        return "unknown"
-
-
-def _describe(specs: Mapping[str, Spec]) -> str:
-    return ", ".join(f"{k!r}: {s.dtype.name}{list(s.shape)}" for k, s in specs.items())
-
-
-def _check_same(kind: str, expected: dict[str, Spec], got: dict[str, Spec]) -> None:
-    missing = [k for k in expected if k not in got]
-    extra = [k for k in got if k not in expected]
-    if missing or extra:
-        raise SchemaMismatchError(
-            f"these Trajectories have other {kind} keys than the file: missing {missing}, "
-            f"extra {extra} (the file has {_describe(expected)}). Every write to one "
-            "TrajectoryWriter must hold the same keys; use another writer (another path) "
-            "for data with other keys."
-        )
-    for key, spec in expected.items():
-        if got[key] != spec:
-            raise SchemaMismatchError(
-                f"{kind} key {key!r} is {got[key].dtype.name}{list(got[key].shape)} per row "
-                f"in these Trajectories, but {spec.dtype.name}{list(spec.shape)} in the "
-                "file. Cast it first, e.g. `x.astype(np.float32)`, or write to another path."
-            )
-
-
-def _reserved(kind: str, keys: list[str], reserved: tuple[str, ...]) -> None:
-    clash = [k for k in keys if k in reserved]
-    if clash:
-        raise SchemaMismatchError(
-            f"{kind} keys {clash} are reserved for the index columns {list(reserved)} of "
-            "the trajectory files; rename them (e.g. with a 'env_info/' prefix)."
-        )
-
-
-def _parquet_storable(specs: Mapping[str, Spec]) -> None:
-    empty = {k: s.shape for k, s in specs.items() if s.shape and 0 in s.shape}
-    if empty:
-        raise SchemaMismatchError(
-            f"keys {empty} have zero-size rows (a 0 in the per-row shape), which pyarrow "
-            "cannot read back from Parquet. Use format='arrow', or drop those keys."
-        )
 
 
 class _Part:
@@ -332,14 +258,14 @@ class TrajectoryWriter:
         src = trajectories.numpy()
         step_specs, info_specs = src.trajectories.specs(), src.info.specs()
         if self._schemas is None:
-            _reserved("step", list(step_specs), STEP_COLUMNS)
-            _reserved("info", list(info_specs), TRAJECTORY_COLUMNS)
+            check_reserved("step", list(step_specs), STEP_COLUMNS)
+            check_reserved("info", list(info_specs), TRAJECTORY_COLUMNS)
             if self._format == "parquet":
-                _parquet_storable(step_specs)
-                _parquet_storable(info_specs)
+                check_parquet_storable(step_specs)
+                check_parquet_storable(info_specs)
         else:
-            _check_same("step", self._step_specs, step_specs)
-            _check_same("info", self._info_specs, info_specs)
+            check_same_specs("step", self._step_specs, step_specs)
+            check_same_specs("info", self._info_specs, info_specs)
         steps, trajs = self._encode(src, step_specs, info_specs)
         part = self._state.part or self._open_part((steps.schema, trajs.schema))
         part.write(steps, trajs)
@@ -372,7 +298,7 @@ class TrajectoryWriter:
             meta = {
                 "format": FORMAT_NAME,
                 "format_version": FORMAT_VERSION,
-                "writer": f"rlstructures-logging {_writer_version()}",
+                "writer": f"rlstructures-logging {writer_version()}",
                 "step_specs": specs_to_json(self._step_specs),
                 "info_specs": specs_to_json(self._info_specs),
                 "metadata": self._user,

@@ -22,14 +22,14 @@ from rlstructures.dicttensor import (
     TemporalDictTensor,
     Trajectories,
 )
-from rlstructures.logging._ipc import read_ipc
-from rlstructures.logging._trajectories import (
+from rlstructures.logging._format import (
     FORMAT_NAME,
     FORMAT_VERSION,
     METADATA_KEY,
     TRAJECTORIES_DIR,
     specs_from_json,
 )
+from rlstructures.logging._ipc import read_ipc
 from rlstructures.logging.errors import CorruptFileError, NoDataError, SchemaMismatchError
 
 __all__ = ["read_trajectories"]

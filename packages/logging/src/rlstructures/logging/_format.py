@@ -1,0 +1,110 @@
+"""The trajectory file format: names, schema metadata and the checks on keys and specs."""
+
+from __future__ import annotations
+
+import functools
+import importlib.metadata
+from collections.abc import Mapping
+from typing import Any, Final, Literal
+
+from rlstructures.dicttensor import Spec
+from rlstructures.logging.errors import SchemaMismatchError
+
+__all__ = [
+    "EXTENSIONS",
+    "FORMAT_NAME",
+    "FORMAT_VERSION",
+    "METADATA_KEY",
+    "STEP_COLUMNS",
+    "TRAJECTORIES_DIR",
+    "TRAJECTORY_COLUMNS",
+    "Format",
+    "check_parquet_storable",
+    "check_reserved",
+    "check_same_specs",
+    "part_name",
+    "specs_from_json",
+    "specs_to_json",
+    "writer_version",
+]
+
+Format = Literal["arrow", "parquet"]
+FORMAT_NAME: Final = "rlstructures.trajectories"
+FORMAT_VERSION: Final = 1
+#: Schema metadata key of both tables; its value is a JSON object (see README).
+METADATA_KEY: Final = b"rlstructures.trajectories"
+EXTENSIONS: Final[dict[str, str]] = {"arrow": ".arrow", "parquet": ".parquet"}
+#: Index columns of the steps table, then the step keys.
+STEP_COLUMNS: Final = ("trajectory", "t")
+#: Index columns of the per-trajectory table, then the info keys.
+TRAJECTORY_COLUMNS: Final = ("trajectory", "length", "max_length")
+#: Sub-directory of the per-trajectory table (``_``: skipped by dataset readers).
+TRAJECTORIES_DIR: Final = "_trajectories"
+
+
+def part_name(index: int, fmt: str) -> str:
+    """File name of part ``index``: ``part-00000.arrow``."""
+    return f"part-{index:05d}{EXTENSIONS[fmt]}"
+
+
+def specs_to_json(specs: Mapping[str, Spec]) -> dict[str, dict[str, Any]]:
+    """``{key: {"shape": [...], "dtype": "float32"}}``."""
+    return {k: {"shape": list(s.shape), "dtype": s.dtype.name} for k, s in specs.items()}
+
+
+def specs_from_json(raw: Mapping[str, Any]) -> dict[str, Spec]:
+    """Inverse of `specs_to_json`."""
+    return {k: Spec(tuple(v["shape"]), v["dtype"]) for k, v in raw.items()}
+
+
+@functools.cache
+def writer_version() -> str:
+    """``rlstructures-logging`` version, for the schema metadata."""
+    try:
+        return importlib.metadata.version("rlstructures-logging")
+    except importlib.metadata.PackageNotFoundError:  # pragma: no cover - source checkout
+        return "unknown"
+
+
+def _describe(specs: Mapping[str, Spec]) -> str:
+    return ", ".join(f"{k!r}: {s.dtype.name}{list(s.shape)}" for k, s in specs.items())
+
+
+def check_same_specs(kind: str, expected: dict[str, Spec], got: dict[str, Spec]) -> None:
+    """SchemaMismatchError naming the missing, extra or differing keys."""
+    missing = [k for k in expected if k not in got]
+    extra = [k for k in got if k not in expected]
+    if missing or extra:
+        raise SchemaMismatchError(
+            f"these Trajectories have other {kind} keys than the file: missing {missing}, "
+            f"extra {extra} (the file has {_describe(expected)}). Every write to one "
+            "TrajectoryWriter must hold the same keys; use another writer (another path) "
+            "for data with other keys."
+        )
+    for key, spec in expected.items():
+        if got[key] != spec:
+            raise SchemaMismatchError(
+                f"{kind} key {key!r} is {got[key].dtype.name}{list(got[key].shape)} per row "
+                f"in these Trajectories, but {spec.dtype.name}{list(spec.shape)} in the "
+                "file. Cast it first, e.g. `x.astype(np.float32)`, or write to another path."
+            )
+
+
+def check_reserved(kind: str, keys: list[str], reserved: tuple[str, ...]) -> None:
+    """SchemaMismatchError if a key is an index column name."""
+    clash = [k for k in keys if k in reserved]
+    if clash:
+        raise SchemaMismatchError(
+            f"{kind} keys {clash} are reserved for the index columns {list(reserved)} of "
+            "the trajectory files; rename them (e.g. with a 'env_info/' prefix)."
+        )
+
+
+def check_parquet_storable(specs: Mapping[str, Spec]) -> None:
+    """SchemaMismatchError for zero-size rows, which pyarrow cannot read back from Parquet."""
+    empty = {k: s.shape for k, s in specs.items() if s.shape and 0 in s.shape}
+    if empty:
+        raise SchemaMismatchError(
+            f"keys {empty} have zero-size rows (a 0 in the per-row shape), which pyarrow "
+            "cannot read back from Parquet. Use format='arrow', or drop those keys."
+        )
