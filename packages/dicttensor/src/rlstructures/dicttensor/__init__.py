@@ -6,7 +6,11 @@ Public API:
 * `TemporalDictTensor`: B sequences of various lengths, padded to T steps.
 * `Trajectories`: per-sequence info plus a TemporalDictTensor (what batchers return).
 * `Spec`: the per-row shape and dtype of a leaf.
-* errors: `DictTensorError` and its subclasses.
+* errors: `DictTensorError` and its subclasses (each also a ValueError, IndexError,
+  TypeError or ImportError).
+
+Importing this package imports numpy only: torch (extra ``torch``) and pyarrow (extra
+``arrow``) are imported by the methods that need them.
 """
 
 import importlib.metadata
