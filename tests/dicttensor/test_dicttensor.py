@@ -289,6 +289,8 @@ def test_spec_normalises_shape_and_dtype(shape: tuple[int, ...], dtype: str) -> 
     assert spec.shape == shape
     assert spec.dtype == np.dtype(dtype)
     assert hash(spec) == hash(Spec(shape, dtype))
+    if len(shape) == 1:
+        assert Spec(shape[0], dtype) == spec  # an int is a 1-D shape, as in numpy
 
 
 # ---------------------------------------------------------------------- key namespaces

@@ -72,6 +72,8 @@ def test_every_error_is_a_dict_tensor_error_and_a_builtin(error: type, builtin: 
          r"batch_shape entry must be an int, got 2.5 \(float\)"),
         (lambda: DictTensor({}, batch_shape=True), TypeError, "must be an int, got True"),
         (lambda: Spec((-1,), "float32"), ValueError, "non-negative sizes"),
+        (lambda: Spec(bad("4"), "float32"), TypeError, "Spec shape must be a tuple of ints"),
+        (lambda: Spec(bad(None), "float32"), TypeError, "Spec shape must be a tuple of ints"),
     ],
 )
 def test_construction_errors(make: Any, error: type, message: str) -> None:

@@ -112,6 +112,12 @@ def test_cuda_round_trip_and_pinned_memory() -> None:
     assert tdt.pin_memory().lengths.is_cuda
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error without CUDA")
+def test_moving_to_a_missing_device_names_the_key_and_the_device() -> None:
+    with pytest.raises(BackendError, match="cannot move key 'x' to device 'cuda'"):
+        DictTensor({"x": np.zeros(2)}).to("cuda")
+
+
 def test_negative_strides_and_byte_swapped_arrays_are_copied_correctly() -> None:
     rev = np.arange(5)[::-1][:4]
     swapped = np.arange(4, dtype=">f4")
@@ -215,6 +221,14 @@ def test_torch_temporal_ops_agree_with_numpy(data: st.DataObject, tdt: TemporalD
     )
     for b in range(len(tdt)):
         assert_same_as_numpy(tt[b], tdt[b])
+    b = len(tdt)
+    index = data.draw(
+        st.one_of(
+            st.slices(b),
+            st.lists(st.integers(-b, b - 1), max_size=4) if b else st.just([]),
+        )
+    )
+    assert tt[index].numpy().equal(tdt[index])
     mask = tdt.lengths > 1
     assert tt[mask].numpy().equal(tdt[mask])
     assert tt[torch.from_numpy(mask)].numpy().equal(tdt[mask])

@@ -11,12 +11,14 @@ import numpy.typing as npt
 from rlstructures.dicttensor import _arrow
 from rlstructures.dicttensor._backend import Backend, is_tensor, torch_helpers
 from rlstructures.dicttensor._checks import (
+    batch_positions,
     index_error,
     index_repr,
     int_arg,
     leaf_backend,
     row_key,
     spec_str,
+    torch_needs_gather,
 )
 from rlstructures.dicttensor._dicttensor import DictTensor
 from rlstructures.dicttensor._spec import Spec
@@ -187,7 +189,11 @@ class TemporalDictTensor:
                 "`temporal_index(t)` or `temporal_slice(start, stop)`, or index "
                 "`tdt.dict_tensor[b, t]` (padding included)."
             )
-        key = row_key(index, (b,), self.backend == "numpy")
+        numpy_backend = self.backend == "numpy"
+        key = row_key(index, (b,), numpy_backend)
+        if not numpy_backend and torch_needs_gather(key):
+            index = batch_positions(index, (b,))  # what torch cannot index: by position
+            key = (index, Ellipsis)
         try:
             lengths = self._lengths[key]
         except (IndexError, TypeError, ValueError, RuntimeError) as exc:

@@ -121,7 +121,16 @@ def to_device(
     data: Mapping[str, torch.Tensor], device: str | torch.device, non_blocking: bool
 ) -> dict[str, torch.Tensor]:
     """Move every tensor to ``device``."""
-    return {k: t.to(device, non_blocking=non_blocking) for k, t in data.items()}
+    out = {}
+    for key, t in data.items():
+        try:
+            out[key] = t.to(device, non_blocking=non_blocking)
+        except (AssertionError, RuntimeError, TypeError, ValueError) as exc:
+            raise BackendError(
+                f"cannot move key {key!r} to device {device!r}: {exc}. Check the device "
+                "name and that it exists, e.g. `torch.cuda.is_available()`."
+            ) from None
+    return out
 
 
 def pin_memory(data: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
