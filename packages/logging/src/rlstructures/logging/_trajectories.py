@@ -115,12 +115,11 @@ class _State:
 class TrajectoryWriter:
     """Streams batches of `Trajectories` to a dataset directory of Arrow IPC or Parquet files.
 
-    Each ``write`` appends the valid steps of every sequence to ``path/part-NNNNN`` (long
-    format of
-    ``TemporalDictTensor.to_arrow``: ``trajectory``, ``t``, then the step keys) and one row
-    per sequence to ``path/_trajectories/part-NNNNN`` (``trajectory``, ``length``,
-    ``max_length`` = T of
-    its batch, then the info keys under their own names). Trajectory ids are global:
+    Each ``write`` appends the valid steps of every sequence to ``path/part-NNNNN`` (the
+    long format of ``TemporalDictTensor.to_arrow``: ``trajectory``, ``t``, then the step
+    keys) and one row per sequence to ``path/_trajectories/part-NNNNN`` (``trajectory``,
+    ``length``, ``max_length`` = T of its batch, then the info keys under their own
+    names). Trajectory ids are global:
     0, 1, 2, ... across writes and files. The first write fixes the keys and per-row specs;
     later writes must match them. After a write that brings the current steps file to
     ``max_file_bytes`` or more, the next write starts new files (``part-00001``, ...).

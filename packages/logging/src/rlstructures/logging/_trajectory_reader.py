@@ -72,8 +72,11 @@ def _meta(schema: Any, path: Path) -> dict[str, Any] | None:
     raw = (schema.metadata or {}).get(METADATA_KEY) if schema is not None else None
     if raw is None:
         return None
-    meta: dict[str, Any] = json.loads(raw)
-    if meta.get("format") != FORMAT_NAME:
+    try:
+        meta: object = json.loads(raw)
+    except ValueError as exc:
+        raise CorruptFileError(f"{path}: its schema metadata is not valid JSON ({exc}).") from exc
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
         return None
     version = meta.get("format_version", 0)
     if not isinstance(version, int) or version > FORMAT_VERSION:
