@@ -125,6 +125,9 @@ def test_negative_strides_and_byte_swapped_arrays_are_copied_correctly() -> None
     assert out["rev"].tolist() == [4, 3, 2, 1]
     assert out["swapped"].tolist() == [0.0, 1.0, 2.0, 3.0]
     assert out["swapped"].dtype == torch.float32
+    one = np.arange(3)[2:1:-1]  # one element, stride -8: numpy calls it contiguous
+    assert DictTensor({"one": one}).torch()["one"].tolist() == [2]
+    assert DictTensor({"x": np.arange(3)}).torch()[2:1:-1]["x"].tolist() == [2]
 
 
 def test_read_only_arrays_become_tensors_without_warnings() -> None:
@@ -147,6 +150,7 @@ def test_numpy_detaches_tensors_that_require_grad() -> None:
 def test_torch_indexing_agrees_with_numpy(data: st.DataObject, dt: DictTensor) -> None:
     index = data.draw(row_indices(dt.batch_shape))
     assert_same_as_numpy(dt.torch()[index], dt[index])
+    assert_same_as_numpy(dt[index].torch(), dt[index])  # views of any strides, negative too
     as_tensor = (
         tuple(torch.from_numpy(i) if isinstance(i, np.ndarray) else i for i in index)
         if isinstance(index, tuple)

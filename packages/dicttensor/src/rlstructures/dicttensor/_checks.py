@@ -287,4 +287,4 @@ def batch_positions(index: Any, batch_shape: tuple[int, ...]) -> Any:
         positions = np.arange(math.prod(batch_shape)).reshape(batch_shape)[key]
     except (IndexError, TypeError, ValueError) as exc:
         raise index_error(index, batch_shape, exc) from None
-    return np.ascontiguousarray(positions)
+    return positions.copy()  # fresh memory: torch rejects negative strides, even of size 1

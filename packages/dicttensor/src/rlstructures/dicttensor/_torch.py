@@ -103,7 +103,7 @@ def _one_from_numpy(key: str, arr: Any) -> torch.Tensor:
     native = arr.dtype.newbyteorder("=")
     torch_dtype(native, key)  # a BackendError naming the key for dtypes torch lacks
     if any(s < 0 for s in arr.strides) or not arr.dtype.isnative:
-        arr = np.ascontiguousarray(arr, dtype=native)
+        arr = np.array(arr, dtype=native, order="C")  # a copy (even of size 1)
     return _from_read_only(arr) if not arr.flags.writeable else torch.from_numpy(arr)
 
 
@@ -156,7 +156,7 @@ def gather_rows(leaf: torch.Tensor, positions: Any, nb: int) -> torch.Tensor:
     """The rows of ``leaf`` (``nb`` batch dims) at flat batch ``positions`` (a copy)."""
     row = tuple(leaf.shape[nb:])
     flat = leaf.reshape(math.prod(leaf.shape[:nb]), *row)
-    index = torch.from_numpy(np.ascontiguousarray(positions).reshape(-1)).to(leaf.device)
+    index = torch.from_numpy(positions.reshape(-1).copy()).to(leaf.device)
     return flat[index].reshape(*positions.shape, *row)
 
 
@@ -165,7 +165,7 @@ def scatter_rows(leaf: torch.Tensor, positions: Any, nb: int, value: torch.Tenso
     row = tuple(leaf.shape[nb:])
     # a RuntimeError when the batch dims cannot be flattened without a copy
     flat = leaf.view(math.prod(leaf.shape[:nb]), *row)
-    index = torch.from_numpy(np.ascontiguousarray(positions).reshape(-1)).to(leaf.device)
+    index = torch.from_numpy(positions.reshape(-1).copy()).to(leaf.device)
     rows = torch.broadcast_to(value.to(leaf.dtype), (*positions.shape, *row))
     flat[index] = rows.reshape(index.shape[0], *row)
 
