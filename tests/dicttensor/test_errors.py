@@ -109,6 +109,7 @@ def test_missing_key_lists_the_keys() -> None:
         ((np.ones(2, bool),), "boolean index did not match"),
         (np.array(True), "a 0-d bool index selects nothing"),
         (np.array([0.5]), "cannot select rows ndarray of float64 \\(1,\\)"),
+        (["a", "b"], r"got an array of <U1; to keep some keys use `dt.select\(\[...\]\)`"),
     ],
 )
 def test_bad_row_indices(index: Any, message: str) -> None:

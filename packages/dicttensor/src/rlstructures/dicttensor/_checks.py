@@ -173,18 +173,23 @@ def _entry(entry: Any, numpy_backend: bool) -> tuple[Any, int]:
             f"unsupported DictTensor row index {entry!r} ({kind.__name__}): {INDEX_KINDS}. "
             "A bool selects nothing here; for a leaf use `dt[key]`."
         )
+    if isinstance(entry, np.integer):
+        return entry, 1
     if isinstance(entry, (list, range)):
         arr = np.asarray(entry)
         entry = arr.astype(np.intp) if arr.size == 0 else arr
-    elif isinstance(entry, np.integer):
-        return entry, 1
     elif is_tensor(entry):
-        if numpy_backend:
-            entry = entry.detach().cpu().numpy()
-        elif entry.dtype == sys.modules["torch"].bool:
+        if not numpy_backend:
+            return entry, _mask_dims(entry) if entry.dtype == sys.modules["torch"].bool else 1
+        entry = entry.detach().cpu().numpy()
+    if isinstance(entry, np.ndarray):
+        if entry.dtype.kind == "b":
             return entry, _mask_dims(entry)
-    if isinstance(entry, np.ndarray) and entry.dtype.kind == "b":
-        return entry, _mask_dims(entry)
+        if entry.dtype.kind in "USO":
+            raise BatchIndexError(
+                f"row indices must be ints or bools, got an array of {entry.dtype}; to keep "
+                "some keys use `dt.select([...])`, to read one leaf `dt[key]`."
+            )
     return entry, 1  # an int array, or something the leaves reject (the caller wraps it)
 
 

@@ -234,11 +234,10 @@ class DictTensor:
             out = {k: v[key] for k, v in data.items()}
         except _LEAF_ERRORS as exc:
             raise index_error(index, shape, exc) from None
-        for k, first in data.items():
-            row = out[k]
-            n_batch = row.ndim - first.ndim + len(shape)
-            return DictTensor._trusted(out, tuple(row.shape[:n_batch]))
-        raise AssertionError("unreachable")  # pragma: no cover
+        k, first = next(iter(data.items()))  # batch dims = what the index left of them
+        row = out[k]
+        n_batch = row.ndim - first.ndim + len(shape)
+        return DictTensor._trusted(out, tuple(row.shape[:n_batch]))
 
     def _gather(self, index: Any) -> DictTensor:
         """Torch rows that torch cannot index like numpy: gather them by position (a copy)."""
