@@ -294,6 +294,8 @@ def test_trajectories_errors() -> None:
     with pytest.raises(BatchShapeError, match=r"info has batch_shape \(3,\) but there are 2 "
                                               r"sequences.*\(2,\)"):
         Trajectories(DictTensor({"i": np.zeros(3)}), steps)
+    with pytest.raises(BackendError, match="info is numpy but trajectories is torch"):
+        Trajectories(DictTensor({"i": np.zeros(2)}), steps.torch())
     traj = Trajectories(DictTensor({"i": np.zeros(2)}), steps)
     with pytest.raises(BatchIndexError, match="sequence index -3 is out of range for B=2"):
         traj[-3]

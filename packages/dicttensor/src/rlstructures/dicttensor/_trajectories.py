@@ -9,7 +9,7 @@ import numpy as np
 
 from rlstructures.dicttensor._dicttensor import DictTensor
 from rlstructures.dicttensor._temporal import SeqIndex, TemporalDictTensor
-from rlstructures.dicttensor.errors import BatchIndexError, BatchShapeError
+from rlstructures.dicttensor.errors import BackendError, BatchIndexError, BatchShapeError
 
 if TYPE_CHECKING:
     import torch as _torch
@@ -28,6 +28,7 @@ class Trajectories:
 
     Raises:
         BatchShapeError: ``info`` and ``trajectories`` disagree on B.
+        BackendError: one is numpy and the other torch.
 
     Example:
         >>> import numpy as np
@@ -56,7 +57,7 @@ class Trajectories:
                 f"({len(trajectories)},))."
             )
         if info.keys() and trajectories.keys() and info.backend != trajectories.backend:
-            raise TypeError(
+            raise BackendError(
                 f"info is {info.backend} but trajectories is {trajectories.backend}; convert "
                 "one side with `.numpy()` or `.torch()`."
             )
