@@ -17,7 +17,7 @@ import pytest
 
 from rlstructures.dicttensor import Trajectories
 from rlstructures.logging import Logger, read_logs, read_trajectories
-from tests.logging.test_trajectories import make_batch
+from tests.logging.data import make_batch
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="needs SIGKILL")
 
@@ -37,7 +37,7 @@ _LOGGER_CHILD = textwrap.dedent("""
 
 _WRITER_CHILD = textwrap.dedent("""
     import sys
-    from tests.logging.test_trajectories import make_batch
+    from tests.logging.data import make_batch
     from rlstructures.logging import TrajectoryWriter
     writer = TrajectoryWriter(sys.argv[1], max_file_bytes=int(sys.argv[2]))
     seed = 0

@@ -15,7 +15,7 @@ import pytest
 
 from rlstructures.dicttensor import Trajectories
 from rlstructures.logging import Logger, TrajectoryWriter, read_logs
-from tests.logging.test_trajectories import make_batch
+from tests.logging.data import make_batch
 
 WRITES = [make_batch(4, 6, lengths=[6, 2, 0, 5], seed=0), make_batch(3, 3, seed=1)]
 

@@ -27,6 +27,7 @@ from rlstructures.logging import (
     WriterClosedError,
     read_trajectories,
 )
+from tests.logging.data import make_batch
 from tests.logging.strategies import schemas, trajectories
 
 FORMATS = ["arrow", "parquet"]
@@ -41,24 +42,6 @@ def expected_cat(parts: list[Trajectories], step_specs: dict[str, Spec],
         return Trajectories.cat(nonempty)
     steps = TemporalDictTensor(DictTensor.zeros(step_specs, (0, 0)), np.zeros(0, np.int64))
     return Trajectories(DictTensor.zeros(info_specs, (0,)), steps)
-
-
-def make_batch(b: int, t: int, lengths: list[int] | None = None, seed: int = 0) -> Trajectories:
-    rng = np.random.default_rng(seed)
-    steps = TemporalDictTensor(
-        {
-            "observation/frame": rng.random((b, t, 3, 2)).astype(np.float32),
-            "action/action": rng.integers(0, 4, (b, t)),
-            "reward": rng.random((b, t)).astype(np.float32),
-            "done": rng.random((b, t)) > 0.5,
-        },
-        lengths=None if lengths is None else np.array(lengths),
-    )
-    info = DictTensor({
-        "agent_info/epsilon": rng.random(b).astype(np.float32),
-        "env_info/seed": np.arange(b, dtype=np.int64) + seed,
-    })
-    return Trajectories(info, steps)
 
 
 # ------------------------------------------------------------------ round trips

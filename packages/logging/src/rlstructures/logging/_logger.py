@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import time
 import weakref
@@ -40,8 +39,6 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 __all__ = ["BACKENDS", "HPARAMS_NAME", "Logger", "ScalarLogger", "read_logs"]
-
-_log = logging.getLogger(__name__)
 
 Backend = Literal["csv", "tensorboard", "arrow"]
 #: Every backend, in the order they are written.
