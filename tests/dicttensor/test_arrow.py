@@ -19,6 +19,7 @@ from rlstructures.dicttensor import (
     TemporalDictTensor,
 )
 from tests.strategies import (
+    ARROW_DTYPES,
     arrow_dtypes,
     batch_shapes,
     dict_tensors,
@@ -60,6 +61,21 @@ def test_dict_tensor_round_trips_exactly(dt: DictTensor) -> None:
     assert rb.schema.names == list(dt.keys())
     assert_exact(DictTensor.from_arrow(rb), dt)
     assert_exact(DictTensor.from_arrow(pa.Table.from_batches([rb])), dt)
+
+
+@pytest.mark.parametrize("dtype", ARROW_DTYPES, ids=str)
+@pytest.mark.parametrize("row", [(), (3,), (2, 0), (2, 1, 3)], ids=str)
+@pytest.mark.parametrize("batch", [0, 5])
+def test_every_arrow_dtype_and_row_rank_round_trips(
+    dtype: np.dtype[Any], row: tuple[int, ...], batch: int
+) -> None:
+    values = np.arange(batch * int(np.prod(row))).reshape((batch, *row)) % 7
+    dt = DictTensor({"x": values.astype(dtype)})
+    assert_exact(DictTensor.from_arrow(dt.to_arrow()), dt)
+    tdt = TemporalDictTensor({"x": values.astype(dtype)[None]}, lengths=[batch // 2])
+    back = TemporalDictTensor.from_arrow(tdt.to_arrow())
+    assert back.specs() == tdt.specs()
+    assert back.equal(tdt)
 
 
 @given(st.data(), arrow_dtypes(), feature_shapes(max_dims=3))
