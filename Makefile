@@ -40,7 +40,7 @@ test: layering lint typecheck pytest
 
 bench: $(STAMP)
 	$(PIP) install --quiet -c $(CONSTRAINTS) -e ".[test,bench]"
-	for b in dicttensor agents logging batchers; do $(PY) tools/bench/$$b.py || exit 1; done
+	for b in dicttensor agents logs batchers; do $(PY) tools/bench/$$b.py || exit 1; done
 
 clean:
 	rm -rf $(VENV) runs .mypy_cache .ruff_cache .hypothesis

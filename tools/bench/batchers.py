@@ -162,7 +162,7 @@ def sb3_subproc(n_envs: int, timesteps: int, repeats: int) -> float | None:
         seed=0,
         vec_env_kwargs={"start_method": "spawn"},
     )
-    obs = venv.reset()
+    obs: Any = venv.reset()
 
     def run() -> int:
         nonlocal obs

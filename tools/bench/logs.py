@@ -15,34 +15,29 @@ Reads: ``read_trajectories`` of a one-write file of full sequences at growing si
 mapped, zero-copy: should not grow with the size), and of a many-write file of
 variable-length sequences (copied into padded arrays), against ``numpy.load``.
 
-Usage: ``python tools/bench/logging.py [--repeats 5] [--quick] [--check] [--dir DIR]``
+Usage: ``python tools/bench/logs.py [--repeats 5] [--quick] [--check] [--dir DIR]``
 """
 
-# This file is named logging.py: drop its folder from sys.path before anything imports the
-# standard library's logging module, or that import would load this script instead.
+# Named logs.py, not logging.py: a script named logging.py in tools/bench would shadow the
+# standard library's logging module for every benchmark run from that folder.
+import argparse
 import os
-import sys
+import platform
+import shutil
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
-_HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
+import numpy as np
+import pyarrow as pa
+import pyarrow.ipc
 
-import argparse  # noqa: E402
-import platform  # noqa: E402
-import shutil  # noqa: E402
-import statistics  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from collections.abc import Callable  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
-
-import numpy as np  # noqa: E402
-import pyarrow as pa  # noqa: E402
-import pyarrow.ipc  # noqa: E402
-
-from rlstructures.dicttensor import DictTensor, TemporalDictTensor, Trajectories  # noqa: E402
-from rlstructures.logging import TrajectoryWriter, read_trajectories  # noqa: E402
+from rlstructures.dicttensor import DictTensor, TemporalDictTensor, Trajectories
+from rlstructures.logging import TrajectoryWriter, read_trajectories
 
 BAR = 0.8
 MB = 1e6
