@@ -38,19 +38,25 @@ def check_env(env: object, where: str) -> VecEnv:
     return env  # type: ignore[return-value]  # duck-typed Protocol check just above
 
 
-def _keys_error(where: str, what: str, got: Any, checks: _Checks) -> AgentOutputError:
+def _keys_error(
+    where: str | tuple[int, int], what: str, got: Any, checks: _Checks
+) -> AgentOutputError:
     expected = {c[0] for c in checks}
     missing = sorted(expected - set(got))
     extra = sorted(set(got) - expected)
     return AgentOutputError(
-        f"{where}: {what} lacks key(s) {', '.join(map(repr, missing)) or 'none'} and has "
+        f"{_at(where)}: {what} lacks key(s) {', '.join(map(repr, missing)) or 'none'} and has "
         f"unexpected key(s) {', '.join(map(repr, extra)) or 'none'}; every step must return "
         f"the keys of the first step: {sorted(expected)}."
     )
 
 
+def _at(where: str | tuple[int, int]) -> str:
+    return where if isinstance(where, str) else f"worker {where[0]}, step {where[1]}"
+
+
 def check_leaves(
-    value: object, what: str, n: int, checks: _Checks | None, where: str
+    value: object, what: str, n: int, checks: _Checks | None, where: str | tuple[int, int]
 ) -> dict[str, npt.NDArray[Any]]:
     """Validate one DictTensor returned by an agent or an env; returns its numpy leaves.
 
@@ -59,17 +65,19 @@ def check_leaves(
         what: its role, for messages ("action", "new_state", "observation").
         n: the expected batch size.
         checks: ``(key, row_shape, dtype)`` per key fixed by the probe step (None: any).
-        where: "worker 1, step 3" for messages.
+        where: for messages: "probe" or ``(worker, step)``, formatted only on error.
 
     Raises:
         AgentOutputError: not a DictTensor, wrong batch size, keys, row shape or dtype.
     """
     if not isinstance(value, DictTensor):
-        raise AgentOutputError(f"{where}: {what} must be a DictTensor, got {type(value).__name__}.")
+        raise AgentOutputError(
+            f"{_at(where)}: {what} must be a DictTensor, got {type(value).__name__}."
+        )
     if value.batch_shape != (n,):
         raise AgentOutputError(
-            f"{where}: {what} has batch_shape {value.batch_shape}, expected ({n},): one row per "
-            "running env."
+            f"{_at(where)}: {what} has batch_shape {value.batch_shape}, expected ({n},): one "
+            "row per running env."
         )
     leaves = value.to_dict()
     for first in leaves.values():
@@ -86,8 +94,8 @@ def check_leaves(
             raise _keys_error(where, what, leaves, checks)
         if arr.dtype != dtype or arr.shape[1:] != shape:
             raise AgentOutputError(
-                f"{where}: {what}[{key!r}] is {arr.dtype}{list(arr.shape[1:])} per row, expected "
-                f"{dtype}{list(shape)} as at the first step. Return the same shape and dtype "
+                f"{_at(where)}: {what}[{key!r}] is {arr.dtype}{list(arr.shape[1:])} per row, "
+                f"expected {dtype}{list(shape)} as at the first step. Return the same shape and dtype "
                 "at every step (cast with `.astype(...)`)."
             )
     return leaves
@@ -251,11 +259,12 @@ class Collector:
             dst[:] = 0
             dst[ids] = v
         cur = check_leaves(obs, "observation", len(ids), self._obs_checks, "start")
+        full_steps = 0
         for t in range(self.n_timesteps):
             n = len(ids)
             if n == 0:
                 break
-            where = f"worker {self.worker}, step {t}"
+            where = (self.worker, t)
             rows: Any = slice(None) if n == self.n_envs else ids
             info = self._agent_info if n == self.n_envs else self._agent_info[ids]
             if self._history:
@@ -288,19 +297,23 @@ class Collector:
             )
             for k, _, next_dst in self._obs_dst:
                 next_dst[rows, t] = nxt[k]
-            lengths[rows] += 1
+            if n == self.n_envs:
+                full_steps += 1  # added to every length at the end: one op, not one per step
+            else:
+                lengths[ids] += 1
             if len(cont_ids) == n:
                 state = new_state
             else:
                 pos = np.searchsorted(ids, cont_ids)
                 if pos.size and (pos.max() >= n or not np.array_equal(ids[pos], cont_ids)):
                     raise AgentOutputError(
-                        f"{where}: env.step returned continuing ids {cont_ids.tolist()} that are "
-                        f"not a sorted subset of the running ids {ids.tolist()}."
+                        f"{_at(where)}: env.step returned continuing ids {cont_ids.tolist()} "
+                        f"that are not a sorted subset of the running ids {ids.tolist()}."
                     )
                 state = new_state[pos]
             ids = cont_ids
             del next_ids
+        lengths += full_steps
         self._obs, self._state, self._ids = obs, state, ids
         return len(ids)
 
