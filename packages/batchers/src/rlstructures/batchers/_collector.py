@@ -95,8 +95,8 @@ def check_leaves(
         if arr.dtype != dtype or arr.shape[1:] != shape:
             raise AgentOutputError(
                 f"{_at(where)}: {what}[{key!r}] is {arr.dtype}{list(arr.shape[1:])} per row, "
-                f"expected {dtype}{list(shape)} as at the first step. Return the same shape and dtype "
-                "at every step (cast with `.astype(...)`)."
+                f"expected {dtype}{list(shape)} as at the first step. Return the same shape "
+                "and dtype at every step (cast with `.astype(...)`)."
             )
     return leaves
 
