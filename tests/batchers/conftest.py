@@ -41,7 +41,8 @@ def child_pids() -> set[int]:
                 cmdline = f.read()
         except OSError:
             continue
-        if b"resource_tracker" not in cmdline:  # multiprocessing's own, one per interpreter
+        # multiprocessing's own helpers live as long as the interpreter: not leaks
+        if b"resource_tracker" not in cmdline and b"forkserver" not in cmdline:
             out.add(int(entry))
     return out
 

@@ -79,7 +79,9 @@ class Agent(abc.ABC):
             observation: ``[B]`` the observation keys of the env (``"frame"``, ``"reward"``,
                 ``"initial_state"``, ...).
             agent_info: ``[B]`` per-row agent parameters (e.g. an exploration epsilon).
-            history: the steps collected so far in this slice, when ``require_history()``.
+            history: when ``require_history()``: the observations of the previous steps of
+                the current slice, ``[B, t, ...]`` under the keys ``"observation/..."``
+                (T = 0 at the first step of a slice and at the batchers' probe step).
 
         Returns:
             ``(action, new_state)``, both of batch ``(B,)``; ``action`` holds ``"action"``.

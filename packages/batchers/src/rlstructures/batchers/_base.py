@@ -97,6 +97,11 @@ class Batcher(abc.ABC):
         steps: object = n_timesteps
         if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
             raise ValueError(f"n_timesteps must be a positive int, got {n_timesteps!r}.")
+        if isinstance(seeds, (int, np.integer)):
+            raise TypeError(
+                f"seeds must be a sequence with one seed per worker (e.g. [0, 1000]), got the "
+                f"int {seeds}."
+            )
         seeds = [int(s) for s in seeds]
         if not seeds:
             raise ValueError("seeds must hold at least one seed (one VecEnv per seed).")
@@ -113,6 +118,16 @@ class Batcher(abc.ABC):
         self.seeds = seeds
         self.agent_seeds = agent_seeds
         self.device = device
+        self._target: Any = None  # a torch.device when trajectories are handed over on one
+        if not (isinstance(device, str) and device.split(":")[0] == "cpu"):
+            try:
+                from rlstructures.batchers._cuda import parse_device
+            except ImportError as exc:
+                raise ImportError(
+                    f"device={device!r} needs PyTorch; install it with: pip install "
+                    "'rlstructures-batchers[torch]'"
+                ) from exc
+            self._target = parse_device(device)
         self.store_agent_state = bool(store_agent_state)
         specs, per_worker = probe_specs(make_agent, make_env, seeds[0], agent_info, env_info)
         self.specs: Specs = specs
@@ -183,20 +198,23 @@ class Batcher(abc.ABC):
 
         Returns:
             ``(trajectories, n_running)``: B = n_envs sequences (ordered by worker then env)
-            of T = n_timesteps steps, with ``lengths`` the steps each env made; the data
-            is a copy the caller owns. ``n_running`` counts envs still running.
+            of T = n_timesteps steps, with ``lengths`` the steps each env made (steps past
+            a length are zeros); the data is a copy the caller owns. ``n_running``
+            counts envs still running.
         """
         self._require(_State.RUNNING, what="get()")
+        if timeout is not None and timeout < 0:
+            raise ValueError(f"timeout must be None or >= 0 seconds, got {timeout}.")
         n_running = self._wait(blocking, timeout)
         if n_running is None:
             return None, self._n_running
         self._n_running = n_running
         self._state = _State.IDLE
         trajectories = self._assemble()
-        if str(self.device) != "cpu":
+        if self._target is not None:
             from rlstructures.batchers._cuda import to_device
 
-            trajectories = to_device(trajectories, self.device)
+            trajectories = to_device(trajectories, self._target)
         return trajectories, n_running
 
     def update(self, state_dict: Mapping[str, Any]) -> None:
@@ -249,6 +267,11 @@ class Batcher(abc.ABC):
         n, t = self.n_envs, self.n_timesteps
         step = {k[5:]: v for k, v in views.items() if k.startswith("step:")}
         info = {k[5:]: v for k, v in views.items() if k.startswith("info:")}
+        lengths = views["lengths"]
+        if (lengths < t).any():  # zero the padding (the buffer holds older slices there)
+            padding = np.arange(t)[None, :] >= lengths[:, None]
+            for v in step.values():
+                v[padding] = 0
         steps = TemporalDictTensor(DictTensor(step, batch_shape=(n, t)), views["lengths"])
         return Trajectories(DictTensor(info, batch_shape=(n,)), steps)
 

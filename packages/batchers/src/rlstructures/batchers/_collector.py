@@ -113,9 +113,11 @@ def replicate(example: DictTensor | None, n: int, what: str) -> DictTensor:
     value: object = example
     if value is None:
         return DictTensor({}, batch_shape=(n,))
-    if not isinstance(value, DictTensor) or len(value.batch_shape) != 1 or len(value) < 1:
+    if not isinstance(value, DictTensor) or value.batch_shape != (1,):
         raise TypeError(
-            f"{what} must be a DictTensor with one example row (batch_shape (1,)), got {example!r}."
+            f"{what} at construction is one example row fixing keys, shapes and dtypes: a "
+            f"DictTensor of batch_shape (1,), got {example!r}. Pass per-env rows to "
+            "`reset(...)` / `execute(...)` instead."
         )
     if not value.keys():
         return DictTensor({}, batch_shape=(n,))
@@ -144,7 +146,7 @@ def probe_specs(
         obs = check_output(obs, "observation", n, None, "probe (env.reset)")
         state = check_output(agent.initial_state(ai, n), "initial_state", n, None, "probe")
         history = None
-        if agent.require_history():
+        if agent.require_history():  # no step yet: T = 0, the observation keys
             empty = {f"observation/{k}": v[:, None][:, :0] for k, v in obs.items()}
             history = TemporalDictTensor(DictTensor(empty, batch_shape=(n, 0)))
         action, new_state = agent(state, obs, ai, history)
@@ -214,6 +216,7 @@ class Collector:
             else []
         )
         self._history = agent.require_history()
+        self._history_src = [(k, v) for k, v in self._step.items() if k.startswith("observation/")]
         self._obs: DictTensor | None = None
         self._state: DictTensor | None = None
         self._ids: npt.NDArray[np.int64] = np.zeros(0, dtype=np.int64)
@@ -267,10 +270,9 @@ class Collector:
             where = (self.worker, t)
             rows: Any = slice(None) if n == self.n_envs else ids
             info = self._agent_info if n == self.n_envs else self._agent_info[ids]
-            if self._history:
-                history = TemporalDictTensor(
-                    DictTensor({k: v[rows, :t] for k, v in self._step.items()}, batch_shape=(n, t))
-                )
+            if self._history:  # the observations of the previous steps of this slice
+                past = {k: v[rows, :t] for k, v in self._history_src}
+                history = TemporalDictTensor(DictTensor(past, batch_shape=(n, t)))
                 action, new_state = agent(state, obs, info, history)
             else:
                 action, new_state = agent(state, obs, info)

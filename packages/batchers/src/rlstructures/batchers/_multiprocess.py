@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import pickle
 import signal
 import time
 import weakref
@@ -80,6 +81,8 @@ def _describe_death(worker: _Worker) -> str:
             how = f"was killed by signal {signal.Signals(-code).name}"
         except ValueError:
             how = f"was killed by signal {-code}"
+    elif code == 0:
+        how = "exited (code 0) without being asked to stop"
     else:
         how = f"exited with code {code}"
     return f"worker {worker.index} (seed {worker.seed}, pid {worker.process.pid}) {how}"
@@ -160,6 +163,17 @@ class MultiProcessBatcher(Batcher):
 
     # ------------------------------------------------------------------ lifecycle
     def _start(self, ctx: Any, torch_threads: int | None) -> None:
+        factories: Any = (self.make_agent, self.make_env)
+        if ctx.get_start_method() != "fork":
+            try:
+                factories = pickle.dumps(factories)
+            except Exception as exc:
+                raise TypeError(
+                    "MultiProcessBatcher sends make_agent and make_env to its worker "
+                    f"processes, so both must be picklable; pickling failed: {exc}. Use "
+                    "module-level functions or classes, or functools.partial of them (not "
+                    "lambdas or local functions)."
+                ) from exc
         segment = Segment.create(self.layout.size)
         self._res.segments.append(segment)
         # pre-touch every page once: first-touch faults cost ~10x a warm write
@@ -167,8 +181,7 @@ class MultiProcessBatcher(Batcher):
         for i, seed in enumerate(self.seeds):
             cfg = WorkerConfig(
                 index=i,
-                make_agent=self.make_agent,
-                make_env=self.make_env,
+                factories=factories,
                 seed=seed,
                 agent_seed=None if self.agent_seeds is None else self.agent_seeds[i],
                 shm_path=segment.path,
@@ -271,9 +284,10 @@ class MultiProcessBatcher(Batcher):
                     break
                 if what == "poll":
                     return False
+                waiting = [w.index for w in self._workers if w.busy or not w.ready]
                 error = BatcherTimeoutError(
-                    f"{what}: the workers did not answer within {timeout} s (they are alive: an "
-                    "env or agent may be stuck, or the machine overloaded)."
+                    f"{what}: workers {waiting} did not answer within {timeout} s (they are "
+                    "alive: an env or agent may be stuck, or the machine overloaded)."
                 )
                 if what == "start":
                     self._fail(error)

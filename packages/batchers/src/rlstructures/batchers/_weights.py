@@ -7,6 +7,7 @@ out. Only the layout (names, shapes, dtypes) and non-array values travel by pick
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -21,9 +22,12 @@ __all__ = ["WeightsLayout", "restore", "split"]
 
 @dataclass(frozen=True, slots=True)
 class WeightsLayout:
-    """Where each array of a state_dict lives: ``(key, shape, dtype, offset, is_torch)``."""
+    """Where each array of a state_dict lives: ``(key, shape, dtype, offset, kind)``.
 
-    entries: tuple[tuple[str, tuple[int, ...], str, int, bool], ...]
+    ``kind`` is "numpy", "torch", or "bfloat16" (a torch tensor travelling as int16 bits).
+    """
+
+    entries: tuple[tuple[str, tuple[int, ...], str, int, str], ...]
     size: int
 
     @property
@@ -40,21 +44,20 @@ class WeightsLayout:
     def read(self, buffer: Any) -> dict[str, Any]:
         """Copies of the arrays in ``buffer`` (torch tensors where the original was torch)."""
         out: dict[str, Any] = {}
-        for key, shape, dtype, offset, is_torch in self.entries:
+        for key, shape, dtype, offset, kind in self.entries:
             src = np.frombuffer(buffer, dtype=dtype, count=math.prod(shape), offset=offset)
             arr = src.reshape(shape).copy()
-            if is_torch:
+            if kind == "numpy":
+                out[key] = arr
+            else:
                 import torch
 
-                out[key] = torch.from_numpy(arr)
-            else:
-                out[key] = arr
+                tensor = torch.from_numpy(arr)
+                out[key] = tensor.view(torch.bfloat16) if kind == "bfloat16" else tensor
         return out
 
 
 def _is_tensor(value: object) -> bool:
-    import sys
-
     mod = sys.modules.get("torch")
     return mod is not None and isinstance(value, mod.Tensor)
 
@@ -73,9 +76,16 @@ def split(
     entries = []
     offset = 0
     for key, value in state_dict.items():
-        is_torch = _is_tensor(value)
-        if is_torch:
-            arr = value.detach().cpu().numpy()
+        kind = "torch" if _is_tensor(value) else "numpy"
+        if kind == "torch":
+            tensor = value.detach().cpu()
+            if str(tensor.dtype) == "torch.bfloat16":  # no numpy dtype: send its bits
+                kind, tensor = "bfloat16", tensor.view(sys.modules["torch"].int16)
+            try:
+                arr = tensor.numpy()
+            except TypeError:  # another dtype numpy lacks: pickled like other values
+                others[key] = value
+                continue
         elif isinstance(value, np.ndarray):
             arr = value
         else:
@@ -85,7 +95,7 @@ def split(
             others[key] = value
             continue
         arrays[key] = np.ascontiguousarray(arr)
-        entries.append((key, tuple(arr.shape), arr.dtype.str, offset, is_torch))
+        entries.append((key, tuple(arr.shape), arr.dtype.str, offset, kind))
         offset += -(-arr.nbytes // ALIGN) * ALIGN
     return WeightsLayout(tuple(entries), max(offset, ALIGN)), arrays, others
 

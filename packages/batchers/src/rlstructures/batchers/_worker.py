@@ -13,12 +13,16 @@ from __future__ import annotations
 
 import ctypes
 import os
+import pickle
 import signal
 import sys
+import threading
+import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
+from typing import Any, Final
 
 from rlstructures.agents import Agent, VecEnv
 from rlstructures.batchers._collector import Collector, check_env
@@ -34,8 +38,7 @@ class WorkerConfig:
     """Everything a worker needs (pickled once, at start)."""
 
     index: int
-    make_agent: Callable[[], Agent]
-    make_env: Callable[[int], VecEnv]
+    factories: Any  # pickled (make_agent, make_env), or the pair itself with "fork"
     seed: int
     agent_seed: int | None
     shm_path: str
@@ -54,22 +57,53 @@ def _set_torch_threads(n: int | None) -> None:
         torch.set_num_threads(n)
 
 
-def _die_with_parent(parent_pid: int) -> None:
-    """Ask Linux to SIGKILL this worker when its parent dies (even mid-collection)."""
-    if sys.platform.startswith("linux"):
+def _die_with_owner(owner_pid: int) -> None:
+    """Make sure this worker never outlives the process that owns the batcher."""
+    if os.getppid() == owner_pid:  # spawn and fork: the owner is our parent
+        if sys.platform.startswith("linux"):
+            try:
+                libc = ctypes.CDLL(None, use_errno=True)
+                libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: killed with the parent
+            except (OSError, AttributeError):
+                pass
+        if os.getppid() != owner_pid:  # the owner died before prctl took effect
+            os._exit(0)
+        return
+    # forkserver: our parent is the fork server, so watch the owner from a thread
+    threading.Thread(target=_watch_owner, args=(owner_pid,), daemon=True).start()
+
+
+def _watch_owner(owner_pid: int) -> None:
+    while True:
+        time.sleep(0.5)
         try:
-            libc = ctypes.CDLL(None, use_errno=True)
-            libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-        except (OSError, AttributeError):
+            os.kill(owner_pid, 0)
+        except ProcessLookupError:
+            os._exit(0)
+        except PermissionError:
             pass
-    if os.getppid() != parent_pid:  # the parent died before prctl took effect
-        os._exit(0)
+
+
+_UNPICKLE_HINT: Final = (
+    "The worker could not rebuild make_agent / make_env. Define them (and the classes they "
+    "use) in an importable module, not inside `if __name__ == '__main__':` or a function."
+)
+
+
+def _factories(payload: Any) -> tuple[Callable[[], Agent], Callable[[int], VecEnv]]:
+    if not isinstance(payload, bytes):
+        return payload  # type: ignore[no-any-return]  # "fork": the objects themselves
+    try:
+        factories: tuple[Callable[[], Agent], Callable[[int], VecEnv]] = pickle.loads(payload)
+    except Exception as exc:
+        raise RuntimeError(f"{_UNPICKLE_HINT} ({type(exc).__name__}: {exc})") from exc
+    return factories
 
 
 def worker_main(cfg: WorkerConfig, conn: Connection) -> None:
     """Entry point of a worker process."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
-    _die_with_parent(cfg.parent_pid)
+    _die_with_owner(cfg.parent_pid)
     segment: Segment | None = None
     weights: Segment | None = None
     collector: Collector | None = None
@@ -78,8 +112,9 @@ def worker_main(cfg: WorkerConfig, conn: Connection) -> None:
         segment = Segment.attach(cfg.shm_path, cfg.layout.size)
         start = cfg.index * cfg.n_envs
         views = rows(cfg.layout.views(segment.buffer), start, start + cfg.n_envs)
-        env = check_env(cfg.make_env(cfg.seed), f"worker {cfg.index}")
-        agent = cfg.make_agent()
+        make_agent, make_env = _factories(cfg.factories)
+        env = check_env(make_env(cfg.seed), f"worker {cfg.index}")
+        agent = make_agent()
         _set_torch_threads(cfg.torch_threads)
         if cfg.agent_seed is not None:
             agent.seed(cfg.agent_seed)

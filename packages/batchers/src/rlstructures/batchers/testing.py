@@ -199,7 +199,7 @@ class CountingAgent(Agent):
 
     def update(self, state_dict: Mapping[str, Any]) -> None:
         """Take ``w`` (a scalar array or tensor)."""
-        self.w = np.float32(np.asarray(state_dict["w"]).reshape(-1)[0])
+        self.w = np.float32(float(state_dict["w"].reshape(-1)[0]))  # numpy or any torch dtype
 
     def initial_state(self, agent_info: DictTensor, batch_size: int) -> DictTensor:
         """A zero counter per env."""
