@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import argparse
 import functools
+import os
 import platform
 import statistics
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -181,19 +183,22 @@ def torchrl_env(n_envs: int) -> Any:
     return SerialEnv(n_envs, functools.partial(GymEnv, ENV_ID))
 
 
+class TorchRLSampler(torch.nn.Module):
+    """The benchmark policy for TorchRL: one-hot actions, as its GymEnv expects."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = make_policy()
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        probs = torch.softmax(self.net(obs), dim=-1)
+        return torch.nn.functional.one_hot(torch.multinomial(probs, 1)[..., 0], 2)
+
+
 def torchrl_policy() -> Any:
     from tensordict.nn import TensorDictModule
 
-    class Sampler(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.net = make_policy()
-
-        def forward(self, obs: torch.Tensor) -> torch.Tensor:
-            probs = torch.softmax(self.net(obs), dim=-1)
-            return torch.nn.functional.one_hot(torch.multinomial(probs, 1)[..., 0], 2)
-
-    return TensorDictModule(Sampler(), in_keys=["observation"], out_keys=["action"])
+    return TensorDictModule(TorchRLSampler(), in_keys=["observation"], out_keys=["action"])
 
 
 def torchrl_multisync(n_envs: int, timesteps: int, repeats: int) -> float | None:
@@ -232,7 +237,7 @@ def main() -> None:
     parser.add_argument("--skip-async", action="store_true", help="skip gymnasium AsyncVectorEnv")
     args = parser.parse_args()
     print(
-        f"machine: {platform.machine()}, {__import__('os').cpu_count()} cores, Python "
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
         f"{platform.python_version()}, torch {torch.__version__}, gymnasium {gym.__version__}"
     )
     for n in args.envs:
@@ -269,3 +274,7 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+    # Every contender is closed by now, but torchrl 0.14's collector can leave a
+    # multiprocessing queue feeder thread that blocks interpreter exit: leave at once.
+    sys.stdout.flush()
+    os._exit(0)
