@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pickle
+import subprocess
+import sys
 import warnings
 from typing import Any
 
@@ -130,13 +132,35 @@ def test_negative_strides_and_byte_swapped_arrays_are_copied_correctly() -> None
     assert DictTensor({"x": np.arange(3)}).torch()[2:1:-1]["x"].tolist() == [2]
 
 
-def test_read_only_arrays_become_tensors_without_warnings() -> None:
+def test_read_only_arrays_become_writable_copies_without_warnings() -> None:
     arr = np.arange(4.0)
     arr.flags.writeable = False
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         out = DictTensor({"x": arr}).torch()
-    assert_torch_view_of(out["x"], arr)
+    assert address(out["x"]) != address(arr)  # torch has no read-only tensors: a copy
+    out["x"].mul_(2)
+    np.testing.assert_array_equal(arr, np.arange(4.0))
+
+
+def test_in_place_ops_on_torch_views_of_memory_mapped_arrow_are_safe(tmp_path: Any) -> None:
+    # A tensor over a read-only memory map used to look writable and crash the process.
+    script = f"""
+import numpy as np, pyarrow as pa
+from rlstructures.dicttensor import DictTensor
+dt = DictTensor({{"r": np.ones((3, 4), np.float32)}})
+with pa.OSFile({str(tmp_path / "x.arrow")!r}, "wb") as f, pa.ipc.new_file(f, dt.to_arrow().schema) as w:
+    w.write_batch(dt.to_arrow())
+table = pa.ipc.open_file(pa.memory_map({str(tmp_path / "x.arrow")!r})).read_all()
+t = DictTensor.from_arrow(table).torch()
+t["r"].mul_(2)
+print(float(t["r"].sum()))
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "24.0"
 
 
 def test_numpy_detaches_tensors_that_require_grad() -> None:
@@ -154,7 +178,9 @@ def test_torch_indexing_agrees_with_numpy(data: st.DataObject, dt: DictTensor) -
     as_tensor = (
         tuple(torch.from_numpy(i) if isinstance(i, np.ndarray) else i for i in index)
         if isinstance(index, tuple)
-        else torch.from_numpy(index) if isinstance(index, np.ndarray) else index
+        else torch.from_numpy(index)
+        if isinstance(index, np.ndarray)
+        else index
     )
     assert_same_as_numpy(dt.torch()[as_tensor], dt[index])
     assert dt[as_tensor].equal(dt[index])  # torch indices on numpy leaves
@@ -194,8 +220,10 @@ def test_torch_cat_stack_where_clone_agree_with_numpy(data: st.DataObject, n: in
     for key, arr in a.items():
         assert arr.size == 0 or address(twin[key]) != address(arr)
     assert a.torch().specs() == a.specs()
-    assert_same_as_numpy(DictTensor.zeros(a.specs(), a.batch_shape, "torch"),
-                         DictTensor.zeros(a.specs(), a.batch_shape))
+    assert_same_as_numpy(
+        DictTensor.zeros(a.specs(), a.batch_shape, "torch"),
+        DictTensor.zeros(a.specs(), a.batch_shape),
+    )
     assert a.torch().equal(a.torch().clone())
     assert a.torch().equal(a) == (not a.keys())  # backends differ when there are leaves
     assert pickle.loads(pickle.dumps(a.torch())).equal(a.torch())
@@ -220,8 +248,8 @@ def test_torch_temporal_ops_agree_with_numpy(data: st.DataObject, tdt: TemporalD
     start, stop = data.draw(st.integers(0, 5)), data.draw(st.integers(5, 7))
     assert tt.temporal_slice(start, stop).numpy().equal(tdt.temporal_slice(start, stop))
     assert tt.shorten().numpy().equal(tdt.shorten())
-    assert TemporalDictTensor.cat([tt, tt[:1]]).numpy().equal(
-        TemporalDictTensor.cat([tdt, tdt[:1]])
+    assert (
+        TemporalDictTensor.cat([tt, tt[:1]]).numpy().equal(TemporalDictTensor.cat([tdt, tdt[:1]]))
     )
     for b in range(len(tdt)):
         assert_same_as_numpy(tt[b], tdt[b])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -91,11 +90,10 @@ def from_numpy(data: Mapping[str, Any]) -> dict[str, torch.Tensor]:
 
 
 def _from_read_only(arr: Any) -> torch.Tensor:
-    # torch warns (once per process) that writing to such a tensor is undefined; the
-    # DictTensor never writes to it, and the README says that users must not either.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        return torch.from_numpy(arr)
+    # torch has no read-only tensors: a view of read-only memory (an Arrow buffer, a
+    # memory-mapped file) looks writable, and an in-place op on it can crash the process
+    # (a segfault on a read-only mapping). Such leaves are copied into writable memory.
+    return torch.from_numpy(np.array(arr, order="C"))
 
 
 def _one_from_numpy(key: str, arr: Any) -> torch.Tensor:
