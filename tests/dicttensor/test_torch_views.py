@@ -149,8 +149,9 @@ def test_in_place_ops_on_torch_views_of_memory_mapped_arrow_are_safe(tmp_path: A
 import numpy as np, pyarrow as pa
 from rlstructures.dicttensor import DictTensor
 dt = DictTensor({{"r": np.ones((3, 4), np.float32)}})
-with pa.OSFile({str(tmp_path / "x.arrow")!r}, "wb") as f, pa.ipc.new_file(f, dt.to_arrow().schema) as w:
-    w.write_batch(dt.to_arrow())
+rb = dt.to_arrow()
+with pa.OSFile({str(tmp_path / "x.arrow")!r}, "wb") as f, pa.ipc.new_file(f, rb.schema) as w:
+    w.write_batch(rb)
 table = pa.ipc.open_file(pa.memory_map({str(tmp_path / "x.arrow")!r})).read_all()
 t = DictTensor.from_arrow(table).torch()
 t["r"].mul_(2)
