@@ -240,7 +240,8 @@ def test_different_lengths_or_keys_are_not_equal() -> None:
     assert not a.equal(TemporalDictTensor({"x": x}, [2, 2]))
     assert not a.equal(TemporalDictTensor({"y": x}, [1, 2]))
     assert not a.equal(a.dict_tensor)
-    assert not a.equal(TemporalDictTensor({"x": np.zeros((2, 4))}, [1, 2]))
+    assert not a.equal(TemporalDictTensor({"x": np.zeros((2, 3, 1))}, [1, 2]))  # row shape
+    assert a.equal(TemporalDictTensor({"x": np.zeros((2, 4))}, [1, 2]))  # T is padding too
 
 
 def test_key_namespaces_and_setitem() -> None:

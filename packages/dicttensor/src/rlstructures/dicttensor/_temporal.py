@@ -385,16 +385,19 @@ class TemporalDictTensor:
         return TemporalDictTensor._trusted(src._dt.pin_memory(), lengths["lengths"])
 
     def equal(self, other: object) -> bool:
-        """Same lengths, keys, shapes, dtypes and values on valid steps (padding ignored)."""
-        if not isinstance(other, TemporalDictTensor) or other.batch_shape != self.batch_shape:
+        """Same lengths, keys, row shapes, dtypes and values on valid steps.
+
+        Padding is ignored, the padded length T included: ``cat`` then index gives back the
+        parts even when ``cat`` padded them to a longer T.
+        """
+        if not isinstance(other, TemporalDictTensor) or len(other) != len(self):
             return False
         if self.backend != other.backend or self._dt.keys() != other._dt.keys():
             return False
         a, b = self.numpy(), other.numpy()
         if not np.array_equal(a._lengths, b._lengths):
             return False
-        valid = a.mask()
-        return bool(a._dt[valid].equal(b._dt[valid]))
+        return bool(a._dt[a.mask()].equal(b._dt[b.mask()]))
 
     # ------------------------------------------------------------------ Arrow
     def to_arrow(self) -> pa.RecordBatch:
