@@ -19,8 +19,12 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 def make_runs(root: Path) -> list[Path]:
     rng = np.random.default_rng(0)
     runs = []
-    for name, backends in (("ppo_seed1", ("csv",)), ("ppo_seed2", ("arrow",)),
-                           ("ppo_seed3", ("csv", "arrow")), ("a2c_seed1", ("csv",))):
+    for name, backends in (
+        ("ppo_seed1", ("csv",)),
+        ("ppo_seed2", ("arrow",)),
+        ("ppo_seed3", ("csv", "arrow")),
+        ("a2c_seed1", ("csv",)),
+    ):
         with Logger(root / name, backends=backends) as logger:
             for step in range(0, 5000, 250):
                 noisy = step / 50 + float(rng.normal())
@@ -41,8 +45,9 @@ def assert_png(path: Path) -> None:
     assert float(image[..., :3].std()) > 0.01  # not a blank canvas
 
 
-def test_plot_renders_a_png_of_several_runs(tmp_path: Path,
-                                            capsys: pytest.CaptureFixture[str]) -> None:
+def test_plot_renders_a_png_of_several_runs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     runs = make_runs(tmp_path / "runs")
     out = tmp_path / "curve.png"
     assert main([*map(str, runs), "--tag", "charts/episodic_return", "-o", str(out)]) == 0
@@ -52,12 +57,25 @@ def test_plot_renders_a_png_of_several_runs(tmp_path: Path,
     assert "a2c (1 run)" in printed
 
 
-def test_a_directory_of_runs_and_several_tags(tmp_path: Path,
-                                              capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_directory_of_runs_and_several_tags(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     make_runs(tmp_path / "runs")
     out = tmp_path / "two.png"
-    argv = [str(tmp_path / "runs"), "--tag", "charts/episodic_return", "--tag",
-            "losses/value_loss", "--smooth", "3", "--no-group", "--title", "t", "-o", str(out)]
+    argv = [
+        str(tmp_path / "runs"),
+        "--tag",
+        "charts/episodic_return",
+        "--tag",
+        "losses/value_loss",
+        "--smooth",
+        "3",
+        "--no-group",
+        "--title",
+        "t",
+        "-o",
+        str(out),
+    ]
     assert main(argv) == 0
     assert_png(out)
     printed = capsys.readouterr().out
@@ -65,8 +83,9 @@ def test_a_directory_of_runs_and_several_tags(tmp_path: Path,
     assert "losses/value_loss:" in printed
 
 
-def test_errors_are_reported_with_exit_status_1(tmp_path: Path,
-                                                capsys: pytest.CaptureFixture[str]) -> None:
+def test_errors_are_reported_with_exit_status_1(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     runs = make_runs(tmp_path / "runs")
     assert main([str(runs[0]), "--tag", "nope", "-o", str(tmp_path / "x.png")]) == 1
     err = capsys.readouterr().err
@@ -83,8 +102,9 @@ def test_errors_are_reported_with_exit_status_1(tmp_path: Path,
         main([str(runs[0]), "--group", "("])
 
 
-def test_missing_matplotlib_names_the_extra(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                            capsys: pytest.CaptureFixture[str]) -> None:
+def test_missing_matplotlib_names_the_extra(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     runs = make_runs(tmp_path / "runs")
     for name in [m for m in sys.modules if m.split(".")[0] == "matplotlib"] + ["matplotlib"]:
         monkeypatch.setitem(sys.modules, name, None)
@@ -94,9 +114,22 @@ def test_missing_matplotlib_names_the_extra(tmp_path: Path, monkeypatch: pytest.
 
 @pytest.mark.parametrize(
     ("name", "expected"),
-    [("ppo_seed1", "ppo"), ("ppo-2", "ppo"), ("ppo_s3", "ppo"), ("ppo.seed10", "ppo"),
-     ("CartPole-v1", "CartPole-v1"), ("ppo_CartPole-v1_4", "ppo_CartPole-v1"), ("run", "run"),
-     ("42", "42")],
+    [
+        ("ppo_seed1", "ppo"),
+        ("ppo-seed-2", "ppo"),
+        ("ppo_s3", "ppo"),
+        ("ppo.seed10", "ppo"),
+        ("CartPole-v1", "CartPole-v1"),
+        ("run", "run"),
+        ("42", "42"),
+        # a trailing number that is not marked as a seed is a hyperparameter: never merged
+        ("ppo-2", "ppo-2"),
+        ("ppo_lr1e-3", "ppo_lr1e-3"),
+        ("ppo_gamma0.99", "ppo_gamma0.99"),
+        ("ppo_bs_64", "ppo_bs_64"),
+        ("a2c_envs-16", "a2c_envs-16"),
+        ("ppo_2026-11-24", "ppo_2026-11-24"),
+    ],
 )
 def test_run_names_drop_a_trailing_seed(name: str, expected: str) -> None:
     assert run_name(Path(name)) == expected
@@ -119,8 +152,21 @@ def test_the_command_is_installed_and_runs_as_a_module(tmp_path: Path) -> None:
     runs = make_runs(tmp_path / "runs")
     out = tmp_path / "m.png"
     done = subprocess.run(
-        [sys.executable, "-W", "error", "-m", "rlstructures.logging.plot", str(runs[0]),
-         "-o", str(out)], capture_output=True, text=True, timeout=120, check=False)
+        [
+            sys.executable,
+            "-W",
+            "error",
+            "-m",
+            "rlstructures.logging.plot",
+            str(runs[0]),
+            "-o",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     assert_png(out)
 
@@ -131,6 +177,11 @@ def test_importing_the_package_loads_no_optional_dependency() -> None:
         "bad = [m for m in ('torch', 'tensorboard', 'matplotlib') if m in sys.modules]\n"
         "assert not bad, bad\n"
     )
-    done = subprocess.run([sys.executable, "-W", "error", "-c", code], capture_output=True,
-                          text=True, timeout=120, check=False)
+    done = subprocess.run(
+        [sys.executable, "-W", "error", "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr

@@ -56,6 +56,9 @@ def check_value(value: object, tag: str) -> float:
         raise InvalidScalarError(
             f"value for tag {tag!r} must be a real number, got the string {value!r}."
         )
+    detach = getattr(value, "detach", None)  # a torch tensor: no requires_grad warning
+    if callable(detach):
+        value = detach()
     try:
         return float(value)  # type: ignore[arg-type]  # numbers, numpy/torch scalars, 0-d
     except (TypeError, ValueError):

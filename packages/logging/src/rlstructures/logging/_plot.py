@@ -1,7 +1,7 @@
 """``rlstructures-plot``: learning curves of one or several runs, to a PNG (the ``plot`` extra).
 
 Runs whose directory names differ only by a trailing seed suffix (``ppo_seed1``,
-``ppo_seed2``; ``ppo-1``, ``ppo-2``; ``ppo_s3``) share one curve: the mean over those runs,
+``ppo_seed2``; ``ppo-seed-3``; ``ppo_s3``) share one curve: the mean over those runs,
 with a band for their spread. The x-axis is the logged ``step`` (global env steps).
 """
 
@@ -31,7 +31,7 @@ __all__ = ["DEFAULT_GROUP", "DEFAULT_TAG", "main", "plot_learning_curves", "run_
 
 DEFAULT_TAG: Final = "charts/episodic_return"
 #: Default ``--group``: the directory name without a trailing seed suffix.
-DEFAULT_GROUP: Final = r"^(.+?)(?:[-_.]+(?:seed|s)?[-_.]?\d+)?$"
+DEFAULT_GROUP: Final = r"^(.+?)(?:[-_.]+(?:seed|s)[-_.]?\d+)?$"
 FloatArray = npt.NDArray[np.float64]
 
 
