@@ -146,7 +146,9 @@ class DictTensor:
         """``batch_shape[0]``; a TypeError when there is no batch dimension left."""
         if not self._batch_shape:
             raise TypeError(
-                "len() of a DictTensor with batch_shape () (a single row, e.g. from `dt[i]`)."
+                "len() of a DictTensor with batch_shape () (a single row, e.g. from `dt[i]`): "
+                "it has no batch dimension to count or iterate. Keep one with `dt[i : i + 1]` "
+                "or `dt[[i]]`."
             )
         return self._batch_shape[0]
 
