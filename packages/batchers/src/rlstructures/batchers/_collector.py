@@ -262,6 +262,7 @@ class Collector:
             dst[:] = 0
             dst[ids] = v
         cur = check_leaves(obs, "observation", len(ids), self._obs_checks, "start")
+        state_np = start_state.to_dict()  # numpy leaves of `state`, carried when storing it
         full_steps = 0
         for t in range(self.n_timesteps):
             n = len(ids)
@@ -283,10 +284,10 @@ class Collector:
                 act_dst[rows, t] = act[k]
             if self._store_state:
                 new_np = check_leaves(new_state, "new_state", n, self._state_checks, where)
-                old_np = check_leaves(state, "state", n, self._state_checks, where)
                 for k, s_dst, ns_dst in self._state_dst:
-                    s_dst[rows, t] = old_np[k]
+                    s_dst[rows, t] = state_np[k]
                     ns_dst[rows, t] = new_np[k]
+                state_np = new_np  # the next step's state (rows selected below)
             elif t == 0:
                 check_leaves(new_state, "new_state", n, self._state_checks, where)
             if action.backend != "numpy":  # the env gets numpy actions
@@ -313,6 +314,8 @@ class Collector:
                         f"that are not a sorted subset of the running ids {ids.tolist()}."
                     )
                 state = new_state[pos]
+                if self._store_state:
+                    state_np = {k: v[pos] for k, v in state_np.items()}
             ids = cont_ids
             del next_ids
         lengths += full_steps
