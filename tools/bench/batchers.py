@@ -127,9 +127,24 @@ def ours(cls: Any, n_envs: int, timesteps: int, repeats: int) -> float:
         return median_rate(run, repeats)
 
 
-def gym_vector(asynchronous: bool, n_envs: int, timesteps: int, repeats: int) -> float:
+def vector_env_rate(venv: Any, obs: Any, timesteps: int, repeats: int) -> float:
+    """Rate of a vector env stepped with the policy batched in this process; closes it."""
     torch.set_num_threads(1)
     policy = make_policy()
+
+    def run() -> int:
+        nonlocal obs
+        for _ in range(timesteps):
+            obs, *_ = venv.step(act(policy, obs))
+        return int(venv.num_envs) * timesteps
+
+    try:
+        return median_rate(run, repeats)
+    finally:
+        venv.close()
+
+
+def gym_vector(asynchronous: bool, n_envs: int, timesteps: int, repeats: int) -> float:
     fns = [functools.partial(gym.make, ENV_ID) for _ in range(WORKERS * n_envs)]
     venv: Any = (
         gym.vector.AsyncVectorEnv(fns, shared_memory=True)
@@ -137,16 +152,7 @@ def gym_vector(asynchronous: bool, n_envs: int, timesteps: int, repeats: int) ->
         else gym.vector.SyncVectorEnv(fns)
     )
     obs, _ = venv.reset(seed=0)
-
-    def run() -> int:
-        nonlocal obs
-        for _ in range(timesteps):
-            obs, *_ = venv.step(act(policy, obs))
-        return WORKERS * n_envs * timesteps
-
-    rate = median_rate(run, repeats)
-    venv.close()
-    return rate
+    return vector_env_rate(venv, obs, timesteps, repeats)
 
 
 def sb3_subproc(n_envs: int, timesteps: int, repeats: int) -> float | None:
@@ -155,8 +161,6 @@ def sb3_subproc(n_envs: int, timesteps: int, repeats: int) -> float | None:
         from stable_baselines3.common.vec_env import SubprocVecEnv
     except ImportError:
         return None
-    torch.set_num_threads(1)
-    policy = make_policy()
     venv = make_vec_env(
         ENV_ID,
         n_envs=WORKERS * n_envs,
@@ -164,17 +168,7 @@ def sb3_subproc(n_envs: int, timesteps: int, repeats: int) -> float | None:
         seed=0,
         vec_env_kwargs={"start_method": "spawn"},
     )
-    obs: Any = venv.reset()
-
-    def run() -> int:
-        nonlocal obs
-        for _ in range(timesteps):
-            obs, *_ = venv.step(act(policy, obs))
-        return WORKERS * n_envs * timesteps
-
-    rate = median_rate(run, repeats)
-    venv.close()
-    return rate
+    return vector_env_rate(venv, venv.reset(), timesteps, repeats)
 
 
 def torchrl_env(n_envs: int) -> Any:
