@@ -19,7 +19,8 @@ def _run(code: str) -> subprocess.CompletedProcess[str]:
 
 def test_public_names() -> None:
     assert set(rlstructures.agents.__all__) == {
-        "Agent", "replay_agent", "VecEnv", "EnvIds", "StepResult", "GymVecEnv", "errors",
+        "Agent", "replay_agent", "VecEnv", "EnvIds", "StepResult", "StepIntoVecEnv", "GymVecEnv",
+        "errors",
         "__version__",
     }
     for name in rlstructures.agents.__all__:

@@ -4,7 +4,8 @@ Public API:
 
 * `Agent`: abstract base class of a batched policy with an explicit state.
 * `replay_agent`: re-run an agent over stored `Trajectories`, carrying its state.
-* `VecEnv`, `EnvIds`, `StepResult`: the protocol of n_envs envs stepped as a batch.
+* `VecEnv`, `EnvIds`, `StepResult`: the protocol of n_envs envs stepped as a batch;
+  `StepIntoVecEnv`: its optional extension that writes observations into given arrays.
 * `GymVecEnv`: a `VecEnv` over gymnasium (or old gym API) envs; needs the ``gym`` extra.
 * `rlstructures.agents.errors`: `AgentsError` and its subclasses.
 
@@ -16,6 +17,7 @@ import importlib.metadata
 from rlstructures.agents import errors as errors
 from rlstructures.agents._agent import Agent as Agent
 from rlstructures.agents._env import EnvIds as EnvIds
+from rlstructures.agents._env import StepIntoVecEnv as StepIntoVecEnv
 from rlstructures.agents._env import StepResult as StepResult
 from rlstructures.agents._env import VecEnv as VecEnv
 from rlstructures.agents._gym import GymVecEnv as GymVecEnv
@@ -29,6 +31,7 @@ __all__ = [
     "VecEnv",
     "EnvIds",
     "StepResult",
+    "StepIntoVecEnv",
     "GymVecEnv",
     "errors",
     "__version__",

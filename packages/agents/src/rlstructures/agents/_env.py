@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Protocol, TypeAlias
 
 import numpy as np
@@ -9,7 +10,7 @@ import numpy.typing as npt
 
 from rlstructures.dicttensor import DictTensor
 
-__all__ = ["EnvIds", "StepResult", "VecEnv"]
+__all__ = ["EnvIds", "StepIntoVecEnv", "StepResult", "VecEnv"]
 
 #: ``[n]`` int64 positions (0..n_envs-1) of the envs a DictTensor's rows belong to.
 EnvIds: TypeAlias = npt.NDArray[np.int64]
@@ -78,4 +79,42 @@ class VecEnv(Protocol):
 
     def close(self) -> None:
         """Close every env."""
+        ...
+
+
+class StepIntoVecEnv(VecEnv, Protocol):
+    """A `VecEnv` that can also write its observations into arrays the caller owns.
+
+    Optional: batchers call ``step_into`` instead of ``step`` when a VecEnv has it and is in
+    auto-reset mode, which saves allocating and copying every observation leaf twice per
+    step. `GymVecEnv` implements it.
+    """
+
+    @property
+    def auto_reset(self) -> bool:
+        """True in auto-reset mode (every env always runs), the mode ``step_into`` needs."""
+        ...
+
+    def step_into(
+        self,
+        action: DictTensor,
+        out: Mapping[str, npt.NDArray[Any]],
+        final: Mapping[str, npt.NDArray[Any]],
+    ) -> EnvIds:
+        """Step every env (auto-reset mode), writing observations into the caller's arrays.
+
+        Args:
+            action: ``[n_envs]`` rows, as for ``step``.
+            out: one writable array ``[n_envs, *row]`` per observation key, of that key's
+                dtype (views into a preallocated buffer, typically). Row k receives what
+                env k continues from: its observation at t+1, or the first observation of
+                a fresh episode (``initial_state`` True) when its episode ended.
+            final: arrays like ``out``; row k receives the final observation of env k when
+                its episode ended at this step. Its other rows are left untouched.
+
+        Returns:
+            The sorted ids of the envs whose episode ended at this step (int64, often
+            empty). The observation at t+1 that ``step`` would return is ``out`` with
+            those rows taken from ``final``.
+        """
         ...

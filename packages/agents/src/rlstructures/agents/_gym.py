@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Final
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, Final, NoReturn
 
 import numpy as np
 import numpy.typing as npt
@@ -19,6 +19,7 @@ from rlstructures.agents._make import (
     step_api_error,
 )
 from rlstructures.agents._spaces import (
+    RESERVED_KEYS,
     ActionSpec,
     ObsLeaf,
     action_spec,
@@ -39,6 +40,8 @@ if TYPE_CHECKING:
 __all__ = ["GymVecEnv"]
 
 _CLOSED: Final = "this GymVecEnv is closed; create a new one."
+_NO_IDS: Final = np.zeros(0, np.int64)
+_NO_IDS.flags.writeable = False
 
 
 class GymVecEnv:
@@ -131,6 +134,7 @@ class GymVecEnv:
             raise
         single = len(self._leaves) == 1 and not self._leaves[0].path
         self._frame: ObsLeaf | None = self._leaves[0] if single else None
+        self._keys = (*(leaf.key for leaf in self._leaves), *RESERVED_KEYS)
         self._seeded = [False] * self._n
         self._options: list[dict[str, Any] | None] = [None] * self._n
         self._running: EnvIds | None = None
@@ -165,8 +169,7 @@ class GymVecEnv:
 
     def __repr__(self) -> str:
         mode = "auto_reset" if self._auto_reset else "episode"
-        return (f"GymVecEnv(n_envs={self._n}, seed={self._seed}, mode={mode}, "
-                f"env={self._envs[0]!r})")
+        return f"GymVecEnv(n_envs={self._n}, seed={self._seed}, mode={mode}, env={self._envs[0]!r})"
 
     # ------------------------------------------------------------------ reset
     def reset(self, env_info: DictTensor | None = None) -> tuple[DictTensor, EnvIds]:
@@ -231,8 +234,10 @@ class GymVecEnv:
 
     def _first_observation(self, observations: list[Any], ids: EnvIds, when: str) -> DictTensor:
         n = len(observations)
-        data = {leaf.key: stack_leaf(leaf, gather(observations, leaf.path), ids, when)
-                for leaf in self._leaves}
+        data = {
+            leaf.key: stack_leaf(leaf, gather(observations, leaf.path), ids, when)
+            for leaf in self._leaves
+        }
         false = np.zeros(n, np.bool_)
         data["reward"] = np.zeros(n, np.float32)
         data["terminated"] = false
@@ -264,23 +269,16 @@ class GymVecEnv:
         running = self._check_running()
         n = len(running)
         values = self._check_action(action, n)
-        results: list[Any] = []
-        append = results.append
-        try:
-            for env, a in zip(self._running_envs, values, strict=True):  # np scalars or rows
-                append(env.step(a))
-        except Exception as exc:
-            add_note(exc, f"raised by env {running[len(results)]} of GymVecEnv during step()")
-            raise
-        try:  # transpose: one tuple per field
-            observations, rewards, terminated, truncated, _ = zip(*results, strict=True)
-        except (TypeError, ValueError):
-            raise step_api_error(self._envs, running, results) from None
+        observations, rewards, terminated, truncated, results = self._step_envs(
+            values, running, "step()"
+        )
         if self._frame is not None:  # a single "frame" leaf: the common case, made cheap
             data = {"frame": stack_leaf(self._frame, observations, running, "step()")}
         else:
-            data = {leaf.key: stack_leaf(leaf, gather(observations, leaf.path), running,
-                                         "step()") for leaf in self._leaves}
+            data = {
+                leaf.key: stack_leaf(leaf, gather(observations, leaf.path), running, "step()")
+                for leaf in self._leaves
+            }
         data["reward"] = reward = np.array(rewards, np.float32)
         data["terminated"] = term_arr = np.array(terminated, np.bool_)
         data["truncated"] = trunc_arr = np.array(truncated, np.bool_)
@@ -293,11 +291,136 @@ class GymVecEnv:
         if not (any(terminated) or any(truncated)):
             return (next_obs, running.copy()), (next_obs.clone(), running.copy())
         if self._auto_reset:
-            return (next_obs, running.copy()), (self._reset_ended(next_obs, running, done),
-                                                 running.copy())
+            cont = next_obs.clone()
+            self._reset_rows(cont.to_dict(), running, np.flatnonzero(done).tolist())
+            return (next_obs, running.copy()), (cont, running.copy())
         keep = np.flatnonzero(~done)
         self._set_running(running[keep])
         return (next_obs, running.copy()), (next_obs[keep], running[keep])
+
+    def step_into(
+        self,
+        action: DictTensor,
+        out: Mapping[str, npt.NDArray[Any]],
+        final: Mapping[str, npt.NDArray[Any]],
+    ) -> EnvIds:
+        """Auto-reset mode: step every env, writing the observations into the caller's arrays.
+
+        The allocation-free form of ``step`` used by the batchers (see `StepIntoVecEnv`).
+
+        Args:
+            action: as for ``step``: ``[n_envs]`` rows (every env runs in auto-reset mode).
+            out: one writable array ``[n_envs, *row]`` per observation key (``"frame"`` or
+                the Dict space's keys, ``"reward"``, ..., ``"last_action"``), of that key's
+                dtype, for instance views into a preallocated buffer. Row k receives what
+                env k continues from: its observation at t+1, or the first observation of
+                its next episode (``initial_state`` True) when its episode ended.
+            final: arrays like ``out``: row k receives the final observation of env k when
+                its episode ended at this step; the other rows are left untouched.
+
+        Returns:
+            The sorted ids of the envs whose episode ended (int64, empty when none did).
+            The observation at t+1 that ``step`` would return is ``out`` with those rows
+            taken from ``final``.
+
+        Raises:
+            EnvStateError: episode mode (``auto_reset=False``), before ``reset``, or closed.
+            ActionError: as for ``step``.
+            ObservationError: as for ``step``.
+            KeyError: ``out`` or ``final`` lacks an observation key.
+
+        Example:
+            >>> import numpy as np
+            >>> env = GymVecEnv("CartPole-v1", n_envs=2, seed=0, auto_reset=True)
+            >>> obs, _ = env.reset()
+            >>> out, final = obs.clone().to_dict(), obs.clone().to_dict()
+            >>> env.step_into(DictTensor({"action": np.zeros(2, np.int64)}), out, final)
+            array([], dtype=int64)
+            >>> out["reward"], out["last_action"]
+            (array([1., 1.], dtype=float32), array([0, 0]))
+            >>> env.close()
+        """
+        if self._closed or not self._auto_reset or self._running is None:
+            self._step_into_state_error()
+        running = self._running
+        values = self._check_action(action, self._n, copy=False)
+        observations, rewards, terminated, truncated, results = self._step_envs(
+            values, running, "step_into()"
+        )
+        try:
+            frame = self._frame
+            if frame is not None:  # a single "frame" leaf: the common case, made cheap
+                out["frame"][...] = stack_leaf(frame, observations, running, "step_into()")
+            else:
+                for leaf in self._leaves:
+                    out[leaf.key][...] = stack_leaf(
+                        leaf, gather(observations, leaf.path), running, "step_into()"
+                    )
+            reward, term, trunc = out["reward"], out["terminated"], out["truncated"]
+            done = out["done"]
+            out["initial_state"][...] = False
+            out["last_action"][...] = values
+        except KeyError as exc:
+            raise self._out_key_error("out", exc) from None
+        try:
+            reward[...] = rewards
+            term[...] = terminated
+            trunc[...] = truncated
+        except (TypeError, ValueError):
+            raise scalar_error(results, running) from None
+        np.logical_or(term, trunc, out=done)
+        if not (any(terminated) or any(truncated)):
+            return _NO_IDS
+        ended = [j for j, end in enumerate(done.tolist()) if end]
+        try:  # the final observation of the ended envs, from the values just written
+            finals = [(final[leaf.key], leaf.path) for leaf in self._leaves]
+            f_reward, f_term, f_trunc = final["reward"], final["terminated"], final["truncated"]
+            f_done, f_initial = final["done"], final["initial_state"]
+            f_action = final["last_action"]
+        except KeyError as exc:
+            raise self._out_key_error("final", exc) from None
+        for j in ended:
+            for dst, path in finals:
+                dst[j] = get(observations[j], path)
+            f_reward[j] = rewards[j]
+            f_term[j] = terminated[j]
+            f_trunc[j] = truncated[j]
+            f_done[j] = True
+            f_initial[j] = False
+            f_action[j] = values[j]
+        self._reset_rows(out, running, ended)
+        return np.array(ended, np.int64)
+
+    def _step_into_state_error(self) -> NoReturn:
+        self._check_running()  # closed, or before reset
+        raise EnvStateError(
+            "step_into() needs auto-reset mode, where every env always runs; this "
+            "GymVecEnv is in episode mode. Use step(), or GymVecEnv(..., auto_reset=True)."
+        )
+
+    def _out_key_error(self, name: str, exc: KeyError) -> KeyError:
+        return KeyError(
+            f"step_into(): `{name}` lacks the observation key {exc.args[0]!r}; it needs one "
+            f"writable [n_envs, *row] array per key: {list(self._keys)}."
+        )
+
+    def _step_envs(
+        self, values: npt.NDArray[Any], running: EnvIds, when: str
+    ) -> tuple[tuple[Any, ...], tuple[Any, ...], tuple[Any, ...], tuple[Any, ...], list[Any]]:
+        """Step the running envs: ``(observations, rewards, terminated, truncated, results)``."""
+        results: list[Any] = []
+        append = results.append
+        try:
+            for env, a in zip(self._running_envs, values, strict=True):  # np scalars or rows
+                append(env.step(a))
+        except Exception as exc:
+            add_note(exc, f"raised by env {running[len(results)]} of GymVecEnv during {when}")
+            raise
+        try:  # transpose: one tuple per field
+            observations, rewards, terminated, truncated, _ = zip(*results, strict=True)
+        except (TypeError, ValueError):
+            raise step_api_error(self._envs, running, results) from None
+        return observations, rewards, terminated, truncated, results
 
     def _set_running(self, ids: EnvIds) -> None:
         self._running = ids
@@ -315,7 +438,7 @@ class GymVecEnv:
             )
         return running
 
-    def _check_action(self, action: DictTensor, n: int) -> npt.NDArray[Any]:
+    def _check_action(self, action: DictTensor, n: int, copy: bool = True) -> npt.NDArray[Any]:
         if not isinstance(action, DictTensor):
             raise ActionError(
                 f"step() takes a DictTensor holding the key 'action', got "
@@ -333,25 +456,38 @@ class GymVecEnv:
                 f"({n},): one row per running env, in the order of the ids returned by the "
                 "last reset()/step()."
             )
-        return self._action.check(action["action"], n)
+        return self._action.check(action["action"], n, copy)
 
-    def _reset_ended(self, next_obs: DictTensor, ids: EnvIds, done: npt.NDArray[np.bool_]
-                     ) -> DictTensor:
-        """Auto-reset mode: ``next_obs`` with the rows of ended envs replaced by a reset."""
-        cont = next_obs.clone()
-        frames = [(leaf, cont[leaf.key]) for leaf in self._leaves]
-        zeros = (cont["reward"], cont["last_action"], cont["terminated"], cont["truncated"],
-                 cont["done"])
-        initial = cont["initial_state"]
-        for j in np.flatnonzero(done).tolist():  # usually one or two rows: row-wise is faster
+    def _reset_rows(
+        self, data: Mapping[str, npt.NDArray[Any]], ids: EnvIds, rows: list[int]
+    ) -> None:
+        """Auto-reset mode: reset the envs of ``rows`` and write their first observation there.
+
+        Args:
+            data: one array ``[n, *row]`` per observation key, written in place.
+            ids: the env id of each of the n rows.
+            rows: the rows whose episode ended.
+        """
+        frames = [(leaf, data[leaf.key]) for leaf in self._leaves]
+        zeros = (
+            data["reward"],
+            data["last_action"],
+            data["terminated"],
+            data["truncated"],
+            data["done"],
+        )
+        initial = data["initial_state"]
+        for j in rows:  # usually one or two rows: row-wise is faster
             k = int(ids[j])
             obs = self._reset_env(k)
             for leaf, frame in frames:
-                frame[j] = check_row(leaf, get(obs, leaf.path), k, "an auto-reset")
+                value = get(obs, leaf.path)
+                if type(value) is not np.ndarray or value.shape != leaf.shape:
+                    value = check_row(leaf, value, k, "an auto-reset")
+                frame[j] = value
             for leaf_array in zeros:
                 leaf_array[j] = 0
             initial[j] = True
-        return cont
 
     # ------------------------------------------------------------------ close
     def close(self) -> None:

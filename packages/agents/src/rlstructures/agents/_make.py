@@ -13,7 +13,12 @@ from rlstructures.agents._old_gym import as_gymnasium_env
 from rlstructures.agents.errors import EnvError, ObservationError
 
 __all__ = [
-    "add_note", "close_all", "factory", "make_envs", "scalar_error", "step_api_error",
+    "add_note",
+    "close_all",
+    "factory",
+    "make_envs",
+    "scalar_error",
+    "step_api_error",
 ]
 
 
@@ -105,8 +110,10 @@ def scalar_error(results: list[Any], ids: EnvIds) -> ObservationError:
                     f"env {int(ids[j])} returned {key} {result[i]!r} from step(); a gymnasium "
                     f"env returns one scalar {key} per step."
                 )
-    return ObservationError("an env returned a reward, terminated or truncated that is not a "
-                            "scalar; a gymnasium env returns one scalar of each per step.")
+    return ObservationError(
+        "an env returned a reward, terminated or truncated that is not a "
+        "scalar; a gymnasium env returns one scalar of each per step."
+    )
 
 
 def step_api_error(envs: list[Any], ids: EnvIds, results: list[Any]) -> EnvError:

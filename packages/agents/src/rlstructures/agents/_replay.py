@@ -131,8 +131,11 @@ def _check_result(
     result: Any, t: int, n: int, method: str, agent: Agent
 ) -> tuple[DictTensor, DictTensor]:
     name = f"{type(agent).__name__}.{method}"
-    if not (isinstance(result, tuple) and len(result) == 2
-            and all(isinstance(r, DictTensor) for r in result)):
+    if not (
+        isinstance(result, tuple)
+        and len(result) == 2
+        and all(isinstance(r, DictTensor) for r in result)
+    ):
         raise ReplayError(
             f"{name} returned {type(result).__name__} at step {t}; it must return "
             "(output, new_state), two DictTensors."

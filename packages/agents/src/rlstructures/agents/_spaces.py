@@ -23,7 +23,12 @@ __all__ = ["RESERVED_KEYS", "ActionSpec", "ObsLeaf", "action_spec", "observation
 
 #: Observation keys written by GymVecEnv next to the frame keys.
 RESERVED_KEYS: Final = (
-    "reward", "terminated", "truncated", "done", "initial_state", "last_action",
+    "reward",
+    "terminated",
+    "truncated",
+    "done",
+    "initial_state",
+    "last_action",
 )
 _OBS_SPACES: Final = "Box, Discrete, MultiDiscrete, MultiBinary, Dict and Tuple"
 _ACTION_SPACES: Final = "Discrete, Box, MultiDiscrete and MultiBinary"
@@ -68,8 +73,9 @@ def observation_leaves(space: Space[Any]) -> tuple[ObsLeaf, ...]:
         elif isinstance(sub, spaces.Tuple):
             for i, child in enumerate(sub.spaces):
                 walk(child, f"{key or 'frame'}/{i}", (*path, i))
-        elif isinstance(sub, (spaces.Box, spaces.Discrete, spaces.MultiDiscrete,
-                              spaces.MultiBinary)):
+        elif isinstance(
+            sub, (spaces.Box, spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary)
+        ):
             shape = tuple(int(d) for d in (sub.shape or ()))
             assert sub.dtype is not None  # these four space types always have a dtype
             leaves.append(ObsLeaf(key or "frame", path, shape, np.dtype(sub.dtype)))
@@ -129,9 +135,7 @@ def check_row(leaf: ObsLeaf, value: Any, env_id: int, when: str) -> Any:
     return value
 
 
-def stack_leaf(
-    leaf: ObsLeaf, values: Sequence[Any], env_ids: Any, when: str
-) -> npt.NDArray[Any]:
+def stack_leaf(leaf: ObsLeaf, values: Sequence[Any], env_ids: Any, when: str) -> npt.NDArray[Any]:
     """``[n, *leaf.shape]`` array of ``leaf.dtype`` from one value per env (a fresh array).
 
     Raises:
@@ -188,15 +192,17 @@ class ActionSpec:
     kinds: str
     int_bounds: tuple[int, int] | None = None
 
-    def check(self, value: Any, n: int) -> npt.NDArray[Any]:
+    def check(self, value: Any, n: int, copy: bool = True) -> npt.NDArray[Any]:
         """Validate the ``"action"`` leaf of ``n`` rows.
 
         Args:
             value: ``[n, *shape]`` numpy array or torch tensor (moved to the CPU).
             n: how many envs are running.
+            copy: return a fresh array even when ``value`` already has ``dtype``.
 
         Returns:
-            A fresh ``[n, *shape]`` numpy array of ``dtype`` (never a view of ``value``).
+            A ``[n, *shape]`` numpy array of ``dtype``: a fresh one when ``copy`` (never a
+            view of ``value``), else possibly ``value`` itself.
 
         Raises:
             ActionError: wrong shape, dtype kind or a value outside the space.
@@ -221,7 +227,7 @@ class ActionSpec:
                 f"action['action'] has dtype {value.dtype}, but a {self.kind} action space "
                 f"needs {what} values ({self.dtype}). Cast it, e.g. `a.astype(np.{self.dtype})`."
             )
-        arr = np.array(value, dtype=self.dtype)
+        arr = np.array(value, dtype=self.dtype) if copy else np.asarray(value, self.dtype)
         if self.int_bounds is not None and n:  # Python min/max beat numpy on small n
             values = arr.tolist()
             if min(values) < self.int_bounds[0] or max(values) > self.int_bounds[1]:
@@ -241,7 +247,7 @@ class ActionSpec:
             expected = f"values between {low.tolist()} and {high.tolist()} (element-wise)"
         fix = {
             "box": "Clip it in the agent (`np.clip(a, low, high)`) or wrap the env with "
-                   "`gymnasium.wrappers.ClipAction`; GymVecEnv never clips silently.",
+            "`gymnasium.wrappers.ClipAction`; GymVecEnv never clips silently.",
             "discrete": "Check how the agent samples its actions.",
             "multidiscrete": "Check how the agent samples its actions.",
             "multibinary": "Use 0 or 1.",
@@ -262,23 +268,48 @@ def action_spec(space: Space[Any]) -> ActionSpec:
 
     if isinstance(space, spaces.Discrete):
         start, n = int(space.start), int(space.n)
-        return ActionSpec("discrete", (), np.dtype(space.dtype), np.asarray(start),
-                          np.asarray(start + n - 1), "iu", (start, start + n - 1))
+        return ActionSpec(
+            "discrete",
+            (),
+            np.dtype(space.dtype),
+            np.asarray(start),
+            np.asarray(start + n - 1),
+            "iu",
+            (start, start + n - 1),
+        )
     if isinstance(space, spaces.Box):
         shape = tuple(space.shape)
         low, high = np.broadcast_to(space.low, shape), np.broadcast_to(space.high, shape)
         bounded = bool(np.isfinite(low).any() or np.isfinite(high).any())
         dtype = np.dtype(space.dtype)
-        return ActionSpec("box", shape, dtype, low if bounded else None,
-                          high if bounded else None, "fiu" if dtype.kind == "f" else "iu")
+        return ActionSpec(
+            "box",
+            shape,
+            dtype,
+            low if bounded else None,
+            high if bounded else None,
+            "fiu" if dtype.kind == "f" else "iu",
+        )
     if isinstance(space, spaces.MultiDiscrete):
         first = np.asarray(space.start)
-        return ActionSpec("multidiscrete", tuple(space.shape), np.dtype(space.dtype), first,
-                          first + np.asarray(space.nvec) - 1, "iu")
+        return ActionSpec(
+            "multidiscrete",
+            tuple(space.shape),
+            np.dtype(space.dtype),
+            first,
+            first + np.asarray(space.nvec) - 1,
+            "iu",
+        )
     if isinstance(space, spaces.MultiBinary):
         shape = tuple(space.shape)
-        return ActionSpec("multibinary", shape, np.dtype(space.dtype), np.zeros(shape, np.int8),
-                          np.ones(shape, np.int8), "iub")
+        return ActionSpec(
+            "multibinary",
+            shape,
+            np.dtype(space.dtype),
+            np.zeros(shape, np.int8),
+            np.ones(shape, np.int8),
+            "iub",
+        )
     raise UnsupportedSpaceError(
         f"action space {space} is a {type(space).__name__}; GymVecEnv handles "
         f"{_ACTION_SPACES} action spaces. Wrap the env in a `gymnasium.ActionWrapper` that "

@@ -219,6 +219,28 @@ class Collector:
         self._history_src = [(k, v) for k, v in self._step.items() if k.startswith("observation/")]
         self._obs: DictTensor | None = None
         self._state: DictTensor | None = None
+        # The fast path: a VecEnv in auto-reset mode with ``step_into`` writes the observation
+        # of step t + 1 straight into ``observation/*[:, t + 1]`` (the last step's into
+        # ``_carry``); ``_observation/*`` is filled once per slice from those (see execute).
+        self._into = self.n_envs > 0 and (
+            getattr(env, "auto_reset", False) is True and callable(getattr(env, "step_into", None))
+        )
+        self._carry = {
+            k: np.zeros((self.n_envs, *s.shape), s.dtype) for k, s in specs.observation.items()
+        }
+        self._obs_views = [
+            {k: dst[:, t] for k, dst, _ in self._obs_dst} for t in range(n_timesteps)
+        ]
+        self._outs: list[dict[str, npt.NDArray[Any]]] = [*self._obs_views[1:], self._carry]
+        self._obs_at = [DictTensor(v, batch_shape=(self.n_envs,)) for v in self._obs_views]
+        self._finals = [
+            {k: next_dst[:, t] for k, _, next_dst in self._obs_dst} for t in range(n_timesteps)
+        ]
+        self._keep = np.ones((self.n_envs, n_timesteps), np.bool_)
+        self._keep_as = {  # `_keep` broadcastable to each observation key's [n, T, *row]
+            k: self._keep.reshape(self._keep.shape + (1,) * len(s.shape))
+            for k, s in specs.observation.items()
+        }
         self._ids: npt.NDArray[np.int64] = np.zeros(0, dtype=np.int64)
         self._agent_info = DictTensor({}, batch_shape=(self.n_envs,))
 
@@ -239,6 +261,10 @@ class Collector:
         obs, ids = self.env.reset(env_info if env_info.keys() else None)
         self._obs = check_output(obs, "observation", self.n_envs, self._obs_checks, where)
         self._ids = np.asarray(ids, dtype=np.int64)
+        if self._into:
+            for k, v in self._obs.items():
+                self._carry[k][...] = v
+            self._obs = DictTensor(self._carry, batch_shape=(self.n_envs,))
         self.set_agent_info(agent_info)
         for k, v in env_info.items():
             self._info[f"env_info/{k}"][:] = v
@@ -261,8 +287,10 @@ class Collector:
             dst = self._info[f"agent_state/{k}"]
             dst[:] = 0
             dst[ids] = v
-        cur = check_leaves(obs, "observation", len(ids), self._obs_checks, "start")
         state_np = start_state.to_dict()  # numpy leaves of `state`, carried when storing it
+        if self._into:
+            return self._execute_into(state, state_np)
+        cur = check_leaves(obs, "observation", len(ids), self._obs_checks, "start")
         full_steps = 0
         for t in range(self.n_timesteps):
             n = len(ids)
@@ -321,6 +349,61 @@ class Collector:
         lengths += full_steps
         self._obs, self._state, self._ids = obs, state, ids
         return len(ids)
+
+    def _execute_into(self, state: DictTensor, state_np: dict[str, npt.NDArray[Any]]) -> int:
+        """``execute`` with ``env.step_into``: every env runs at every step (auto-reset).
+
+        The agent reads ``observation/*[:, t]`` in place (views of the buffer) and the env
+        writes the next step's straight there, so each observation is written once; the env
+        writes the final observation of an ended episode into ``_observation/*[:, t]``.
+        The other rows of ``_observation/*[:, t]`` equal ``observation/*[:, t + 1]`` (the
+        carry for the last step) and are copied once per slice, at the end.
+        """
+        agent, env, n, T = self.agent, self.env, self.n_envs, self.n_timesteps
+        info = self._agent_info
+        carry, views, outs, finals = self._carry, self._obs_at, self._outs, self._finals
+        for k, obs_dst, _ in self._obs_dst:
+            obs_dst[:, 0] = carry[k]
+        ended_at: list[tuple[int, npt.NDArray[Any]]] = []
+        shape = (n,)
+        for t in range(T):
+            obs = DictTensor(views[t])  # a fresh mapping (agents may set keys), no checks
+            if self._history:
+                past = {k: v[:, :t] for k, v in self._history_src}
+                history = TemporalDictTensor(DictTensor(past, batch_shape=(n, t)))
+                action, new_state = agent(state, obs, info, history)
+            else:
+                action, new_state = agent(state, obs, info)
+            where = (self.worker, t)
+            act = check_leaves(action, "action", n, self._action_checks, where)
+            for k, act_dst in self._action_dst:
+                act_dst[:, t] = act[k]
+            if self._store_state:
+                new_np = check_leaves(new_state, "new_state", n, self._state_checks, where)
+                for k, s_dst, ns_dst in self._state_dst:
+                    s_dst[:, t] = state_np[k]
+                    ns_dst[:, t] = new_np[k]
+                state_np = new_np
+            elif t == 0:
+                check_leaves(new_state, "new_state", n, self._state_checks, where)
+            if action.backend != "numpy":  # the env gets numpy actions
+                action = DictTensor(act, batch_shape=shape)
+            ended = env.step_into(action, outs[t], finals[t])  # type: ignore[attr-defined]
+            if len(ended):
+                ended_at.append((t, ended))
+            state = new_state
+        self._lengths[:] = T
+        keep = self._keep  # False where an episode ended: the env wrote its final row there
+        keep[:] = True
+        if ended_at:
+            rows = np.concatenate([e for _, e in ended_at])
+            steps = np.concatenate([np.full(len(e), t, np.intp) for t, e in ended_at])
+            keep[rows, steps] = False
+        for k, obs_dst, next_dst in self._obs_dst:
+            np.copyto(next_dst[:, : T - 1], obs_dst[:, 1:], where=self._keep_as[k][:, : T - 1])
+            np.copyto(next_dst[:, T - 1], carry[k], where=self._keep_as[k][:, T - 1])
+        self._state = state
+        return n
 
     def close(self) -> None:
         """Close the env and the agent."""

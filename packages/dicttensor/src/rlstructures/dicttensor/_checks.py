@@ -61,6 +61,10 @@ def int_arg(name: str, value: object) -> int:
 
 def batch_shape_arg(batch_shape: object, name: str = "batch_shape") -> tuple[int, ...]:
     """Normalise an int or a sequence of ints to a tuple of non-negative ints."""
+    if type(batch_shape) is tuple and len(batch_shape) == 1:  # the hot case: (n,), no ABC checks
+        (first,) = batch_shape
+        if type(first) is int and first >= 0:
+            return batch_shape
     if isinstance(batch_shape, (str, bytes)) or not (
         hasattr(batch_shape, "__index__") or isinstance(batch_shape, Iterable)
     ):

@@ -93,8 +93,13 @@ class DictTensor:
             items = {}
         elif isinstance(data, DictTensor):
             items = dict(data._data)
-            if batch_shape is None:
-                batch_shape = data._batch_shape
+            same = batch_shape is None or (
+                type(batch_shape) is tuple and batch_shape == data._batch_shape
+            )
+            if same:  # a shallow copy of a DictTensor: its leaves are already validated
+                self._data = items
+                self._batch_shape = data._batch_shape
+                return
         elif isinstance(data, Mapping):
             items = dict(data)
         else:
