@@ -134,6 +134,7 @@ class GymVecEnv:
             raise
         single = len(self._leaves) == 1 and not self._leaves[0].path
         self._frame: ObsLeaf | None = self._leaves[0] if single else None
+        self._frames_shape = (self._n, *self._leaves[0].shape)  # of stacked frames
         self._keys = (*(leaf.key for leaf in self._leaves), *RESERVED_KEYS)
         self._seeded = [False] * self._n
         self._options: list[dict[str, Any] | None] = [None] * self._n
@@ -350,7 +351,13 @@ class GymVecEnv:
         try:
             frame = self._frame
             if frame is not None:  # a single "frame" leaf: the common case, made cheap
-                out["frame"][...] = stack_leaf(frame, observations, running, "step_into()")
+                try:
+                    arr = np.array(observations, frame.dtype)
+                except (TypeError, ValueError):
+                    arr = None
+                if arr is None or arr.shape != self._frames_shape:  # say which env is wrong
+                    arr = stack_leaf(frame, observations, running, "step_into()")
+                out["frame"][...] = arr
             else:
                 for leaf in self._leaves:
                     out[leaf.key][...] = stack_leaf(
@@ -439,6 +446,13 @@ class GymVecEnv:
         return running
 
     def _check_action(self, action: DictTensor, n: int, copy: bool = True) -> npt.NDArray[Any]:
+        if type(action) is DictTensor and action.batch_shape == (n,):  # the usual case, fast
+            try:
+                value = action["action"]
+            except KeyError:
+                pass
+            else:
+                return self._action.check(value, n, copy)
         if not isinstance(action, DictTensor):
             raise ActionError(
                 f"step() takes a DictTensor holding the key 'action', got "

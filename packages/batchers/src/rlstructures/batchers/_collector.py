@@ -366,29 +366,31 @@ class Collector:
             obs_dst[:, 0] = carry[k]
         ended_at: list[tuple[int, npt.NDArray[Any]]] = []
         shape = (n,)
+        history, store_state, worker = self._history, self._store_state, self.worker
+        action_checks, action_dst = self._action_checks, self._action_dst
+        step_into = env.step_into  # type: ignore[attr-defined]
         for t in range(T):
             obs = DictTensor(views[t])  # a fresh mapping (agents may set keys), no checks
-            if self._history:
+            if history:
                 past = {k: v[:, :t] for k, v in self._history_src}
-                history = TemporalDictTensor(DictTensor(past, batch_shape=(n, t)))
-                action, new_state = agent(state, obs, info, history)
+                hist = TemporalDictTensor(DictTensor(past, batch_shape=(n, t)))
+                action, new_state = agent(state, obs, info, hist)
             else:
                 action, new_state = agent(state, obs, info)
-            where = (self.worker, t)
-            act = check_leaves(action, "action", n, self._action_checks, where)
-            for k, act_dst in self._action_dst:
+            act = check_leaves(action, "action", n, action_checks, (worker, t))
+            for k, act_dst in action_dst:
                 act_dst[:, t] = act[k]
-            if self._store_state:
-                new_np = check_leaves(new_state, "new_state", n, self._state_checks, where)
+            if store_state:
+                new_np = check_leaves(new_state, "new_state", n, self._state_checks, (worker, t))
                 for k, s_dst, ns_dst in self._state_dst:
                     s_dst[:, t] = state_np[k]
                     ns_dst[:, t] = new_np[k]
                 state_np = new_np
             elif t == 0:
-                check_leaves(new_state, "new_state", n, self._state_checks, where)
+                check_leaves(new_state, "new_state", n, self._state_checks, (worker, t))
             if action.backend != "numpy":  # the env gets numpy actions
                 action = DictTensor(act, batch_shape=shape)
-            ended = env.step_into(action, outs[t], finals[t])  # type: ignore[attr-defined]
+            ended = step_into(action, outs[t], finals[t])
             if len(ended):
                 ended_at.append((t, ended))
             state = new_state
