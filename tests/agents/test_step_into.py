@@ -344,12 +344,6 @@ def test_final_lacking_a_key_is_a_key_error_naming_it(key: str) -> None:
             env.step_into(DictTensor({"action": np.zeros(3, np.int64)}), out, final)
 
 
-@pytest.mark.xfail(
-    reason="library bug: step_into checks the keys of `out` only after stepping the envs, and "
-    "those of `final` only when an episode ends, so a KeyError leaves the envs stepped but "
-    "not reset (or comes many steps late)",
-    strict=True,
-)
 @pytest.mark.parametrize("which", ["out", "final"])
 def test_a_missing_key_is_reported_before_any_env_steps(which: str) -> None:
     ok = DictTensor({"action": np.array([1, 0, 1])})

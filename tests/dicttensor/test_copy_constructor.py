@@ -124,11 +124,6 @@ def test_other_errors_are_unchanged() -> None:
         DictTensor(dt, batch_shape=(-1,))
 
 
-@pytest.mark.xfail(
-    reason="library bug: the shallow-copy shortcut compares batch_shape with ==, so a float "
-    "or bool entry equal to the current side is accepted without the int check",
-    strict=True,
-)
 @pytest.mark.parametrize(("n", "bad"), [(3, (3.0,)), (3, (np.float64(3.0),)), (1, (True,))])
 def test_a_non_int_batch_shape_is_refused_as_for_a_mapping(n: int, bad: Any) -> None:
     with pytest.raises(TypeError, match="must be an int"):

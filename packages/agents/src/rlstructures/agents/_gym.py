@@ -136,6 +136,7 @@ class GymVecEnv:
         self._frame: ObsLeaf | None = self._leaves[0] if single else None
         self._frames_shape = (self._n, *self._leaves[0].shape)  # of stacked frames
         self._keys = (*(leaf.key for leaf in self._leaves), *RESERVED_KEYS)
+        self._key_set = frozenset(self._keys)
         self._seeded = [False] * self._n
         self._options: list[dict[str, Any] | None] = [None] * self._n
         self._running: EnvIds | None = None
@@ -344,6 +345,12 @@ class GymVecEnv:
         if self._closed or not self._auto_reset or self._running is None:
             self._step_into_state_error()
         running = self._running
+        keys = self._key_set
+        if not (out.keys() >= keys and final.keys() >= keys):  # before any env steps
+            missing = (
+                (keys - out.keys(), "out") if keys - out.keys() else (keys - final.keys(), "final")
+            )
+            raise self._out_key_error(missing[1], KeyError(sorted(missing[0])[0]))
         values = self._check_action(action, self._n, copy=False)
         observations, rewards, terminated, truncated, results = self._step_envs(
             values, running, "step_into()"

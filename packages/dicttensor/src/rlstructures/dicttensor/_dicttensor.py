@@ -94,7 +94,9 @@ class DictTensor:
         elif isinstance(data, DictTensor):
             items = dict(data._data)
             same = batch_shape is None or (
-                type(batch_shape) is tuple and batch_shape == data._batch_shape
+                type(batch_shape) is tuple
+                and all(type(d) is int for d in batch_shape)
+                and batch_shape == data._batch_shape
             )
             if same:  # a shallow copy of a DictTensor: its leaves are already validated
                 self._data = items
