@@ -201,6 +201,24 @@ class PrevFrameAgent(Agent):
         return out, DictTensor({"prev": frame.copy()})
 
 
+class PrevFrameViewAgent(PrevFrameAgent):
+    """Like PrevFrameAgent, but its state is the observation array itself, not a copy.
+
+    The state a batcher carries across slices must keep its values even when it is a view
+    of the buffer that the next slice overwrites (n_timesteps=1 is where it shows).
+    """
+
+    def __call__(
+        self,
+        state: DictTensor,
+        observation: DictTensor,
+        agent_info: DictTensor,
+        history: TemporalDictTensor | None = None,
+    ) -> tuple[DictTensor, DictTensor]:
+        out, _ = super().__call__(state, observation, agent_info, history)
+        return out, DictTensor({"prev": observation["frame"]})
+
+
 class HistoryAgent(Agent):
     """Needs the history: acts on the mean pole angle over the slice so far."""
 
@@ -351,6 +369,7 @@ AGENTS: dict[str, tuple[Callable[[], Agent], dict[str, Any]]] = {
     "stochastic": (CoinAgent, {"agent_seeds": [7, 8]}),
     "stateful": (CounterAgent, {"store_agent_state": True}),
     "prev-frame": (PrevFrameAgent, {"store_agent_state": True}),
+    "prev-frame-view": (PrevFrameViewAgent, {}),
     "history": (HistoryAgent, {}),
     "everything": (EverythingAgent, {"store_agent_state": True, "agent_seeds": [3, 4]}),
 }

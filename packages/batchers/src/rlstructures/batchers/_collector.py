@@ -362,6 +362,10 @@ class Collector:
         agent, env, n, T = self.agent, self.env, self.n_envs, self.n_timesteps
         info = self._agent_info
         carry, views, outs, finals = self._carry, self._obs_at, self._outs, self._finals
+        if state.backend == "numpy" and any(  # a state holding a view of an observation
+            np.may_share_memory(v, dst) for v in state.values() for _, dst, _ in self._obs_dst
+        ):
+            state = state.clone()  # would see it overwritten by this slice: keep its values
         for k, obs_dst, _ in self._obs_dst:
             obs_dst[:, 0] = carry[k]
         ended_at: list[tuple[int, npt.NDArray[Any]]] = []
