@@ -2,7 +2,11 @@
 
 CartPole-v1, one torch MLP policy (4-64-64-2, tanh, an action sampled from the softmax
 with ``torch.multinomial``), the same in every contender. Env steps per second, median of
-``--repeats`` timed collections of ``--timesteps`` steps after one warm-up:
+the timed collections of ``--timesteps`` steps. The bare loop, both batchers and
+SyncVectorEnv are built once and measured in ``--rounds`` alternating blocks (one warm-up
+and ``--repeats`` timed collections each), so that a drift of the machine's speed during
+the run hits every one of them alike; the multi-process peers, 10x slower, are measured in
+one block each:
 
 * ``bare loop``: one process steps N gymnasium envs in a Python loop with one batched
   policy call per step; twice its rate is the 2-core limit of the machine.
@@ -12,7 +16,7 @@ with ``torch.multinomial``), the same in every contender. Env steps per second, 
 * stable-baselines3 ``SubprocVecEnv`` (2N envs) and TorchRL ``MultiSyncCollector`` (2 workers
   x N envs) when the ``bench`` extra is installed (``make bench``).
 
-Run: ``python tools/bench/batchers.py [--envs 16 32] [--repeats 5]``.
+Run: ``python tools/bench/batchers.py [--envs 16 32] [--repeats 5] [--rounds 3]``.
 """
 
 from __future__ import annotations
@@ -81,26 +85,38 @@ def make_env(seed: int, n_envs: int) -> GymVecEnv:
     return GymVecEnv(ENV_ID, n_envs, seed, auto_reset=True)
 
 
-def median_rate(run: Callable[[], int], repeats: int) -> float:
-    """Steps per second: median over ``repeats`` runs of ``run`` (returns steps done)."""
+def timed_rates(run: Callable[[], int], repeats: int) -> list[float]:
+    """Steps per second of ``repeats`` runs of ``run`` (returns steps done), after a warm-up."""
     run()  # warm-up
     rates = []
     for _ in range(repeats):
         t0 = time.perf_counter()
         steps = run()
         rates.append(steps / (time.perf_counter() - t0))
-    return statistics.median(rates)
+    return rates
+
+
+def median_rate(run: Callable[[], int], repeats: int) -> float:
+    """Steps per second: median over ``repeats`` runs of ``run`` (returns steps done)."""
+    return statistics.median(timed_rates(run, repeats))
 
 
 # ---------------------------------------------------------------------- contenders
-def bare_loop(n_envs: int, timesteps: int, repeats: int) -> float:
+class Contender:
+    """A contender built once: ``run()`` collects once and returns the env steps done."""
+
+    def __init__(self, run: Callable[[], int], close: Callable[[], None]) -> None:
+        self.run = run
+        self.close = close
+
+
+def bare_loop(n_envs: int, timesteps: int) -> Contender:
     torch.set_num_threads(1)
     policy = make_policy()
     envs = [gym.make(ENV_ID) for _ in range(n_envs)]
     obs = np.stack([e.reset(seed=k)[0] for k, e in enumerate(envs)])
 
     def run() -> int:
-        nonlocal obs
         for _ in range(timesteps):
             actions = act(policy, obs)
             for k, env in enumerate(envs):
@@ -108,27 +124,28 @@ def bare_loop(n_envs: int, timesteps: int, repeats: int) -> float:
                 obs[k] = env.reset()[0] if term or trunc else o
         return n_envs * timesteps
 
-    rate = median_rate(run, repeats)
-    for e in envs:
-        e.close()
-    return rate
+    def close() -> None:
+        for e in envs:
+            e.close()
+
+    return Contender(run, close)
 
 
-def ours(cls: Any, n_envs: int, timesteps: int, repeats: int) -> float:
+def ours(cls: Any, n_envs: int, timesteps: int) -> Contender:
     env = functools.partial(make_env, n_envs=n_envs)
-    with cls(MLPAgent, env, n_timesteps=timesteps, seeds=list(range(0, WORKERS * 1000, 1000))) as b:
-        b.reset()
+    b = cls(MLPAgent, env, n_timesteps=timesteps, seeds=list(range(0, WORKERS * 1000, 1000)))
+    b.reset()
 
-        def run() -> int:
-            b.execute()
-            trajectories, _ = b.get()
-            return int(trajectories.lengths.sum())
+    def run() -> int:
+        b.execute()
+        trajectories, _ = b.get()
+        return int(trajectories.lengths.sum())
 
-        return median_rate(run, repeats)
+    return Contender(run, b.close)
 
 
-def vector_env_rate(venv: Any, obs: Any, timesteps: int, repeats: int) -> float:
-    """Rate of a vector env stepped with the policy batched in this process; closes it."""
+def vector_env(venv: Any, obs: Any, timesteps: int) -> Contender:
+    """A vector env stepped with the policy batched in this process."""
     torch.set_num_threads(1)
     policy = make_policy()
 
@@ -138,13 +155,19 @@ def vector_env_rate(venv: Any, obs: Any, timesteps: int, repeats: int) -> float:
             obs, *_ = venv.step(act(policy, obs))
         return int(venv.num_envs) * timesteps
 
+    return Contender(run, venv.close)
+
+
+def vector_env_rate(venv: Any, obs: Any, timesteps: int, repeats: int) -> float:
+    """Rate of a vector env stepped with the policy batched in this process; closes it."""
+    contender = vector_env(venv, obs, timesteps)
     try:
-        return median_rate(run, repeats)
+        return median_rate(contender.run, repeats)
     finally:
-        venv.close()
+        contender.close()
 
 
-def gym_vector(asynchronous: bool, n_envs: int, timesteps: int, repeats: int) -> float:
+def gym_vector(asynchronous: bool, n_envs: int, timesteps: int) -> Contender:
     fns = [functools.partial(gym.make, ENV_ID) for _ in range(WORKERS * n_envs)]
     venv: Any = (
         gym.vector.AsyncVectorEnv(fns, shared_memory=True)
@@ -152,7 +175,7 @@ def gym_vector(asynchronous: bool, n_envs: int, timesteps: int, repeats: int) ->
         else gym.vector.SyncVectorEnv(fns)
     )
     obs, _ = venv.reset(seed=0)
-    return vector_env_rate(venv, obs, timesteps, repeats)
+    return vector_env(venv, obs, timesteps)
 
 
 def sb3_subproc(n_envs: int, timesteps: int, repeats: int) -> float | None:
@@ -227,7 +250,10 @@ def main() -> None:
     )
     parser.add_argument("--envs", type=int, nargs="+", default=[16, 32], help="envs per worker")
     parser.add_argument("--timesteps", type=int, default=100)
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=5, help="timed runs per block")
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="alternating blocks of the in-process contenders"
+    )
     parser.add_argument("--skip-async", action="store_true", help="skip gymnasium AsyncVectorEnv")
     args = parser.parse_args()
     print(
@@ -235,22 +261,35 @@ def main() -> None:
         f"{platform.python_version()}, torch {torch.__version__}, gymnasium {gym.__version__}"
     )
     for n in args.envs:
-        t, r = args.timesteps, args.repeats
-        bare = bare_loop(n, t, r)
-        limit = WORKERS * bare
+        t, r, rounds = args.timesteps, args.repeats, args.rounds
+        alternating: list[tuple[str, Contender]] = []
+        try:
+            alternating.append((f"bare loop, 1 process x {n} envs", bare_loop(n, t)))
+            alternating.append(("MultiProcessBatcher", ours(MultiProcessBatcher, n, t)))
+            alternating.append(("LocalBatcher", ours(LocalBatcher, n, t)))
+            alternating.append(("gymnasium SyncVectorEnv", gym_vector(False, n, t)))
+            runs: dict[str, list[float]] = {name: [] for name, _ in alternating}
+            for _ in range(rounds):
+                for name, contender in alternating:
+                    runs[name] += timed_rates(contender.run, r)
+        finally:
+            for _, contender in alternating:
+                contender.close()
         rows: list[tuple[str, float | None]] = [
-            (f"bare loop, 1 process x {n} envs", bare),
-            ("MultiProcessBatcher", ours(MultiProcessBatcher, n, t, r)),
-            ("LocalBatcher", ours(LocalBatcher, n, t, r)),
-            ("gymnasium SyncVectorEnv", gym_vector(False, n, t, r)),
+            (name, statistics.median(rates)) for name, rates in runs.items()
         ]
         if not args.skip_async:
-            rows.append(("gymnasium AsyncVectorEnv(shm)", gym_vector(True, n, t, r)))
+            rows.append(("gymnasium AsyncVectorEnv(shm)", block(gym_vector(True, n, t), r)))
         rows.append(("SB3 SubprocVecEnv", sb3_subproc(n, t, r)))
         rows.append(("TorchRL MultiSyncCollector", torchrl_multisync(n, t, r)))
+        bare = rows[0][1] or float("nan")
+        limit = WORKERS * bare
         peers = [v for name, v in rows[3:] if v is not None]
         best_peer = max(peers) if peers else float("nan")
-        print(f"\n{WORKERS} workers x {n} envs, {t} steps per collection, median of {r}")
+        print(
+            f"\n{WORKERS} workers x {n} envs, {t} steps per collection, median of {r * rounds} "
+            f"({rounds} alternating rounds of {r}; peers below SyncVectorEnv: one block of {r})"
+        )
         print(f"{'contender':34s} {'steps/s':>10s} {'/ 2-core limit':>15s} {'/ best peer':>12s}")
         for name, rate in rows:
             if rate is None:
@@ -264,6 +303,14 @@ def main() -> None:
             f"against the bare loop: {overhead_us:+.2f} us "
             "(bars: >= 0.85 x limit, >= 1.5 x best peer)"
         )
+
+
+def block(contender: Contender, repeats: int) -> float:
+    """Median rate of one block of ``repeats`` runs; closes the contender."""
+    try:
+        return median_rate(contender.run, repeats)
+    finally:
+        contender.close()
 
 
 if __name__ == "__main__":

@@ -134,7 +134,6 @@ class GymVecEnv:
             raise
         single = len(self._leaves) == 1 and not self._leaves[0].path
         self._frame: ObsLeaf | None = self._leaves[0] if single else None
-        self._frames_shape = (self._n, *self._leaves[0].shape)  # of stacked frames
         self._keys = (*(leaf.key for leaf in self._leaves), *RESERVED_KEYS)
         self._key_set = frozenset(self._keys)
         self._seeded = [False] * self._n
@@ -358,13 +357,15 @@ class GymVecEnv:
         try:
             frame = self._frame
             if frame is not None:  # a single "frame" leaf: the common case, made cheap
-                try:
-                    arr = np.array(observations, frame.dtype)
+                dst, first = out["frame"], observations[0]
+                try:  # arrays of the frame's shape: numpy refuses a row of another shape
+                    ok = type(first) is np.ndarray and first.shape == frame.shape
+                    if ok:
+                        dst[...] = observations
                 except (TypeError, ValueError):
-                    arr = None
-                if arr is None or arr.shape != self._frames_shape:  # say which env is wrong
-                    arr = stack_leaf(frame, observations, running, "step_into()")
-                out["frame"][...] = arr
+                    ok = False
+                if not ok:  # other values, or a wrong shape (the error names the env)
+                    dst[...] = stack_leaf(frame, observations, running, "step_into()")
             else:
                 for leaf in self._leaves:
                     out[leaf.key][...] = stack_leaf(

@@ -6,6 +6,7 @@ import abc
 import enum
 import sys
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +25,16 @@ if TYPE_CHECKING:
 __all__ = ["Batcher"]
 
 _POOL_SIZE = 2  # get() output buffers kept for reuse (see Batcher._spare_output)
+
+
+@dataclass(frozen=True, slots=True)
+class _Output:
+    """A private buffer for ``get()``'s copy and the DictTensors over it."""
+
+    buffer: npt.NDArray[np.uint8]
+    steps: DictTensor  # [n_envs, n_timesteps]
+    info: DictTensor  # [n_envs]
+    lengths: npt.NDArray[np.int64]
 
 
 class _State(enum.Enum):
@@ -268,20 +279,35 @@ class Batcher(abc.ABC):
 
     def _assemble_from(self, buffer: Any) -> Trajectories:
         """Trajectories over a private copy of ``buffer`` (one memcpy, then views)."""
-        src = np.frombuffer(buffer, dtype=np.uint8)
-        out = self._spare_output(src.nbytes)
-        np.copyto(out, src)
+        return self._finish_output(self._prepare_output(), buffer)
+
+    def _prepare_output(self) -> _Output:
+        """A private buffer and the (still empty) DictTensors over it, ready for a copy.
+
+        MultiProcessBatcher prepares it in ``execute()``, while the workers collect, which
+        takes this work off the path from the workers' last step to ``get()`` returning.
+        """
+        out = self._spare_output(self.layout.size)
         views = self.layout.views(out)
         n, t = self.n_envs, self.n_timesteps
         step = {k[5:]: v for k, v in views.items() if k.startswith("step:")}
         info = {k[5:]: v for k, v in views.items() if k.startswith("info:")}
-        lengths = views["lengths"]
+        return _Output(
+            out,
+            DictTensor(step, batch_shape=(n, t)),
+            DictTensor(info, batch_shape=(n,)),
+            views["lengths"],
+        )
+
+    def _finish_output(self, prepared: _Output, buffer: Any) -> Trajectories:
+        """Copy ``buffer`` into a prepared output; the Trajectories over it."""
+        np.copyto(prepared.buffer, np.frombuffer(buffer, dtype=np.uint8))
+        lengths, t = prepared.lengths, self.n_timesteps
         if (lengths < t).any():  # zero the padding (the buffer holds older slices there)
             padding = np.arange(t)[None, :] >= lengths[:, None]
-            for v in step.values():
+            for v in prepared.steps.values():
                 v[padding] = 0
-        steps = TemporalDictTensor(DictTensor(step, batch_shape=(n, t)), views["lengths"])
-        return Trajectories(DictTensor(info, batch_shape=(n,)), steps)
+        return Trajectories(prepared.info, TemporalDictTensor(prepared.steps, lengths))
 
     def _spare_output(self, nbytes: int) -> npt.NDArray[np.uint8]:
         """A buffer for ``get()``'s copy: a recycled one when possible, else a new one.

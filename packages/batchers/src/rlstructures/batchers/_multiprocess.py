@@ -5,18 +5,19 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import pickle
+import selectors
 import signal
 import time
 import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from multiprocessing.connection import Connection, wait
+from multiprocessing.connection import Connection
 from typing import Any, Final
 
 import numpy as np
 
 from rlstructures.agents import Agent, VecEnv
-from rlstructures.batchers._base import Batcher
+from rlstructures.batchers._base import Batcher, _Output
 from rlstructures.batchers._shm import Segment
 from rlstructures.batchers._weights import WeightsLayout, split
 from rlstructures.batchers._worker import WorkerConfig, worker_main
@@ -48,8 +49,12 @@ class _Resources:
 
     workers: list[_Worker] = field(default_factory=list)
     segments: list[Segment] = field(default_factory=list)
+    selector: selectors.BaseSelector | None = None
 
     def release(self) -> None:
+        if self.selector is not None:
+            self.selector.close()
+            self.selector = None
         for w in self.workers:
             try:
                 if w.busy:  # mid-collection: it would not read "close" before the slice ends
@@ -155,6 +160,7 @@ class MultiProcessBatcher(Batcher):
         self._weights_segment: Segment | None = None
         self._weights_version = 0
         self._unlink_at: tuple[int, Segment] | None = None  # (version, segment) once all read it
+        self._prepared: _Output | None = None  # the output of the running collection
         try:
             self._start(mp.get_context(start_method), torch_threads)
         except BaseException:
@@ -250,15 +256,18 @@ class MultiProcessBatcher(Batcher):
 
     def _pump(self, timeout: float | None) -> None:
         """Handle the messages that arrive within ``timeout``; raise on a dead worker."""
-        by_conn = {id(w.conn): w for w in self._workers}
-        by_sentinel = {w.process.sentinel: w for w in self._workers}
-        ready = wait([w.conn for w in self._workers] + list(by_sentinel), timeout)
+        selector = self._res.selector
+        if selector is None:  # one epoll set for the batcher's life: no setup per wait
+            selector = self._res.selector = selectors.DefaultSelector()
+            for w in self._workers:
+                selector.register(w.conn, selectors.EVENT_READ, (w, False))
+                selector.register(w.process.sentinel, selectors.EVENT_READ, (w, True))
         dead = []
-        for obj in ready:
-            if isinstance(obj, int):
-                dead.append(by_sentinel[obj])
+        for key, _ in selector.select(timeout):
+            worker, exited = key.data
+            if exited:
+                dead.append(worker)
                 continue
-            worker = by_conn[id(obj)]
             try:
                 msg = worker.conn.recv()
             except (EOFError, OSError):
@@ -314,6 +323,7 @@ class MultiProcessBatcher(Batcher):
             rows = None if agent_info is None else self._worker_rows(agent_info, w.index)
             w.busy = True
             self._send(w, ("execute", rows))
+        self._prepared = self._prepare_output()  # while the workers collect
         self._pump(0)  # surface an immediate failure at once
 
     def _wait(self, blocking: bool, timeout: float | None) -> int | None:
@@ -327,7 +337,10 @@ class MultiProcessBatcher(Batcher):
         return sum(w.n_running for w in self._workers)
 
     def _assemble(self) -> Trajectories:
-        return self._assemble_from(self._res.segments[0].buffer)
+        prepared, self._prepared = self._prepared, None
+        if prepared is None:  # pragma: no cover - execute() always prepares one
+            prepared = self._prepare_output()
+        return self._finish_output(prepared, self._res.segments[0].buffer)
 
     def _update(self, state_dict: Mapping[str, Any]) -> None:
         layout, arrays, others = split(state_dict)

@@ -479,9 +479,8 @@ def _check_lengths(lengths: Any, dt: DictTensor) -> Any:
         raise BatchShapeError(
             f"lengths has shape {host.shape}, expected ({b},): one length per sequence (B={b})."
         )
-    bad = np.flatnonzero((host < 0) | (host > t))
-    if bad.size:
-        i = int(bad[0])
+    if host.size and (host.min() < 0 or host.max() > t):  # two reductions, no temporaries
+        i = int(np.flatnonzero((host < 0) | (host > t))[0])
         raise BatchShapeError(
             f"lengths[{i}] = {int(host[i])} is outside [0, T={t}]; every length must be "
             "between 0 and the padded number of steps T."
