@@ -135,11 +135,13 @@ class GymVecEnv:
         single = len(self._leaves) == 1 and not self._leaves[0].path
         self._frame: ObsLeaf | None = self._leaves[0] if single else None
         self._keys = (*(leaf.key for leaf in self._leaves), *RESERVED_KEYS)
+        self._action_shape = (self._n, *self._action.shape)  # of a step_into action
         self._key_set = frozenset(self._keys)
         self._seeded = [False] * self._n
         self._options: list[dict[str, Any] | None] = [None] * self._n
         self._running: EnvIds | None = None
         self._running_envs: list[Any] = []
+        self._running_steps: list[Callable[[Any], Any]] = []
         self._closed = False
 
     # ------------------------------------------------------------------ properties
@@ -344,39 +346,42 @@ class GymVecEnv:
         if self._closed or not self._auto_reset or self._running is None:
             self._step_into_state_error()
         running = self._running
-        keys = self._key_set
-        if not (out.keys() >= keys and final.keys() >= keys):  # before any env steps
-            missing = (
-                (keys - out.keys(), "out") if keys - out.keys() else (keys - final.keys(), "final")
-            )
-            raise self._out_key_error(missing[1], KeyError(sorted(missing[0])[0]))
-        values = self._check_action(action, self._n, copy=False)
-        observations, rewards, terminated, truncated, results = self._step_envs(
-            values, running, "step_into()"
-        )
-        try:
-            frame = self._frame
-            if frame is not None:  # a single "frame" leaf: the common case, made cheap
-                dst, first = out["frame"], observations[0]
-                try:  # arrays of the frame's shape: numpy refuses a row of another shape
-                    ok = type(first) is np.ndarray and first.shape == frame.shape
-                    if ok:
-                        dst[...] = observations
-                except (TypeError, ValueError):
-                    ok = False
-                if not ok:  # other values, or a wrong shape (the error names the env)
-                    dst[...] = stack_leaf(frame, observations, running, "step_into()")
-            else:
-                for leaf in self._leaves:
-                    out[leaf.key][...] = stack_leaf(
-                        leaf, gather(observations, leaf.path), running, "step_into()"
-                    )
+        try:  # every array up front: a missing key is reported before any env steps
+            dsts = [out[leaf.key] for leaf in self._leaves]
             reward, term, trunc = out["reward"], out["terminated"], out["truncated"]
-            done = out["done"]
-            out["initial_state"][...] = False
-            out["last_action"][...] = values
+            done, initial, last_action = out["done"], out["initial_state"], out["last_action"]
         except KeyError as exc:
             raise self._out_key_error("out", exc) from None
+        try:
+            fins = [final[key] for key in self._keys]
+        except KeyError as exc:
+            raise self._out_key_error("final", exc) from None
+        values = self._checked_action(action)
+        steps = self._running_steps
+        try:
+            # np scalars or rows; values has one row per env (checked)
+            results = [step(a) for step, a in zip(steps, values, strict=False)]
+        except Exception as exc:
+            add_note(exc, f"raised by {self._env_in(exc)} of GymVecEnv during step_into()")
+            raise
+        try:  # transpose: one tuple per field
+            observations, rewards, terminated, truncated, _ = zip(*results, strict=True)
+        except (TypeError, ValueError):
+            raise step_api_error(self._envs, running, results) from None
+        frame = self._frame
+        if frame is not None:  # a single "frame" leaf: the common case, made cheap
+            dst, first = dsts[0], observations[0]
+            try:  # arrays of the frame's shape: numpy refuses a row of another shape
+                ok = type(first) is np.ndarray and first.shape == frame.shape
+                if ok:
+                    dst[...] = observations
+            except (TypeError, ValueError):
+                ok = False
+            if not ok:  # other values, or a wrong shape (the error names the env)
+                dst[...] = stack_leaf(frame, observations, running, "step_into()")
+        else:
+            for leaf, dst in zip(self._leaves, dsts, strict=True):
+                dst[...] = stack_leaf(leaf, gather(observations, leaf.path), running, "step_into()")
         try:
             reward[...] = rewards
             term[...] = terminated
@@ -384,27 +389,68 @@ class GymVecEnv:
         except (TypeError, ValueError):
             raise scalar_error(results, running) from None
         np.logical_or(term, trunc, out=done)
+        initial[...] = False
+        last_action[...] = values
         if not (any(terminated) or any(truncated)):
             return _NO_IDS
         ended = [j for j, end in enumerate(done.tolist()) if end]
-        try:  # the final observation of the ended envs, from the values just written
-            finals = [(final[leaf.key], leaf.path) for leaf in self._leaves]
-            f_reward, f_term, f_trunc = final["reward"], final["terminated"], final["truncated"]
-            f_done, f_initial = final["done"], final["initial_state"]
-            f_action = final["last_action"]
-        except KeyError as exc:
-            raise self._out_key_error("final", exc) from None
-        for j in ended:
-            for dst, path in finals:
-                dst[j] = get(observations[j], path)
+        leaves = self._leaves
+        f_reward, f_term, f_trunc, f_done, f_initial, f_action = fins[len(leaves) :]
+        for j in ended:  # every env runs in auto-reset mode: row j is env j
+            obs = observations[j]
+            for leaf, f_dst in zip(leaves, fins, strict=False):  # the final observation
+                f_dst[j] = get(obs, leaf.path)
             f_reward[j] = rewards[j]
             f_term[j] = terminated[j]
             f_trunc[j] = truncated[j]
             f_done[j] = True
             f_initial[j] = False
             f_action[j] = values[j]
-        self._reset_rows(out, running, ended)
+            obs = self._reset_env(j)  # and the first of the next episode
+            for leaf, dst in zip(leaves, dsts, strict=True):
+                value = get(obs, leaf.path)
+                if type(value) is not np.ndarray or value.shape != leaf.shape:
+                    value = check_row(leaf, value, j, "an auto-reset")
+                dst[j] = value
+            reward[j] = 0
+            last_action[j] = 0
+            term[j] = trunc[j] = done[j] = False
+            initial[j] = True
         return np.array(ended, np.int64)
+
+    def _checked_action(self, action: DictTensor) -> npt.NDArray[Any]:
+        """``_check_action(action, n_envs, copy=False)``, with a fast path for the usual case.
+
+        The usual case: a numpy ``"action"`` of the right shape and dtype, integers within
+        the bounds of a Discrete space.
+        """
+        spec = self._action
+        if type(action) is DictTensor and spec.int_bounds is not None:
+            try:
+                value = action["action"]
+            except KeyError:
+                value = None
+            if (
+                type(value) is np.ndarray
+                and value.dtype is spec.dtype
+                and value.shape == self._action_shape
+            ):
+                values = value.tolist()
+                low, high = spec.int_bounds
+                if low <= min(values) and max(values) <= high:
+                    return value
+        return self._check_action(action, self._n, copy=False)  # checks, or says what is wrong
+
+    def _env_in(self, exc: BaseException) -> str:
+        """Which env raised ``exc``, found in its traceback ("an env" when unknown)."""
+        ids = {id(env): k for k, env in enumerate(self._envs)}
+        tb = exc.__traceback__
+        while tb is not None:
+            k = ids.get(id(tb.tb_frame.f_locals.get("self")))
+            if k is not None:
+                return f"env {k}"
+            tb = tb.tb_next
+        return "an env"
 
     def _step_into_state_error(self) -> NoReturn:
         self._check_running()  # closed, or before reset
@@ -440,6 +486,7 @@ class GymVecEnv:
     def _set_running(self, ids: EnvIds) -> None:
         self._running = ids
         self._running_envs = [self._envs[k] for k in ids.tolist()]
+        self._running_steps = [env.step for env in self._running_envs]
 
     def _check_running(self) -> EnvIds:
         self._check_open()

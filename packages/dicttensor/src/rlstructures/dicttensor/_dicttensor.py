@@ -89,6 +89,20 @@ class DictTensor:
     ) -> None:
         if type(data) is dict:
             items: dict[str, Any] = dict(data)
+            if type(batch_shape) is tuple and len(batch_shape) == 1:  # the hot case, inline
+                n = batch_shape[0]
+                if type(n) is int and n >= 0:
+                    for key, value in items.items():
+                        if not (
+                            type(key) is str
+                            and type(value) is np.ndarray
+                            and value.shape[:1] == batch_shape
+                        ):
+                            break  # the general checks below say what is wrong
+                    else:
+                        self._data = items
+                        self._batch_shape = (n,)
+                        return
         elif data is None:
             items = {}
         elif isinstance(data, DictTensor):
