@@ -424,3 +424,51 @@ def test_an_observation_of_the_wrong_shape_is_an_observation_error() -> None:
         env.step_into(action, out, final)
         with pytest.raises(ObservationError, match=r"env 0 .*step_into\(\).*'frame' has shape"):
             env.step_into(action, out, final)
+
+
+class RaiseOnOne(gym.Env[npt.NDArray[np.float32], np.int64]):
+    """Raises in ``step`` when the action is 1 (to see which env a note names)."""
+
+    observation_space = spaces.Box(-1.0, 1.0, (2,), np.float32)
+    action_space = spaces.Discrete(2)
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[npt.NDArray[np.float32], dict[str, Any]]:
+        super().reset(seed=seed)
+        return np.zeros(2, np.float32), {}
+
+    def step(
+        self, action: np.int64
+    ) -> tuple[npt.NDArray[np.float32], float, bool, bool, dict[str, Any]]:
+        if action == 1:
+            raise RuntimeError("this env refuses action 1")
+        return np.zeros(2, np.float32), 0.0, False, False, {}
+
+
+@pytest.mark.parametrize("wrapped", [False, True])
+@pytest.mark.parametrize("bad_env", [0, 2, 3])
+def test_an_env_exception_keeps_its_type_and_names_the_env(wrapped: bool, bad_env: int) -> None:
+    make: Callable[[], Any] = (
+        (lambda: gym.wrappers.TimeLimit(RaiseOnOne(), 50)) if wrapped else RaiseOnOne
+    )
+    with GymVecEnv(make, n_envs=4, seed=0, auto_reset=True) as env:
+        obs, _ = env.reset()
+        out, final = obs.clone().to_dict(), obs.clone().to_dict()
+        action = np.zeros(4, np.int64)
+        action[bad_env] = 1
+        with pytest.raises(RuntimeError, match="refuses") as info:
+            env.step_into(DictTensor({"action": action}), out, final)
+        assert f"raised by env {bad_env} of GymVecEnv during step_into()" in getattr(
+            info.value, "__notes__", []
+        )
+
+
+def test_torch_and_int32_actions_take_the_checked_path() -> None:
+    torch = pytest.importorskip("torch")
+    with twin_envs("CartPole-v1", 3, 0) as (a, b, obs):
+        out, final = obs.clone().to_dict(), obs.clone().to_dict()
+        for action in (torch.ones(3, dtype=torch.int64), np.ones(3, np.int32)):
+            a.step_into(DictTensor({"action": action}), out, final)
+            (_, _), (cont, _) = b.step(DictTensor({"action": np.ones(3, np.int64)}))
+            assert_same(out, cont.to_dict(), "continuing observation")
