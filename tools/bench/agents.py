@@ -4,7 +4,8 @@ Steps ``--n-envs`` CartPole-v1 envs for ``--steps`` steps, with the same precomp
 actions, (a) through ``GymVecEnv`` in auto-reset mode and (b) in a bare Python loop that calls
 ``env.step`` on each env and ``env.reset()`` when its episode ends. Both run in the same
 process, interleaved, ``--repeats`` times; the table shows medians (microseconds per
-vectorized step) and the ratio. Bar (issue 3): ratio <= 1.3.
+vectorized step) and the ratio. Bar (issue 3): ratio <= 1.3. Also (c) ``GymVecEnv.step_into``
+writing into arrays allocated once (what the batchers use).
 
 Usage: ``python tools/bench/agents.py [--n-envs 16] [--steps 2000] [--repeats 7] [--check]``
 """
@@ -62,6 +63,19 @@ def gym_vec_env(n_envs: int, actions: npt.NDArray[np.int64]) -> float:
     return elapsed
 
 
+def gym_vec_env_step_into(n_envs: int, actions: npt.NDArray[np.int64]) -> float:
+    env = GymVecEnv(make_env, n_envs, seed=0, auto_reset=True)
+    obs, _ = env.reset()
+    out, final = obs.clone().to_dict(), obs.clone().to_dict()
+    per_step = [DictTensor({"action": a}) for a in actions]
+    start = time.process_time()
+    for action in per_step:
+        env.step_into(action, out, final)
+    elapsed = time.process_time() - start
+    env.close()
+    return elapsed
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--n-envs", type=int, default=16)
@@ -71,7 +85,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     actions = np.random.default_rng(0).integers(0, 2, (args.steps, args.n_envs))
     runners: dict[str, Callable[[int, npt.NDArray[np.int64]], float]] = {
-        "bare loop": bare_loop, "GymVecEnv": gym_vec_env,
+        "bare loop": bare_loop,
+        "GymVecEnv": gym_vec_env,
+        "GymVecEnv.step_into": gym_vec_env_step_into,
     }
     times: dict[str, list[float]] = {name: [] for name in runners}
     for run in runners.values():  # warm-up
@@ -92,7 +108,11 @@ def main(argv: list[str] | None = None) -> int:
     for name, median in medians.items():
         per_step = median / args.steps * 1e6
         print(f"| {name} | {per_step:.1f} | {per_step / args.n_envs:.2f} |")
+    into = statistics.median(
+        v / b for v, b in zip(times["GymVecEnv.step_into"], times["bare loop"], strict=True)
+    )
     print(f"\nGymVecEnv / bare loop = {ratio:.3f} (median of per-repeat ratios; bar: <= {BAR})")
+    print(f"GymVecEnv.step_into / bare loop = {into:.3f}")
     return 1 if args.check and ratio > BAR else 0
 
 
