@@ -357,17 +357,9 @@ class GymVecEnv:
         except KeyError as exc:
             raise self._out_key_error("final", exc) from None
         values = self._checked_action(action)
-        steps = self._running_steps
-        try:
-            # np scalars or rows; values has one row per env (checked)
-            results = [step(a) for step, a in zip(steps, values, strict=False)]
-        except Exception as exc:
-            add_note(exc, f"raised by {self._env_in(exc)} of GymVecEnv during step_into()")
-            raise
-        try:  # transpose: one tuple per field
-            observations, rewards, terminated, truncated, _ = zip(*results, strict=True)
-        except (TypeError, ValueError):
-            raise step_api_error(self._envs, running, results) from None
+        observations, rewards, terminated, truncated, results = self._step_envs(
+            values, running, "step_into()"
+        )
         frame = self._frame
         if frame is not None:  # a single "frame" leaf: the common case, made cheap
             dst, first = dsts[0], observations[0]
@@ -469,13 +461,10 @@ class GymVecEnv:
         self, values: npt.NDArray[Any], running: EnvIds, when: str
     ) -> tuple[tuple[Any, ...], tuple[Any, ...], tuple[Any, ...], tuple[Any, ...], list[Any]]:
         """Step the running envs: ``(observations, rewards, terminated, truncated, results)``."""
-        results: list[Any] = []
-        append = results.append
-        try:
-            for env, a in zip(self._running_envs, values, strict=True):  # np scalars or rows
-                append(env.step(a))
+        try:  # np scalars or rows; values has one row per running env (checked)
+            results = [step(a) for step, a in zip(self._running_steps, values, strict=False)]
         except Exception as exc:
-            add_note(exc, f"raised by env {running[len(results)]} of GymVecEnv during {when}")
+            add_note(exc, f"raised by {self._env_in(exc)} of GymVecEnv during {when}")
             raise
         try:  # transpose: one tuple per field
             observations, rewards, terminated, truncated, _ = zip(*results, strict=True)
