@@ -83,9 +83,9 @@ class Agent(abc.ABC):
                 the current slice, ``[B, t, ...]`` under the keys ``"observation/..."``
                 (T = 0 at the first step of a slice and at the batchers' probe step).
 
-        The arrays of ``observation`` and ``history`` may be views of a batcher's buffer,
-        valid during the call: copy what you keep beyond it, and do not write into them
-        (that would change the stored trajectories).
+        The arrays of ``observation``, ``agent_info`` and ``history`` may be views of a
+        batcher's buffer (not contiguous), valid during the call: copy what you keep beyond
+        it, and do not write into them (that would change the stored trajectories).
 
         Returns:
             ``(action, new_state)``, both of batch ``(B,)``; ``action`` holds ``"action"``.

@@ -24,7 +24,12 @@ if TYPE_CHECKING:
 
 __all__ = ["Batcher"]
 
-_POOL_SIZE = 2  # get() output buffers kept for reuse (see Batcher._spare_output)
+_POOL_SIZE = 3  # get() output buffers kept for reuse (see Batcher._spare_output)
+
+
+def _references(pool: list[npt.NDArray[np.uint8]], i: int) -> int:
+    """The reference count of ``pool[i]``, always taken from here (see _spare_output)."""
+    return sys.getrefcount(pool[i])
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +161,7 @@ class Batcher(abc.ABC):
         self._n_running = 0
         self._state = _State.NEW
         self._outputs: list[npt.NDArray[np.uint8]] = []  # see _spare_output
+        self._free_refs: list[int] = []  # the reference count of each when free
 
     # ------------------------------------------------------------------ public API
     @property
@@ -315,19 +321,23 @@ class Batcher(abc.ABC):
         A buffer handed out before is recycled once nobody holds its data any more (its
         pages are touched already: writing fresh pages is ~10x slower). Every leaf of a
         returned Trajectories, and every view or tensor made from one, keeps a reference
-        to its buffer, so a buffer referenced only by this pool is free to reuse.
+        to its buffer, so a buffer is free when its reference count is back to what it was
+        when only the pool held it (measured then, the same way, so that it holds whatever
+        the interpreter counts). Three are kept: a training loop typically still holds the
+        previous result and something made from the one before while ``execute()`` runs.
         """
         pool = self._outputs
         for i in range(len(pool)):
-            if sys.getrefcount(pool[i]) <= 2:  # the pool's reference and getrefcount's own
-                buf = pool.pop(i)
+            if _references(pool, i) == self._free_refs[i]:
+                buf, free = pool.pop(i), self._free_refs.pop(i)
                 pool.append(buf)  # most recently used last
+                self._free_refs.append(free)
                 return buf
-        buf = np.empty(nbytes, np.uint8)
-        pool.append(buf)
+        pool.append(np.empty(nbytes, np.uint8))
+        self._free_refs.append(_references(pool, len(pool) - 1))
         if len(pool) > _POOL_SIZE:
-            del pool[0]
-        return buf
+            del pool[0], self._free_refs[0]
+        return pool[-1]
 
     def _worker_rows(self, dt: DictTensor, worker: int) -> DictTensor:
         n = self.n_envs_per_worker

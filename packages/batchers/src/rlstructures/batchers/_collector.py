@@ -7,6 +7,7 @@ The same code runs in the calling process (LocalBatcher) and in every worker pro
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -166,6 +167,17 @@ def probe_specs(
     return specs, n
 
 
+def _bad_ids(ids: npt.NDArray[Any], n: int) -> bool:
+    """Whether ``ids`` is not a 1-D int array of values in ``[0, n)``."""
+    return bool(
+        ids.ndim != 1
+        or ids.dtype.kind not in "iu"
+        or not ids.size
+        or ids.min() < 0
+        or ids.max() >= n
+    )
+
+
 class Collector:
     """One VecEnv and one agent writing into ``n_envs`` rows of the buffer arrays.
 
@@ -231,10 +243,12 @@ class Collector:
         self._obs_views = [
             {k: dst[:, t] for k, dst, _ in self._obs_dst} for t in range(n_timesteps)
         ]
-        self._outs: list[dict[str, npt.NDArray[Any]]] = [*self._obs_views[1:], self._carry]
         self._obs_at = [DictTensor(v, batch_shape=(self.n_envs,)) for v in self._obs_views]
+        # read-only mappings: an env must write into these arrays, not rebind the keys
+        self._outs = [MappingProxyType(v) for v in [*self._obs_views[1:], self._carry]]
         self._finals = [
-            {k: next_dst[:, t] for k, _, next_dst in self._obs_dst} for t in range(n_timesteps)
+            MappingProxyType({k: next_dst[:, t] for k, _, next_dst in self._obs_dst})
+            for t in range(n_timesteps)
         ]
         self._keep = np.ones((self.n_envs, n_timesteps), np.bool_)
         self._keep_as = {  # `_keep` broadcastable to each observation key's [n, T, *row]
@@ -250,10 +264,15 @@ class Collector:
         return len(self._ids)
 
     def set_agent_info(self, agent_info: DictTensor) -> None:
-        """New per-env agent_info rows (batch ``(n_envs,)``), also written to the info."""
-        self._agent_info = agent_info
+        """New per-env agent_info rows (batch ``(n_envs,)``), written to the info.
+
+        The agent then reads them there: a copy the caller cannot change afterwards.
+        """
+        rows = {}
         for k, v in agent_info.items():
-            self._info[f"agent_info/{k}"][:] = v
+            dst = rows[k] = self._info[f"agent_info/{k}"]
+            dst[:] = v
+        self._agent_info = DictTensor(rows, batch_shape=(self.n_envs,))
 
     def reset(self, agent_info: DictTensor, env_info: DictTensor) -> None:
         """Reset every env and start from the agent's initial state."""
@@ -283,6 +302,11 @@ class Collector:
         lengths = self._lengths
         lengths[:] = 0
         start_state = check_output(state, "state", len(ids), self._state_checks, "start")
+        if self._into and any(  # a state holding a view of an observation (numpy or torch)
+            np.may_share_memory(v, dst) for v in start_state.values() for _, dst, _ in self._obs_dst
+        ):
+            state = state.clone()  # the slice would overwrite it: keep its values
+            start_state = check_output(state, "state", len(ids), self._state_checks, "start")
         for k, v in start_state.items():
             dst = self._info[f"agent_state/{k}"]
             dst[:] = 0
@@ -362,10 +386,6 @@ class Collector:
         agent, env, n, T = self.agent, self.env, self.n_envs, self.n_timesteps
         info = self._agent_info
         carry, views, outs, finals = self._carry, self._obs_at, self._outs, self._finals
-        if state.backend == "numpy" and any(  # a state holding a view of an observation
-            np.may_share_memory(v, dst) for v in state.values() for _, dst, _ in self._obs_dst
-        ):
-            state = state.clone()  # would see it overwritten by this slice: keep its values
         for k, obs_dst, _ in self._obs_dst:
             obs_dst[:, 0] = carry[k]
         ended_at: list[tuple[int, npt.NDArray[Any]]] = []
@@ -395,14 +415,23 @@ class Collector:
             if action.backend != "numpy":  # the env gets numpy actions
                 action = DictTensor(act, batch_shape=shape)
             ended = step_into(action, outs[t], finals[t])
-            if len(ended):
-                ended_at.append((t, ended))
+            try:
+                some = len(ended) > 0
+            except TypeError:
+                raise self._ids_error(t, ended, n) from None
+            if some:  # a copy: the env may reuse its array
+                ended_at.append((t, np.array(ended)))
             state = new_state
         self._lengths[:] = T
         keep = self._keep  # False where an episode ended: the env wrote its final row there
         keep[:] = True
         if ended_at:
-            rows = np.concatenate([e for _, e in ended_at])
+            try:
+                rows = np.concatenate([e for _, e in ended_at])
+            except ValueError:  # a 0-d array among them
+                rows = np.zeros((0, 0))
+            if _bad_ids(rows, n):
+                raise next(self._ids_error(t, e, n) for t, e in ended_at if _bad_ids(e, n))
             steps = np.concatenate([np.full(len(e), t, np.intp) for t, e in ended_at])
             keep[rows, steps] = False
         for k, obs_dst, next_dst in self._obs_dst:
@@ -410,6 +439,13 @@ class Collector:
             np.copyto(next_dst[:, T - 1], carry[k], where=self._keep_as[k][:, T - 1])
         self._state = state
         return n
+
+    def _ids_error(self, t: int, ended: object, n: int) -> ValueError:
+        return ValueError(
+            f"worker {self.worker}, step {t}: env.step_into returned {ended!r} as the ids of "
+            f"the envs whose episode ended; expected a 1-D int array of ids in [0, {n}) (see "
+            "rlstructures.agents.StepIntoVecEnv)."
+        )
 
     def close(self) -> None:
         """Close the env and the agent."""

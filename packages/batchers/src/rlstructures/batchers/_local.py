@@ -36,7 +36,9 @@ class LocalBatcher(Batcher):
 
     Same signature, semantics and results as ``MultiProcessBatcher`` (given the same seeds
     and a deterministic agent): the tool for debugging and tests. ``execute()`` collects
-    synchronously, so ``get(blocking=False)`` is always ready.
+    synchronously, so ``get(blocking=False)`` is always ready. An exception from an env or
+    an agent (a ``WorkerError``), or a Ctrl-C during ``execute()``, closes the batcher: the
+    envs stopped mid-slice.
 
     Example:
         >>> import functools
@@ -116,6 +118,9 @@ class LocalBatcher(Batcher):
         except Exception as exc:
             self.close()
             raise worker_error(worker, self.seeds[worker], exc) from exc
+        except BaseException:  # Ctrl-C mid-slice: envs and buffer no longer agree
+            self.close()
+            raise
 
     def _reset(self, agent_info: DictTensor, env_info: DictTensor) -> None:
         for w, c in enumerate(self._collectors):
