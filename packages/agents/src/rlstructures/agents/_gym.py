@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final, NoReturn
 
 import numpy as np
@@ -42,6 +42,13 @@ __all__ = ["GymVecEnv"]
 _CLOSED: Final = "this GymVecEnv is closed; create a new one."
 _NO_IDS: Final = np.zeros(0, np.int64)
 _NO_IDS.flags.writeable = False
+
+
+def _row(leaf: ObsLeaf, value: Any, env_id: int, when: str) -> Any:
+    """``value`` when it is one row of ``leaf`` (an ndarray of its shape: fast), else checked."""
+    if type(value) is np.ndarray and value.shape == leaf.shape:
+        return value
+    return check_row(leaf, value, env_id, when)
 
 
 class GymVecEnv:
@@ -357,9 +364,43 @@ class GymVecEnv:
         except KeyError as exc:
             raise self._out_key_error("final", exc) from None
         values = self._checked_action(action)
+        observations: Sequence[Any]
+        rewards: Sequence[Any]
+        terminated: Sequence[Any]
+        truncated: Sequence[Any]
         observations, rewards, terminated, truncated, results = self._step_envs(
             values, running, "step_into()"
         )
+        leaves = self._leaves
+        if any(terminated) or any(truncated):  # rare: the ended envs' rows first, in Python
+            ended = [j for j in range(len(running)) if terminated[j] or truncated[j]]
+            f_reward, f_term, f_trunc, f_done, f_initial, f_action = fins[len(leaves) :]
+            obs_rows, reward_rows = list(observations), list(rewards)
+            term_rows, trunc_rows = list(terminated), list(truncated)
+            starts = [False] * len(running)
+            for j in ended:  # every env runs in auto-reset mode: row j is env j
+                obs = obs_rows[j]  # its final observation, into `final`
+                for leaf, f_dst in zip(leaves, fins, strict=False):
+                    f_dst[j] = _row(leaf, get(obs, leaf.path), j, "step_into()")
+                f_reward[j] = reward_rows[j]
+                f_term[j] = term_rows[j]
+                f_trunc[j] = trunc_rows[j]
+                f_done[j] = True
+                f_initial[j] = False
+                f_action[j] = values[j]
+                # the first observation of its next episode, written with the others below
+                obs_rows[j] = self._reset_env(j)
+                reward_rows[j] = 0.0
+                term_rows[j] = trunc_rows[j] = False
+                starts[j] = True
+            observations, rewards, terminated, truncated = (
+                obs_rows,
+                reward_rows,
+                term_rows,
+                trunc_rows,
+            )
+        else:
+            ended = None
         frame = self._frame
         if frame is not None:  # a single "frame" leaf: the common case, made cheap
             dst, first = dsts[0], observations[0]
@@ -381,33 +422,13 @@ class GymVecEnv:
         except (TypeError, ValueError):
             raise scalar_error(results, running) from None
         np.logical_or(term, trunc, out=done)
-        initial[...] = False
         last_action[...] = values
-        if not (any(terminated) or any(truncated)):
+        if ended is None:
+            initial[...] = False
             return _NO_IDS
-        ended = [j for j, end in enumerate(done.tolist()) if end]
-        leaves = self._leaves
-        f_reward, f_term, f_trunc, f_done, f_initial, f_action = fins[len(leaves) :]
-        for j in ended:  # every env runs in auto-reset mode: row j is env j
-            obs = observations[j]
-            for leaf, f_dst in zip(leaves, fins, strict=False):  # the final observation
-                f_dst[j] = get(obs, leaf.path)
-            f_reward[j] = rewards[j]
-            f_term[j] = terminated[j]
-            f_trunc[j] = truncated[j]
-            f_done[j] = True
-            f_initial[j] = False
-            f_action[j] = values[j]
-            obs = self._reset_env(j)  # and the first of the next episode
-            for leaf, dst in zip(leaves, dsts, strict=True):
-                value = get(obs, leaf.path)
-                if type(value) is not np.ndarray or value.shape != leaf.shape:
-                    value = check_row(leaf, value, j, "an auto-reset")
-                dst[j] = value
-            reward[j] = 0
+        initial[...] = starts
+        for j in ended:
             last_action[j] = 0
-            term[j] = trunc[j] = done[j] = False
-            initial[j] = True
         return np.array(ended, np.int64)
 
     def _checked_action(self, action: DictTensor) -> npt.NDArray[Any]:
