@@ -229,8 +229,12 @@ class GymVecEnv:
 
     def _reset_env(self, k: int) -> Any:
         seed = None if self._seeded[k] else self._seed + k
-        try:
-            result = self._envs[k].reset(seed=seed, options=self._options[k])
+        options = self._options[k]
+        try:  # no keywords when both are None: the same reset, cheaper through wrappers
+            if seed is None and options is None:
+                result = self._envs[k].reset()
+            else:
+                result = self._envs[k].reset(seed=seed, options=options)
         except Exception as exc:
             add_note(exc, f"raised by env {k} of GymVecEnv during reset()")
             raise

@@ -24,22 +24,24 @@ if TYPE_CHECKING:
 
 __all__ = ["Batcher"]
 
-_POOL_SIZE = 3  # get() output buffers kept for reuse (see Batcher._spare_output)
+_POOL_SIZE = 3  # get() outputs kept for reuse (see Batcher._prepare_output)
 
 
-def _references(pool: list[npt.NDArray[np.uint8]], i: int) -> int:
-    """The reference count of ``pool[i]``, always taken from here (see _spare_output)."""
-    return sys.getrefcount(pool[i])
-
-
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Output:
     """A private buffer for ``get()``'s copy and the DictTensors over it."""
 
     buffer: npt.NDArray[np.uint8]
+    views: tuple[npt.NDArray[Any], ...]  # every array of the layout, over ``buffer``
     steps: DictTensor  # [n_envs, n_timesteps]
     info: DictTensor  # [n_envs]
     lengths: npt.NDArray[np.int64]
+    free: tuple[int, ...] = ()  # reference counts when only the pool holds it
+
+
+def _references(output: _Output) -> tuple[int, ...]:
+    """Reference counts of an output's buffer and views, always taken from here."""
+    return (sys.getrefcount(output.buffer), *[sys.getrefcount(v) for v in output.views])
 
 
 class _State(enum.Enum):
@@ -160,8 +162,7 @@ class Batcher(abc.ABC):
         self._env_info_default = replicate(env_info, self.n_envs, "env_info")
         self._n_running = 0
         self._state = _State.NEW
-        self._outputs: list[npt.NDArray[np.uint8]] = []  # see _spare_output
-        self._free_refs: list[int] = []  # the reference count of each when free
+        self._outputs: list[_Output] = []  # see _prepare_output
 
     # ------------------------------------------------------------------ public API
     @property
@@ -288,22 +289,43 @@ class Batcher(abc.ABC):
         return self._finish_output(self._prepare_output(), buffer)
 
     def _prepare_output(self) -> _Output:
-        """A private buffer and the (still empty) DictTensors over it, ready for a copy.
+        """A private buffer and the DictTensors over it, ready for ``get()``'s copy.
 
-        MultiProcessBatcher prepares it in ``execute()``, while the workers collect, which
-        takes this work off the path from the workers' last step to ``get()`` returning.
+        A buffer handed out before is recycled, views and DictTensors included, once nobody
+        holds its data any more: its pages are touched already (writing fresh pages is ~10x
+        slower) and nothing needs to be built. Every array of a returned Trajectories, and
+        every view or tensor made from one, references either the buffer or one of those
+        views, so an output is free when their reference counts are back to what they were
+        when only the pool held them (measured then, the same way, so that they hold
+        whatever the interpreter counts). Three are kept: a training loop typically still
+        holds the previous result and something made from the one before while
+        ``execute()`` runs. MultiProcessBatcher prepares it in ``execute()``, while the
+        workers collect.
         """
-        out = self._spare_output(self.layout.size)
+        pool = self._outputs
+        for i in range(len(pool)):
+            if _references(pool[i]) == pool[i].free:
+                output = pool.pop(i)
+                pool.append(output)  # most recently used last
+                return output
+        out = np.empty(self.layout.size, np.uint8)
         views = self.layout.views(out)
         n, t = self.n_envs, self.n_timesteps
         step = {k[5:]: v for k, v in views.items() if k.startswith("step:")}
         info = {k[5:]: v for k, v in views.items() if k.startswith("info:")}
-        return _Output(
+        output = _Output(
             out,
+            tuple(views.values()),
             DictTensor(step, batch_shape=(n, t)),
             DictTensor(info, batch_shape=(n,)),
             views["lengths"],
         )
+        del out, views, step, info
+        output.free = _references(output)
+        pool.append(output)
+        if len(pool) > _POOL_SIZE:
+            del pool[0]
+        return output
 
     def _finish_output(self, prepared: _Output, buffer: Any) -> Trajectories:
         """Copy ``buffer`` into a prepared output; the Trajectories over it."""
@@ -313,31 +335,8 @@ class Batcher(abc.ABC):
             padding = np.arange(t)[None, :] >= lengths[:, None]
             for v in prepared.steps.values():
                 v[padding] = 0
-        return Trajectories(prepared.info, TemporalDictTensor(prepared.steps, lengths))
-
-    def _spare_output(self, nbytes: int) -> npt.NDArray[np.uint8]:
-        """A buffer for ``get()``'s copy: a recycled one when possible, else a new one.
-
-        A buffer handed out before is recycled once nobody holds its data any more (its
-        pages are touched already: writing fresh pages is ~10x slower). Every leaf of a
-        returned Trajectories, and every view or tensor made from one, keeps a reference
-        to its buffer, so a buffer is free when its reference count is back to what it was
-        when only the pool held it (measured then, the same way, so that it holds whatever
-        the interpreter counts). Three are kept: a training loop typically still holds the
-        previous result and something made from the one before while ``execute()`` runs.
-        """
-        pool = self._outputs
-        for i in range(len(pool)):
-            if _references(pool, i) == self._free_refs[i]:
-                buf, free = pool.pop(i), self._free_refs.pop(i)
-                pool.append(buf)  # most recently used last
-                self._free_refs.append(free)
-                return buf
-        pool.append(np.empty(nbytes, np.uint8))
-        self._free_refs.append(_references(pool, len(pool) - 1))
-        if len(pool) > _POOL_SIZE:
-            del pool[0], self._free_refs[0]
-        return pool[-1]
+        steps = TemporalDictTensor(DictTensor(prepared.steps), lengths)  # fresh mappings
+        return Trajectories(DictTensor(prepared.info), steps)
 
     def _worker_rows(self, dt: DictTensor, worker: int) -> DictTensor:
         n = self.n_envs_per_worker

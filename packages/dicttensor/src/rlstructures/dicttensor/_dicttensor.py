@@ -87,6 +87,10 @@ class DictTensor:
         *,
         batch_shape: SupportsIndex | Sequence[SupportsIndex] | None = None,
     ) -> None:
+        if type(data) is DictTensor and batch_shape is None:  # a shallow copy: no checks
+            self._data = dict(data._data)
+            self._batch_shape = data._batch_shape
+            return
         if type(data) is dict:
             items: dict[str, Any] = dict(data)
             if type(batch_shape) is tuple and len(batch_shape) == 1:  # the hot case, inline
