@@ -12,6 +12,7 @@ worker -> parent: ("ready",) | ("reset_done",) | ("done", n_running)
 from __future__ import annotations
 
 import ctypes
+import gc
 import os
 import pickle
 import signal
@@ -133,6 +134,11 @@ def worker_main(cfg: WorkerConfig, conn: Connection) -> None:
             worker=cfg.index,
         )
         del views
+        # What exists now (modules, the env, the agent) lives as long as the worker: out of
+        # the collector's reach, full collections no longer walk it (they cost milliseconds
+        # with torch imported, stalling the whole batch at random slices).
+        gc.collect()
+        gc.freeze()
         conn.send(("ready",))
         while True:
             msg = conn.recv()
