@@ -472,3 +472,33 @@ def test_torch_and_int32_actions_take_the_checked_path() -> None:
             a.step_into(DictTensor({"action": action}), out, final)
             (_, _), (cont, _) = b.step(DictTensor({"action": np.ones(3, np.int64)}))
             assert_same(out, cont.to_dict(), "continuing observation")
+
+
+class OutOfRange(gym.Env[Any, np.int64]):
+    """Declares a uint8 observation but returns 300 after a step with action 1."""
+
+    observation_space = spaces.Box(0, 255, (), np.uint8)
+    action_space = spaces.Discrete(2)
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[int, dict[str, Any]]:
+        super().reset(seed=seed)
+        return 0, {}
+
+    def step(self, action: np.int64) -> tuple[int, float, bool, bool, dict[str, Any]]:
+        return (300 if action == 1 else 7), 0.0, bool(action == 1), False, {}
+
+
+@pytest.mark.parametrize("method", ["step", "step_into"])
+def test_an_observation_outside_the_dtype_range_is_an_observation_error(method: str) -> None:
+    with GymVecEnv(OutOfRange, n_envs=3, seed=0, auto_reset=True) as env:
+        obs, _ = env.reset()
+        action = DictTensor({"action": np.array([0, 1, 0])})
+        run: Callable[[], object] = (
+            (lambda: env.step(action))
+            if method == "step"
+            else (lambda: env.step_into(action, obs.clone().to_dict(), obs.clone().to_dict()))
+        )
+        with pytest.raises(ObservationError, match=r"env 1 .* holds 300, outside the range"):
+            run()

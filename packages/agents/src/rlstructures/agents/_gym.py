@@ -27,9 +27,16 @@ from rlstructures.agents._spaces import (
     gather,
     get,
     observation_leaves,
+    range_message,
     stack_leaf,
 )
-from rlstructures.agents.errors import ActionError, EnvError, EnvInfoError, EnvStateError
+from rlstructures.agents.errors import (
+    ActionError,
+    EnvError,
+    EnvInfoError,
+    EnvStateError,
+    ObservationError,
+)
 from rlstructures.dicttensor import DictTensor
 
 if TYPE_CHECKING:
@@ -45,10 +52,17 @@ _NO_IDS.flags.writeable = False
 
 
 def _row(leaf: ObsLeaf, value: Any, env_id: int, when: str) -> Any:
-    """``value`` when it is one row of ``leaf`` (an ndarray of its shape: fast), else checked."""
+    """``value`` when it is one row of ``leaf`` (an ndarray of its shape: fast), else checked.
+
+    The check: its shape, and that it fits the leaf's dtype.
+    """
     if type(value) is np.ndarray and value.shape == leaf.shape:
         return value
-    return check_row(leaf, value, env_id, when)
+    value = check_row(leaf, value, env_id, when)
+    try:
+        return np.array(value, dtype=leaf.dtype)
+    except OverflowError:
+        raise ObservationError(range_message(leaf, [value], [env_id], when)) from None
 
 
 class GymVecEnv:
@@ -488,7 +502,7 @@ class GymVecEnv:
         """Step the running envs: ``(observations, rewards, terminated, truncated, results)``."""
         try:  # np scalars or rows; values has one row per running env (checked)
             results = [step(a) for step, a in zip(self._running_steps, values, strict=False)]
-        except Exception as exc:
+        except BaseException as exc:  # SystemExit and KeyboardInterrupt get the note too
             add_note(exc, f"raised by {self._env_in(exc)} of GymVecEnv during {when}")
             raise
         try:  # transpose: one tuple per field
@@ -564,10 +578,7 @@ class GymVecEnv:
             k = int(ids[j])
             obs = self._reset_env(k)
             for leaf, frame in frames:
-                value = get(obs, leaf.path)
-                if type(value) is not np.ndarray or value.shape != leaf.shape:
-                    value = check_row(leaf, value, k, "an auto-reset")
-                frame[j] = value
+                frame[j] = _row(leaf, get(obs, leaf.path), k, "an auto-reset")
             for leaf_array in zeros:
                 leaf_array[j] = 0
             initial[j] = True

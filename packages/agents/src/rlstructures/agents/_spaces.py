@@ -145,9 +145,27 @@ def stack_leaf(leaf: ObsLeaf, values: Sequence[Any], env_ids: Any, when: str) ->
         arr = np.array(values, dtype=leaf.dtype)
     except (ValueError, TypeError):
         arr = None
+    except OverflowError:  # a Python int outside the dtype's range
+        raise ObservationError(range_message(leaf, values, env_ids, when)) from None
     if arr is None or arr.shape[1:] != leaf.shape or arr.shape[0] != len(values):
         raise ObservationError(_shape_message(leaf, values, env_ids, when))
     return arr
+
+
+def range_message(leaf: ObsLeaf, values: Sequence[Any], env_ids: Any, when: str) -> str:
+    """The message of an observation value that does not fit the leaf's dtype."""
+    bad, got = 0, values[0] if len(values) else None
+    for i, value in enumerate(values):
+        try:
+            np.array(value, dtype=leaf.dtype)
+        except OverflowError:
+            bad, got = i, value
+            break
+    return (
+        f"env {int(env_ids[bad])} returned an observation from {when} whose {leaf.key!r} holds "
+        f"{got!r}, outside the range of the observation space's dtype {leaf.dtype}. Return "
+        "values the observation space allows (or declare a wider dtype)."
+    )
 
 
 def _shape_message(leaf: ObsLeaf, values: Sequence[Any], env_ids: Any, when: str) -> str:
