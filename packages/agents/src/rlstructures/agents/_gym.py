@@ -377,10 +377,9 @@ class GymVecEnv:
             done, initial, last_action = out["done"], out["initial_state"], out["last_action"]
         except KeyError as exc:
             raise self._out_key_error("out", exc) from None
-        try:
-            fins = [final[key] for key in self._keys]
-        except KeyError as exc:
-            raise self._out_key_error("final", exc) from None
+        if not final.keys() >= self._key_set:  # read only when an episode ends
+            missing = sorted(self._key_set - final.keys())[0]
+            raise self._out_key_error("final", KeyError(missing))
         values = self._checked_action(action)
         observations: Sequence[Any]
         rewards: Sequence[Any]
@@ -392,6 +391,7 @@ class GymVecEnv:
         leaves = self._leaves
         if any(terminated) or any(truncated):  # rare: the ended envs' rows first, in Python
             ended = [j for j in range(len(running)) if terminated[j] or truncated[j]]
+            fins = [final[key] for key in self._keys]
             f_reward, f_term, f_trunc, f_done, f_initial, f_action = fins[len(leaves) :]
             obs_rows, reward_rows = list(observations), list(rewards)
             term_rows, trunc_rows = list(terminated), list(truncated)

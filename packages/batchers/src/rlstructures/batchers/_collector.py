@@ -388,7 +388,7 @@ class Collector:
         carry, views, outs, finals = self._carry, self._obs_at, self._outs, self._finals
         for k, obs_dst, _ in self._obs_dst:
             obs_dst[:, 0] = carry[k]
-        ended_at: list[tuple[int, npt.NDArray[Any]]] = []
+        ended_at: list[tuple[int, list[Any]]] = []
         shape = (n,)
         history, store_state, worker = self._history, self._store_state, self.worker
         action_checks, action_dst = self._action_checks, self._action_dst
@@ -420,19 +420,18 @@ class Collector:
             except TypeError:
                 raise self._ids_error(t, ended, n) from None
             if some:  # a copy: the env may reuse its array
-                ended_at.append((t, np.array(ended)))
+                ended_at.append((t, ended.tolist() if type(ended) is np.ndarray else list(ended)))
             state = new_state
         self._lengths[:] = T
         keep = self._keep  # False where an episode ended: the env wrote its final row there
         keep[:] = True
         if ended_at:
-            try:
-                rows = np.concatenate([e for _, e in ended_at])
-            except ValueError:  # a 0-d array among them
-                rows = np.zeros((0, 0))
+            rows = np.array([j for _, e in ended_at for j in e])
             if _bad_ids(rows, n):
-                raise next(self._ids_error(t, e, n) for t, e in ended_at if _bad_ids(e, n))
-            steps = np.concatenate([np.full(len(e), t, np.intp) for t, e in ended_at])
+                raise next(
+                    self._ids_error(t, e, n) for t, e in ended_at if _bad_ids(np.array(e), n)
+                )
+            steps = np.array([t for t, e in ended_at for _ in e], np.intp)
             keep[rows, steps] = False
         for k, obs_dst, next_dst in self._obs_dst:
             np.copyto(next_dst[:, : T - 1], obs_dst[:, 1:], where=self._keep_as[k][:, : T - 1])
