@@ -156,7 +156,6 @@ class GymVecEnv:
         single = len(self._leaves) == 1 and not self._leaves[0].path
         self._frame: ObsLeaf | None = self._leaves[0] if single else None
         self._keys = (*(leaf.key for leaf in self._leaves), *RESERVED_KEYS)
-        self._action_shape = (self._n, *self._action.shape)  # of a step_into action
         self._key_set = frozenset(self._keys)
         self._seeded = [False] * self._n
         self._options: list[dict[str, Any] | None] = [None] * self._n
@@ -380,7 +379,7 @@ class GymVecEnv:
         if not final.keys() >= self._key_set:  # read only when an episode ends
             missing = sorted(self._key_set - final.keys())[0]
             raise self._out_key_error("final", KeyError(missing))
-        values = self._checked_action(action)
+        values = self._check_action(action, self._n, copy=False)
         observations: Sequence[Any]
         rewards: Sequence[Any]
         terminated: Sequence[Any]
@@ -448,29 +447,6 @@ class GymVecEnv:
         for j in ended:
             last_action[j] = 0
         return np.array(ended, np.int64)
-
-    def _checked_action(self, action: DictTensor) -> npt.NDArray[Any]:
-        """``_check_action(action, n_envs, copy=False)``, with a fast path for the usual case.
-
-        The usual case: a numpy ``"action"`` of the right shape and dtype, integers within
-        the bounds of a Discrete space.
-        """
-        spec = self._action
-        if type(action) is DictTensor and spec.int_bounds is not None:
-            try:
-                value = action["action"]
-            except KeyError:
-                value = None
-            if (
-                type(value) is np.ndarray
-                and value.dtype is spec.dtype
-                and value.shape == self._action_shape
-            ):
-                values = value.tolist()
-                low, high = spec.int_bounds
-                if low <= min(values) and max(values) <= high:
-                    return value
-        return self._check_action(action, self._n, copy=False)  # checks, or says what is wrong
 
     def _env_in(self, exc: BaseException) -> str:
         """Which env raised ``exc``, found in its traceback ("an env" when unknown)."""

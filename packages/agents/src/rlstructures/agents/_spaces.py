@@ -234,7 +234,7 @@ class ActionSpec:
                 f"action['action'] is a {type(value).__name__}; it must be a numpy array or "
                 f"a torch tensor of shape {(n, *self.shape)}."
             )
-        if value.shape[:1] != (n,) or value.shape[1:] != self.shape:
+        if value.shape != (n, *self.shape):
             raise ActionError(
                 f"action['action'] has shape {value.shape}, expected {(n, *self.shape)}: one "
                 f"row per running env, each of the action space's shape {self.shape}."
@@ -245,7 +245,7 @@ class ActionSpec:
                 f"action['action'] has dtype {value.dtype}, but a {self.kind} action space "
                 f"needs {what} values ({self.dtype}). Cast it, e.g. `a.astype(np.{self.dtype})`."
             )
-        arr = np.array(value, dtype=self.dtype) if copy else np.asarray(value, self.dtype)
+        arr = value if not copy and value.dtype is self.dtype else np.array(value, self.dtype)
         if self.int_bounds is not None and n:  # Python min/max beat numpy on small n
             values = arr.tolist()
             if min(values) < self.int_bounds[0] or max(values) > self.int_bounds[1]:

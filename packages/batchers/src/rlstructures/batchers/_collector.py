@@ -240,12 +240,10 @@ class Collector:
         self._carry = {
             k: np.zeros((self.n_envs, *s.shape), s.dtype) for k, s in specs.observation.items()
         }
-        self._obs_views = [
-            {k: dst[:, t] for k, dst, _ in self._obs_dst} for t in range(n_timesteps)
-        ]
-        self._obs_at = [DictTensor(v, batch_shape=(self.n_envs,)) for v in self._obs_views]
+        at_t = [{k: dst[:, t] for k, dst, _ in self._obs_dst} for t in range(n_timesteps)]
+        self._obs_at = [DictTensor(v, batch_shape=(self.n_envs,)) for v in at_t]
         # read-only mappings: an env must write into these arrays, not rebind the keys
-        self._outs = [MappingProxyType(v) for v in [*self._obs_views[1:], self._carry]]
+        self._outs = [MappingProxyType(v) for v in [*at_t[1:], self._carry]]
         self._finals = [
             MappingProxyType({k: next_dst[:, t] for k, _, next_dst in self._obs_dst})
             for t in range(n_timesteps)
