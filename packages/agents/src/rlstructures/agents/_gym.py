@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final, NoReturn
 
@@ -156,7 +157,7 @@ class GymVecEnv:
         single = len(self._leaves) == 1 and not self._leaves[0].path
         self._frame: ObsLeaf | None = self._leaves[0] if single else None
         self._keys = (*(leaf.key for leaf in self._leaves), *RESERVED_KEYS)
-        self._key_set = frozenset(self._keys)
+        self._get_arrays = operator.itemgetter(*self._keys)
         self._seeded = [False] * self._n
         self._options: list[dict[str, Any] | None] = [None] * self._n
         self._running: EnvIds | None = None
@@ -371,53 +372,29 @@ class GymVecEnv:
             self._step_into_state_error()
         running = self._running
         try:  # every array up front: a missing key is reported before any env steps
-            dsts = [out[leaf.key] for leaf in self._leaves]
-            reward, term, trunc = out["reward"], out["terminated"], out["truncated"]
-            done, initial, last_action = out["done"], out["initial_state"], out["last_action"]
+            dsts = self._arrays_of(out)
         except KeyError as exc:
             raise self._out_key_error("out", exc) from None
-        if not final.keys() >= self._key_set:  # read only when an episode ends
-            missing = sorted(self._key_set - final.keys())[0]
-            raise self._out_key_error("final", KeyError(missing))
+        try:
+            fins = self._arrays_of(final)
+        except KeyError as exc:
+            raise self._out_key_error("final", exc) from None
         values = self._check_action(action, self._n, copy=False)
         observations: Sequence[Any]
         rewards: Sequence[Any]
-        terminated: Sequence[Any]
-        truncated: Sequence[Any]
         observations, rewards, terminated, truncated, results = self._step_envs(
             values, running, "step_into()"
         )
-        leaves = self._leaves
-        if any(terminated) or any(truncated):  # rare: the ended envs' rows first, in Python
+        reward, term, trunc, done, initial, last_action = dsts[len(self._leaves) :]
+        try:
+            some = any(terminated) or any(truncated)
+        except (TypeError, ValueError):  # the truth value of an array
+            raise scalar_error(results, running) from None
+        if some:  # the ended envs: their final row into `final`, then reset them
             ended = [j for j in range(len(running)) if terminated[j] or truncated[j]]
-            fins = [final[key] for key in self._keys]
-            f_reward, f_term, f_trunc, f_done, f_initial, f_action = fins[len(leaves) :]
-            obs_rows, reward_rows = list(observations), list(rewards)
-            term_rows, trunc_rows = list(terminated), list(truncated)
-            starts = [False] * len(running)
-            for j in ended:  # every env runs in auto-reset mode: row j is env j
-                obs = obs_rows[j]  # its final observation, into `final`
-                for leaf, f_dst in zip(leaves, fins, strict=False):
-                    f_dst[j] = _row(leaf, get(obs, leaf.path), j, "step_into()")
-                f_reward[j] = reward_rows[j]
-                f_term[j] = term_rows[j]
-                f_trunc[j] = trunc_rows[j]
-                f_done[j] = True
-                f_initial[j] = False
-                f_action[j] = values[j]
-                # the first observation of its next episode, written with the others below
-                obs_rows[j] = self._reset_env(j)
-                reward_rows[j] = 0.0
-                term_rows[j] = trunc_rows[j] = False
-                starts[j] = True
-            observations, rewards, terminated, truncated = (
-                obs_rows,
-                reward_rows,
-                term_rows,
-                trunc_rows,
+            observations, rewards = self._end_episodes(
+                ended, fins, observations, rewards, terminated, truncated, values, results, running
             )
-        else:
-            ended = None
         frame = self._frame
         if frame is not None:  # a single "frame" leaf: the common case, made cheap
             dst, first = dsts[0], observations[0]
@@ -430,23 +407,66 @@ class GymVecEnv:
             if not ok:  # other values, or a wrong shape (the error names the env)
                 dst[...] = stack_leaf(frame, observations, running, "step_into()")
         else:
-            for leaf, dst in zip(self._leaves, dsts, strict=True):
+            for leaf, dst in zip(self._leaves, dsts, strict=False):
                 dst[...] = stack_leaf(leaf, gather(observations, leaf.path), running, "step_into()")
         try:
             reward[...] = rewards
-            term[...] = terminated
-            trunc[...] = truncated
         except (TypeError, ValueError):
             raise scalar_error(results, running) from None
-        np.logical_or(term, trunc, out=done)
         last_action[...] = values
-        if ended is None:
-            initial[...] = False
+        # what an env continues from is never terminal: an ended env starts a new episode
+        term[...] = False
+        trunc[...] = False
+        done[...] = False
+        initial[...] = False
+        if not some:
             return _NO_IDS
-        initial[...] = starts
         for j in ended:
+            initial[j] = True
             last_action[j] = 0
         return np.array(ended, np.int64)
+
+    def _arrays_of(self, data: Mapping[str, npt.NDArray[Any]]) -> tuple[npt.NDArray[Any], ...]:
+        """The arrays of ``data`` in the order of ``self._keys``; a KeyError names a missing one."""
+        return self._get_arrays(data)  # type: ignore[no-any-return]  # itemgetter of >= 7 keys
+
+    def _end_episodes(
+        self,
+        ended: list[int],
+        fins: tuple[npt.NDArray[Any], ...],
+        observations: Sequence[Any],
+        rewards: Sequence[Any],
+        terminated: Sequence[Any],
+        truncated: Sequence[Any],
+        values: npt.NDArray[Any],
+        results: list[Any],
+        running: EnvIds,
+    ) -> tuple[list[Any], list[Any]]:
+        """``step_into``: write the final row of each ended env into ``fins`` and reset it.
+
+        Returns:
+            ``observations`` and ``rewards`` as lists where the rows of the ended envs
+            hold the first observation of their next episode and a reward of 0.
+        """
+        leaves = self._leaves
+        f_reward, f_term, f_trunc, f_done, f_initial, f_action = fins[len(leaves) :]
+        obs_rows, reward_rows = list(observations), list(rewards)
+        for j in ended:  # every env runs in auto-reset mode: row j is env j
+            obs = obs_rows[j]  # its final observation
+            for leaf, f_dst in zip(leaves, fins, strict=False):
+                f_dst[j] = _row(leaf, get(obs, leaf.path), j, "step_into()")
+            try:
+                f_reward[j] = reward_rows[j]
+                f_term[j] = terminated[j]
+                f_trunc[j] = truncated[j]
+            except (TypeError, ValueError):
+                raise scalar_error(results, running) from None
+            f_done[j] = True
+            f_initial[j] = False
+            f_action[j] = values[j]
+            obs_rows[j] = self._reset_env(j)
+            reward_rows[j] = 0.0
+        return obs_rows, reward_rows
 
     def _env_in(self, exc: BaseException) -> str:
         """Which env raised ``exc``, found in its traceback ("an env" when unknown)."""

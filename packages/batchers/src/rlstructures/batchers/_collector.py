@@ -390,6 +390,9 @@ class Collector:
         shape = (n,)
         history, store_state, worker = self._history, self._store_state, self.worker
         action_checks, action_dst = self._action_checks, self._action_dst
+        # (key, [n, *row], dtype) of a valid numpy action: checked inline, the hot path
+        action_full = [(k, (n, *s), d) for k, s, d in action_checks]
+        n_action_keys = len(action_full)
         step_into = env.step_into  # type: ignore[attr-defined]
         for t in range(T):
             obs = DictTensor(views[t])  # a fresh mapping (agents may set keys), no checks
@@ -399,7 +402,18 @@ class Collector:
                 action, new_state = agent(state, obs, info, hist)
             else:
                 action, new_state = agent(state, obs, info)
-            act = check_leaves(action, "action", n, action_checks, (worker, t))
+            usual = type(action) is DictTensor and action.batch_shape == shape
+            if usual:
+                act = action.to_dict()
+                usual = len(act) == n_action_keys
+                for k, s, d in action_full:
+                    a = act.get(k)
+                    if type(a) is not np.ndarray or a.shape != s or a.dtype != d:
+                        usual = False
+                        break
+            if not usual:  # another type, shape or dtype, or torch leaves: the full check
+                act = check_leaves(action, "action", n, action_checks, (worker, t))
+                action = DictTensor(act, batch_shape=shape)  # the env gets numpy actions
             for k, act_dst in action_dst:
                 act_dst[:, t] = act[k]
             if store_state:
@@ -410,8 +424,6 @@ class Collector:
                 state_np = new_np
             elif t == 0:
                 check_leaves(new_state, "new_state", n, self._state_checks, (worker, t))
-            if action.backend != "numpy":  # the env gets numpy actions
-                action = DictTensor(act, batch_shape=shape)
             ended = step_into(action, outs[t], finals[t])
             try:
                 some = len(ended) > 0
