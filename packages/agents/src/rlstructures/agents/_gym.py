@@ -371,12 +371,16 @@ class GymVecEnv:
         if self._closed or not self._auto_reset or self._running is None:
             self._step_into_state_error()
         running = self._running
-        try:  # every array up front: a missing key is reported before any env steps
-            dsts = self._arrays_of(out)
+        # every array up front, in the order of self._keys: a missing key is reported
+        # before any env steps
+        dsts: tuple[npt.NDArray[Any], ...]
+        fins: tuple[npt.NDArray[Any], ...]
+        try:
+            dsts = self._get_arrays(out)
         except KeyError as exc:
             raise self._out_key_error("out", exc) from None
         try:
-            fins = self._arrays_of(final)
+            fins = self._get_arrays(final)
         except KeyError as exc:
             raise self._out_key_error("final", exc) from None
         values = self._check_action(action, self._n, copy=False)
@@ -425,10 +429,6 @@ class GymVecEnv:
             initial[j] = True
             last_action[j] = 0
         return np.array(ended, np.int64)
-
-    def _arrays_of(self, data: Mapping[str, npt.NDArray[Any]]) -> tuple[npt.NDArray[Any], ...]:
-        """The arrays of ``data`` in the order of ``self._keys``; a KeyError names a missing one."""
-        return self._get_arrays(data)  # type: ignore[no-any-return]  # itemgetter of >= 7 keys
 
     def _end_episodes(
         self,

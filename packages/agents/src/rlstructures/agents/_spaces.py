@@ -200,6 +200,8 @@ class ActionSpec:
         high: largest allowed value (inclusive), None when unbounded.
         kinds: the numpy dtype kinds an action may have (``"iu"``: integers).
         int_bounds: ``(low, high)`` as Python ints for Discrete (a faster check).
+        int_values: every allowed value, for a Discrete space of at most
+            ``_SMALL_DISCRETE`` values (a set lookup beats min and max).
     """
 
     kind: Literal["discrete", "box", "multidiscrete", "multibinary"]
@@ -209,6 +211,7 @@ class ActionSpec:
     high: npt.NDArray[Any] | None
     kinds: str
     int_bounds: tuple[int, int] | None = None
+    int_values: frozenset[int] | None = None
 
     def check(self, value: Any, n: int, copy: bool = True) -> npt.NDArray[Any]:
         """Validate the ``"action"`` leaf of ``n`` rows.
@@ -246,7 +249,10 @@ class ActionSpec:
                 f"needs {what} values ({self.dtype}). Cast it, e.g. `a.astype(np.{self.dtype})`."
             )
         arr = value if not copy and value.dtype is self.dtype else np.array(value, self.dtype)
-        if self.int_bounds is not None and n:  # Python min/max beat numpy on small n
+        if self.int_values is not None:  # Python sets beat numpy on small n
+            if not self.int_values.issuperset(arr.tolist()):
+                self._raise_out_of_space(arr, (arr >= self.low) & (arr <= self.high))
+        elif self.int_bounds is not None and n:
             values = arr.tolist()
             if min(values) < self.int_bounds[0] or max(values) > self.int_bounds[1]:
                 self._raise_out_of_space(arr, (arr >= self.low) & (arr <= self.high))
@@ -276,6 +282,9 @@ class ActionSpec:
         )
 
 
+_SMALL_DISCRETE: Final = 1024
+
+
 def action_spec(space: Space[Any]) -> ActionSpec:
     """The ActionSpec of a Discrete, Box, MultiDiscrete or MultiBinary action space.
 
@@ -294,6 +303,7 @@ def action_spec(space: Space[Any]) -> ActionSpec:
             np.asarray(start + n - 1),
             "iu",
             (start, start + n - 1),
+            frozenset(range(start, start + n)) if n <= _SMALL_DISCRETE else None,
         )
     if isinstance(space, spaces.Box):
         shape = tuple(space.shape)
