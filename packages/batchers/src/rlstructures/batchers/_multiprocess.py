@@ -116,6 +116,12 @@ class MultiProcessBatcher(Batcher):
             (both safe with threads and CUDA); "fork" is accepted but unsafe with threads.
         torch_threads: ``torch.set_num_threads`` in workers whose agent uses torch (1 by
             default: one core per worker); None leaves torch's default.
+        batch_scheduling: run the workers under Linux's ``SCHED_BATCH`` policy (the default;
+            ignored elsewhere): the same share of CPU, but a worker that wakes up never
+            preempts a running process. Without it, the first worker woken by
+            ``execute()`` often preempts the process that is still waking the others,
+            which then start up to a scheduler tick (3-5 ms) late; it also keeps the
+            learner's process from being interrupted by workers. False: the default policy.
 
     Note:
         With "spawn", the script that builds a batcher must guard its entry point with
@@ -137,6 +143,7 @@ class MultiProcessBatcher(Batcher):
         store_agent_state: bool = False,
         start_method: str = "spawn",
         torch_threads: int | None = 1,
+        batch_scheduling: bool = True,
     ) -> None:
         super().__init__(
             make_agent,
@@ -162,13 +169,13 @@ class MultiProcessBatcher(Batcher):
         self._unlink_at: tuple[int, Segment] | None = None  # (version, segment) once all read it
         self._prepared: _Output | None = None  # the output of the running collection
         try:
-            self._start(mp.get_context(start_method), torch_threads)
+            self._start(mp.get_context(start_method), torch_threads, bool(batch_scheduling))
         except BaseException:
             self.close()
             raise
 
     # ------------------------------------------------------------------ lifecycle
-    def _start(self, ctx: Any, torch_threads: int | None) -> None:
+    def _start(self, ctx: Any, torch_threads: int | None, batch_scheduling: bool) -> None:
         factories: Any = (self.make_agent, self.make_env)
         if ctx.get_start_method() != "fork":
             try:
@@ -196,6 +203,7 @@ class MultiProcessBatcher(Batcher):
                 n_envs=self.n_envs_per_worker,
                 store_agent_state=self.store_agent_state,
                 torch_threads=torch_threads,
+                batch_scheduling=batch_scheduling,
                 parent_pid=os.getpid(),
             )
             parent, child = ctx.Pipe(duplex=True)
@@ -319,11 +327,16 @@ class MultiProcessBatcher(Batcher):
         self._wait_for(lambda: not any(w.resetting for w in self._workers), None, "reset()")
 
     def _execute(self, agent_info: DictTensor | None) -> None:
-        for w in self._workers:
-            rows = None if agent_info is None else self._worker_rows(agent_info, w.index)
+        # Everything before the first message: once a worker is woken, this process should
+        # wake the others and go to sleep, leaving the cores to them.
+        self._prepared = self._prepare_output()
+        messages = [
+            ("execute", None if agent_info is None else self._worker_rows(agent_info, w.index))
+            for w in self._workers
+        ]
+        for w, msg in zip(self._workers, messages, strict=True):
             w.busy = True
-            self._send(w, ("execute", rows))
-        self._prepared = self._prepare_output()  # while the workers collect
+            self._send(w, msg)
         self._pump(0)  # surface an immediate failure at once
 
     def _wait(self, blocking: bool, timeout: float | None) -> int | None:
