@@ -331,7 +331,7 @@ class Batcher(abc.ABC):
         """Copy ``buffer`` into a prepared output; the Trajectories over it."""
         np.copyto(prepared.buffer, np.frombuffer(buffer, dtype=np.uint8))
         lengths, t = prepared.lengths, self.n_timesteps
-        if (lengths < t).any():  # zero the padding (the buffer holds older slices there)
+        if min(lengths.tolist(), default=t) < t:  # zero the padding (older slices are there)
             padding = np.arange(t)[None, :] >= lengths[:, None]
             for v in prepared.steps.values():
                 v[padding] = 0

@@ -12,6 +12,7 @@ import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
+from multiprocessing.reduction import ForkingPickler
 from typing import Any, Final
 
 import numpy as np
@@ -24,7 +25,14 @@ from rlstructures.batchers._worker import WorkerConfig, worker_main
 from rlstructures.batchers.errors import AgentOutputError, BatcherTimeoutError, WorkerError
 from rlstructures.dicttensor import DictTensor, Trajectories
 
-__all__ = ["MultiProcessBatcher"]
+
+def _dumps(msg: tuple[Any, ...]) -> bytes:
+    """A message pickled as ``Connection.send`` does."""
+    return bytes(ForkingPickler.dumps(msg))
+
+
+# the usual command, pickled once
+_EXECUTE: Final = _dumps(("execute", None))
 
 START_TIMEOUT: Final = 120.0  # seconds for workers to import, build their env and agent
 JOIN_TIMEOUT: Final = 5.0
@@ -225,8 +233,12 @@ class MultiProcessBatcher(Batcher):
 
     # ------------------------------------------------------------------ messages
     def _send(self, worker: _Worker, msg: tuple[Any, ...]) -> None:
+        self._send_bytes(worker, _dumps(msg))
+
+    def _send_bytes(self, worker: _Worker, payload: bytes) -> None:
+        """Send a pickled message (the worker reads it with ``recv()``)."""
         try:
-            worker.conn.send(msg)
+            worker.conn.send_bytes(payload)
         except (OSError, ValueError):
             self._pump(0.5)  # the worker died: report how
             self._fail(WorkerError(_describe_death(worker), worker=worker.index))
@@ -331,12 +343,14 @@ class MultiProcessBatcher(Batcher):
         # wake the others and go to sleep, leaving the cores to them.
         self._prepared = self._prepare_output()
         messages = [
-            ("execute", None if agent_info is None else self._worker_rows(agent_info, w.index))
+            _EXECUTE
+            if agent_info is None
+            else _dumps(("execute", self._worker_rows(agent_info, w.index)))
             for w in self._workers
         ]
         for w, msg in zip(self._workers, messages, strict=True):
             w.busy = True
-            self._send(w, msg)
+            self._send_bytes(w, msg)
         self._pump(0)  # surface an immediate failure at once
 
     def _wait(self, blocking: bool, timeout: float | None) -> int | None:

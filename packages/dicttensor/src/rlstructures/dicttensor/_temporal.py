@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import ItemsView, Iterable, Iterator, KeysView, Mapping, Sequence, ValuesView
-from typing import TYPE_CHECKING, Any, TypeAlias, overload
+from typing import TYPE_CHECKING, Any, Final, TypeAlias, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -448,6 +448,9 @@ def _as_bt(data: dict[str, Any], batch_shape: Sequence[int] | None) -> DictTenso
     return DictTensor(data, batch_shape=tuple(first.shape[:2]))
 
 
+_FEW: Final = 256
+
+
 def _check_lengths(lengths: Any, dt: DictTensor) -> Any:
     """``lengths`` validated and copied to a new int64 array (or tensor on the leaves' device)."""
     b, t = dt.batch_shape
@@ -479,7 +482,12 @@ def _check_lengths(lengths: Any, dt: DictTensor) -> Any:
         raise BatchShapeError(
             f"lengths has shape {host.shape}, expected ({b},): one length per sequence (B={b})."
         )
-    if host.size and (host.min() < 0 or host.max() > t):  # two reductions, no temporaries
+    if host.size <= _FEW:  # Python's min and max beat numpy's reductions on a few values
+        values = host.tolist()
+        bad = bool(values) and (min(values) < 0 or max(values) > t)
+    else:  # two reductions, no temporaries
+        bad = bool(host.min() < 0 or host.max() > t)
+    if bad:
         i = int(np.flatnonzero((host < 0) | (host > t))[0])
         raise BatchShapeError(
             f"lengths[{i}] = {int(host[i])} is outside [0, T={t}]; every length must be "
