@@ -502,3 +502,48 @@ def test_an_observation_outside_the_dtype_range_is_an_observation_error(method: 
         )
         with pytest.raises(ObservationError, match=r"env 1 .* holds 300, outside the range"):
             run()
+
+
+class ArrayFlags(gym.Env[np.float32, np.int64]):
+    """Returns ``what`` (reward, terminated or truncated) as a 1-element array."""
+
+    observation_space = spaces.Box(-1, 1, (2,), np.float32)
+    action_space = spaces.Discrete(2)
+
+    def __init__(self, what: str, ends_at: int) -> None:
+        self.what, self.ends_at, self.t = what, ends_at, 0
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[npt.NDArray[np.float32], dict[str, Any]]:
+        super().reset(seed=seed)
+        self.t = 0
+        return np.zeros(2, np.float32), {}
+
+    def step(self, action: np.int64) -> tuple[Any, Any, Any, Any, dict[str, Any]]:
+        self.t += 1
+        values: dict[str, Any] = {"reward": 1.0, "terminated": self.t >= self.ends_at}
+        values["truncated"] = False
+        values[self.what] = np.array([values[self.what]])
+        obs = np.zeros(2, np.float32)
+        return obs, values["reward"], values["terminated"], values["truncated"], {}
+
+
+@pytest.mark.parametrize("method", ["step", "step_into"])
+@pytest.mark.parametrize("what", ["reward", "terminated", "truncated"])
+@pytest.mark.parametrize("ends_at", [1, 5])
+def test_a_non_scalar_reward_or_flag_is_an_observation_error(
+    method: str, what: str, ends_at: int
+) -> None:
+    """The same error from both methods, whether or not an episode ends at the first step."""
+    make = functools.partial(ArrayFlags, what, ends_at)
+    with GymVecEnv(make, n_envs=2, seed=0, auto_reset=True) as env:
+        obs, _ = env.reset()
+        action = DictTensor({"action": np.zeros(2, np.int64)})
+        run: Callable[[], object] = (
+            (lambda: env.step(action))
+            if method == "step"
+            else (lambda: env.step_into(action, obs.clone().to_dict(), obs.clone().to_dict()))
+        )
+        with pytest.raises(ObservationError, match=rf"env 0 returned {what} array"):
+            run()

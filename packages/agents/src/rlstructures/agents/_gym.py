@@ -163,6 +163,7 @@ class GymVecEnv:
         self._running: EnvIds | None = None
         self._running_envs: list[Any] = []
         self._running_steps: list[Callable[[Any], Any]] = []
+        self._flags_checked = False  # step_into: terminated/truncated found to be scalars
         self._closed = False
 
     # ------------------------------------------------------------------ properties
@@ -392,7 +393,12 @@ class GymVecEnv:
         reward, term, trunc, done, initial, last_action = dsts[len(self._leaves) :]
         try:
             some = any(terminated) or any(truncated)
-        except (TypeError, ValueError):  # the truth value of an array
+            if not self._flags_checked:  # once: their types do not change from step to step
+                flags = np.array([terminated, truncated], np.bool_)
+                if flags.shape != (2, len(running)):
+                    raise ValueError(flags.shape)
+                self._flags_checked = True
+        except (TypeError, ValueError):  # an array, not a scalar
             raise scalar_error(results, running) from None
         if some:  # the ended envs: their final row into `final`, then reset them
             ended = [j for j in range(len(running)) if terminated[j] or truncated[j]]
