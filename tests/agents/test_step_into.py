@@ -504,7 +504,7 @@ def test_an_observation_outside_the_dtype_range_is_an_observation_error(method: 
             run()
 
 
-class ArrayFlags(gym.Env[np.float32, np.int64]):
+class ArrayFlags(gym.Env[npt.NDArray[np.float32], np.int64]):
     """Returns ``what`` (reward, terminated or truncated) as a 1-element array."""
 
     observation_space = spaces.Box(-1, 1, (2,), np.float32)
