@@ -490,9 +490,24 @@ class OutOfRange(gym.Env[Any, np.int64]):
         return (300 if action == 1 else 7), 0.0, bool(action == 1), False, {}
 
 
+class OutOfRangeAfterArrays(OutOfRange):
+    """Like OutOfRange, but no episode ends and in-range values are uint8 arrays.
+
+    So the value out of range reaches the vectorized frame write, not the row-by-row one
+    of ended episodes.
+    """
+
+    def step(self, action: np.int64) -> tuple[Any, float, bool, bool, dict[str, Any]]:
+        obs: Any = 300 if action == 1 else np.array(7, np.uint8)
+        return obs, 0.0, False, False, {}
+
+
+@pytest.mark.parametrize("make", [OutOfRange, OutOfRangeAfterArrays])
 @pytest.mark.parametrize("method", ["step", "step_into"])
-def test_an_observation_outside_the_dtype_range_is_an_observation_error(method: str) -> None:
-    with GymVecEnv(OutOfRange, n_envs=3, seed=0, auto_reset=True) as env:
+def test_an_observation_outside_the_dtype_range_is_an_observation_error(
+    method: str, make: Callable[[], gym.Env[Any, np.int64]]
+) -> None:
+    with GymVecEnv(make, n_envs=3, seed=0, auto_reset=True) as env:
         obs, _ = env.reset()
         action = DictTensor({"action": np.array([0, 1, 0])})
         run: Callable[[], object] = (

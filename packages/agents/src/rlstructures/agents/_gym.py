@@ -412,7 +412,7 @@ class GymVecEnv:
                 ok = type(first) is np.ndarray and first.shape == frame.shape
                 if ok:
                     dst[...] = observations
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, OverflowError):  # OverflowError: an int too big
                 ok = False
             if not ok:  # other values, or a wrong shape (the error names the env)
                 dst[...] = stack_leaf(frame, observations, running, "step_into()")

@@ -299,8 +299,8 @@ class Batcher(abc.ABC):
         when only the pool held them (measured then, the same way, so that they hold
         whatever the interpreter counts). Three are kept: a training loop typically still
         holds the previous result and something made from the one before while
-        ``execute()`` runs. MultiProcessBatcher prepares it in ``execute()``, while the
-        workers collect.
+        ``execute()`` runs. MultiProcessBatcher prepares it in ``execute()``, before it wakes
+        the workers.
         """
         pool = self._outputs
         for i in range(len(pool)):

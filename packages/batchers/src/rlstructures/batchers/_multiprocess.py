@@ -125,11 +125,13 @@ class MultiProcessBatcher(Batcher):
         torch_threads: ``torch.set_num_threads`` in workers whose agent uses torch (1 by
             default: one core per worker); None leaves torch's default.
         batch_scheduling: run the workers under Linux's ``SCHED_BATCH`` policy (the default;
-            ignored elsewhere): the same share of CPU, but a worker that wakes up never
-            preempts a running process. Without it, the first worker woken by
-            ``execute()`` often preempts the process that is still waking the others,
-            which then start up to a scheduler tick (3-5 ms) late; it also keeps the
-            learner's process from being interrupted by workers. False: the default policy.
+            ignored elsewhere): the same share of CPU as a process of the default policy,
+            but a worker that wakes up never preempts a running process. Processes an env
+            starts inherit it; an owner under a real-time policy has workers below it.
+            Without it, the first worker woken by ``execute()`` often preempts the process
+            that is still waking the others, which then start up to a scheduler tick
+            (3-5 ms) late; it also keeps the learner's process from being interrupted by
+            workers. False: the default policy.
 
     Note:
         With "spawn", the script that builds a batcher must guard its entry point with
