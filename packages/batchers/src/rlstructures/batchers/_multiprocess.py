@@ -25,6 +25,8 @@ from rlstructures.batchers._worker import WorkerConfig, worker_main
 from rlstructures.batchers.errors import AgentOutputError, BatcherTimeoutError, WorkerError
 from rlstructures.dicttensor import DictTensor, Trajectories
 
+__all__ = ["MultiProcessBatcher"]
+
 
 def _dumps(msg: tuple[Any, ...]) -> bytes:
     """A message pickled as ``Connection.send`` does."""
