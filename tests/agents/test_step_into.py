@@ -562,3 +562,19 @@ def test_a_non_scalar_reward_or_flag_is_an_observation_error(
         )
         with pytest.raises(ObservationError, match=rf"env 0 returned {what} array"):
             run()
+
+
+def test_a_masked_array_action_acts_like_its_values_in_both_methods() -> None:
+    """A numpy subclass is read as its plain values (the mask is not an action)."""
+    action = DictTensor({"action": np.ma.masked_array(np.array([0, 1]), mask=[False, True])})
+    with (
+        GymVecEnv("CartPole-v1", n_envs=2, seed=0, auto_reset=True) as a,
+        GymVecEnv("CartPole-v1", n_envs=2, seed=0, auto_reset=True) as b,
+    ):
+        obs, _ = a.reset()
+        b.reset()
+        out, final = obs.clone().to_dict(), obs.clone().to_dict()
+        a.step_into(action, out, final)
+        (_, _), (cont, _) = b.step(action)
+        assert_same(out, cont.to_dict(), "continuing observation")
+        assert out["last_action"].tolist() == [0, 1]

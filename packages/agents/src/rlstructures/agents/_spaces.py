@@ -237,6 +237,8 @@ class ActionSpec:
                 f"action['action'] is a {type(value).__name__}; it must be a numpy array or "
                 f"a torch tensor of shape {(n, *self.shape)}."
             )
+        else:  # a subclass (masked array, matrix): its plain values, as a copy would give
+            value = np.asarray(value)
         if value.shape != (n, *self.shape):
             raise ActionError(
                 f"action['action'] has shape {value.shape}, expected {(n, *self.shape)}: one "
