@@ -212,6 +212,9 @@ class Collector:
         self.n_timesteps = n_timesteps
         self._obs_checks = _checks(specs.observation)
         self._action_checks = _checks(specs.action)
+        # (key, [n_envs, *row], dtype) of a valid numpy action with every env running: the
+        # fast path checks it inline
+        self._action_full = tuple((k, (self.n_envs, *s), d) for k, s, d in self._action_checks)
         self._state_checks = _checks(specs.state)
         self._store_state = store_agent_state and bool(specs.state)
         self._obs_dst = [
@@ -390,9 +393,7 @@ class Collector:
         shape = (n,)
         history, store_state, worker = self._history, self._store_state, self.worker
         action_checks, action_dst = self._action_checks, self._action_dst
-        # (key, [n, *row], dtype) of a valid numpy action: checked inline, the hot path
-        action_full = [(k, (n, *s), d) for k, s, d in action_checks]
-        n_action_keys = len(action_full)
+        action_full, n_action_keys = self._action_full, len(self._action_full)
         step_into = env.step_into  # type: ignore[attr-defined]
         for t in range(T):
             obs = DictTensor(views[t])  # a fresh mapping (agents may set keys), no checks
