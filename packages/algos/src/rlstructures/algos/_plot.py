@@ -20,8 +20,9 @@ def _series(columns: dict[str, list[Any]], tag: str) -> tuple[F64, F64]:
     keep = [i for i, t in enumerate(columns["tag"]) if t == tag]
     steps = np.asarray([columns["step"][i] for i in keep], np.float64)
     values = np.asarray([columns["value"][i] for i in keep], np.float64)
-    order = np.argsort(steps, kind="stable")
-    return steps[order], values[order]
+    uniq, inverse = np.unique(steps, return_inverse=True)  # one point per step: the mean
+    sums = np.bincount(inverse, weights=values, minlength=len(uniq))
+    return uniq, sums / np.maximum(np.bincount(inverse, minlength=len(uniq)), 1)
 
 
 def _smooth(values: F64, window: int) -> F64:
@@ -63,8 +64,10 @@ def plot_run(
     ax = fig.subplots()
     steps, values = _series(table, "charts/episodic_return")
     if len(steps):
-        window = max(1, len(values) // 50)
-        label = f"{name}: training episodes" + (f" ({window}-episode mean)" if window > 1 else "")
+        window = max(1, len(values) // 25)
+        label = f"{name}: training episodes" + (
+            f" (moving mean of {window} updates)" if window > 1 else ""
+        )
         ax.plot(steps, _smooth(values, window), linewidth=1.5, label=label)
     e_steps, e_values = _series(table, "eval/episodic_return")
     if len(e_steps):
