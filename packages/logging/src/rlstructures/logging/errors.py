@@ -7,6 +7,10 @@ package.
 
 from __future__ import annotations
 
+# A missing extra (``tensorboard``, ``plot``): the one class every rlstructures package
+# raises for it (an ImportError, not a LoggingError).
+from rlstructures.dicttensor import MissingDependencyError as MissingDependencyError
+
 __all__ = [
     "LoggingError",
     "MissingDependencyError",
@@ -22,10 +26,6 @@ __all__ = [
 
 class LoggingError(Exception):
     """Base class of every error raised by rlstructures.logging."""
-
-
-class MissingDependencyError(LoggingError, ImportError):
-    """An optional dependency (an extra: ``tensorboard``, ``plot``) is needed but missing."""
 
 
 class InvalidScalarError(LoggingError, ValueError):
