@@ -179,7 +179,6 @@ def main(argv: list[str] | None = None) -> int:
         batcher.execute()
         while env_steps < args.steps:
             trajectories, _ = batcher.get()
-            assert trajectories is not None  # blocking get
             batcher.execute()  # the workers collect the next slice while we learn on this one
             steps = trajectories.trajectories
             n = int(steps.lengths.sum())

@@ -296,7 +296,6 @@ def collect(
             rows = None if agent_info is None or s == 0 else agent_info[::-1].clone()
             b.execute(rows)
             tr, n_running = b.get()
-            assert tr is not None
             assert n_running == b.n_envs
             np.testing.assert_array_equal(tr.lengths, n_timesteps)
             out.append(tr)

@@ -21,6 +21,9 @@ __all__ = [
     "CorruptFileError",
     "NoDataError",
     "DatasetExistsError",
+    "UnknownTagError",
+    "RemovedNameError",
+    "RemovedImportError",
 ]
 
 
@@ -54,3 +57,19 @@ class NoDataError(LoggingError, FileNotFoundError):
 
 class DatasetExistsError(LoggingError, FileExistsError):
     """A TrajectoryWriter was given a directory that already holds trajectory files."""
+
+
+class UnknownTagError(LoggingError, KeyError):
+    """``Logger.last(tag)`` for a tag that this Logger never logged."""
+
+    def __str__(self) -> str:
+        # KeyError's str() is the repr of its argument (quotes, escaped newlines): the message.
+        return str(self.args[0]) if self.args else ""
+
+
+class RemovedNameError(LoggingError, AttributeError):
+    """A name of RLStructures 0.2 that no longer exists; the message names the replacement."""
+
+
+class RemovedImportError(LoggingError, ImportError):
+    """``from rlstructures.logging import X`` for a 0.2 name; the message names the replacement."""
