@@ -172,7 +172,7 @@ class AttentionAgent(Agent):
         if history is None:
             raise TypeError("AttentionAgent requires its history")
         frame = observation["frame"].astype(np.float64)  # [B, d]
-        b, t = history.batch_shape
+        t = history.max_length
         self.calls.append(t)
         context = np.zeros_like(frame)
         if t:

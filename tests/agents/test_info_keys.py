@@ -43,7 +43,9 @@ class GoalEnv(gym.Env[np.int64, np.int64]):
         return np.int64(self.t), 1.0, end, False, info
 
 
-KEYS = {"is_success": "bool", "t": Spec((), np.int64), "nested/pos": Spec((2,), np.float32)}
+KEYS: dict[str, Spec | str] = {
+    "is_success": "bool", "t": Spec((), np.int64), "nested/pos": Spec((2,), np.float32),
+}
 
 
 def ones(n: int) -> DictTensor:
@@ -136,7 +138,9 @@ def test_bad_info_keys(info_keys: Any, error: type[Exception], match: str) -> No
 
 def test_an_info_key_equal_to_an_observation_key() -> None:
     class InfoObs(GoalEnv):
-        observation_space = spaces.Dict({"info": spaces.Dict({"t": spaces.Discrete(3)})})
+        observation_space = spaces.Dict(  # type: ignore[assignment]  # another space type
+            {"info": spaces.Dict({"t": spaces.Discrete(3)})}
+        )
 
     with pytest.raises(UnsupportedSpaceError, match=r"keys \['info/t'\], which the obs"):
         GymVecEnv(InfoObs, 1, seed=0, info_keys=["t"])

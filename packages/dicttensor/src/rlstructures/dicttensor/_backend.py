@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import sys
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal, TypeGuard
 
 import numpy as np
 
 if TYPE_CHECKING:
     import torch
-    from typing_extensions import TypeIs
 
 __all__ = ["Backend", "backend_of", "is_tensor", "torch_helpers"]
 
@@ -24,7 +23,7 @@ TORCH_EXTRA_MSG: Final = (
 )
 
 
-def is_tensor(x: object) -> TypeIs[torch.Tensor]:
+def is_tensor(x: object) -> TypeGuard[torch.Tensor]:
     """True when ``x`` is a torch tensor; never imports torch.
 
     It looks torch up in ``sys.modules``: if torch was never imported, ``x`` cannot be a
