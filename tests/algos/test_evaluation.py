@@ -1,4 +1,4 @@
-"""Evaluator: deterministic episodes in a second batcher; episode statistics; checkpoints."""
+"""Evaluator: deterministic episodes in a second batcher; checkpoints."""
 
 from __future__ import annotations
 
@@ -13,11 +13,9 @@ import torch
 
 from rlstructures.algos._actor import ActorSpec, NumpyActor
 from rlstructures.algos._checkpoint import load_checkpoint, save_checkpoint
-from rlstructures.algos._episodes import EpisodeTracker
 from rlstructures.algos._evaluation import Evaluator
 from rlstructures.algos._networks import MLP, actor_weights
 from rlstructures.algos.errors import CheckpointError
-from rlstructures.dicttensor import DictTensor, TemporalDictTensor, Trajectories
 
 
 def _reference_returns(net: MLP, n: int, seed: int, rounds: int) -> list[list[float]]:
@@ -68,39 +66,6 @@ def test_evaluations_are_greedy_episodes_and_never_block(tmp_path: Path) -> None
     assert [list(r.returns) for r in results] == want
     assert results[0].mean_return == pytest.approx(np.mean(want[0]))
     assert results[0].lengths == tuple(int(x) for x in want[0])
-
-
-def test_episode_tracker_carries_sums_across_batches() -> None:
-    # one env, episodes of lengths 3 (terminated) and then 4 (truncated), over two slices
-    def batch(initial: list[bool], done: list[bool], term: list[bool]) -> Trajectories:
-        t = len(initial)
-        steps = TemporalDictTensor(
-            {
-                "observation/initial_state": np.array([initial]),
-                "_observation/reward": np.full((1, t), 2.0, np.float32),
-                "_observation/done": np.array([done]),
-                "_observation/terminated": np.array([term]),
-            }
-        )
-        return Trajectories(DictTensor({}, batch_shape=1), steps)
-
-    tracker = EpisodeTracker()
-    first = tracker.update(
-        batch(
-            [True, False, False, True, False],
-            [False, False, True, False, False],
-            [False, False, True, False, False],
-        )
-    )
-    assert first["return"].tolist() == [6.0]
-    assert first["length"].tolist() == [3]
-    assert first["terminated"].tolist() == [True]
-    assert first["env"].tolist() == [0]
-    second = tracker.update(batch([False, False, True], [False, True, False], [False] * 3))
-    assert second["return"].tolist() == [8.0]
-    assert second["length"].tolist() == [4]
-    assert second["terminated"].tolist() == [False]
-    assert len(tracker.update(batch([False], [False], [False]))) == 0
 
 
 def test_checkpoints_load_with_weights_only_and_refuse_mismatches(tmp_path: Path) -> None:

@@ -139,10 +139,6 @@ class NumpyActor(Agent):
         if "epsilon" in state_dict:
             self._epsilon = float(np.asarray(state_dict["epsilon"]))
 
-    def initial_state(self, agent_info: DictTensor, batch_size: int) -> DictTensor:
-        """No state: a keyless DictTensor of ``batch_size`` rows."""
-        return DictTensor({}, batch_shape=(batch_size,))
-
     def __call__(
         self,
         state: DictTensor,

@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any, Final, SupportsFloat
 import numpy as np
 import torch
 
+from rlstructures.agents import EpisodeTracker
 from rlstructures.algos._actor import ActorSpec, NumpyActor
 from rlstructures.algos._checkpoint import (
     Stateful,
@@ -48,7 +49,6 @@ from rlstructures.algos._checkpoint import (
 )
 from rlstructures.algos._config import TrainConfig, config_to_dict
 from rlstructures.algos._envs import EnvInfo, make_vec_env
-from rlstructures.algos._episodes import EpisodeTracker
 from rlstructures.algos._evaluation import EvalResult, Evaluator
 from rlstructures.algos._networks import resolve_device
 from rlstructures.algos._progress import Progress
@@ -234,7 +234,6 @@ class Run:
         (collection runs while the learner updates, one update behind).
         """
         trajectories, _ = self.batcher.get()
-        assert trajectories is not None  # a blocking get  # TODO(core): typed get() overloads
         self.batcher.execute()
         self.step += int(np.asarray(trajectories.lengths).sum())
         ended = self.tracker.update(trajectories)
