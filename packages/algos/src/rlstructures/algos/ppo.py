@@ -142,7 +142,9 @@ def ppo_loss(
         value_error = torch.max(value_error, (clipped - batch["return"]).pow(2))
     value_loss = 0.5 * value_error.mean()
     entropy = out.entropy.mean()
-    loss = policy_loss + config.vf_coef * value_loss - config.ent_coef * entropy
+    loss = policy_loss + config.vf_coef * value_loss
+    if config.ent_coef:  # no backward pass through the entropy when its weight is 0
+        loss = loss - config.ent_coef * entropy
     with torch.no_grad():
         stats = {
             "policy_loss": policy_loss.detach(),
