@@ -29,6 +29,8 @@ machine), e.g. one per case, and combine the JSON files::
     python tools/bench/algos.py --case ppo --seeds 0 1 2 3 4 --out /tmp/ppo.json
     python tools/bench/algos.py --case a2c --seeds 0 1 2 3 4 --out /tmp/a2c.json
     python tools/bench/algos.py --combine /tmp/ppo.json /tmp/a2c.json
+
+``--phases CASE --seeds S`` times where our time goes in one run (in this process).
 """
 
 from __future__ import annotations
@@ -75,19 +77,49 @@ CASES: dict[str, Case] = {
     c.name: c
     for c in (
         Case(
-            "ppo", "ppo", "CartPole-v1", 475.0, 100_000, 0.5, "PPO",
-            {"n_steps": 32, "batch_size": 256, "gae_lambda": 0.8, "gamma": 0.98,
-             "n_epochs": 20, "ent_coef": 0.0, "learning_rate": 1e-3, "clip_range": 0.2},
-            sb3_n_envs=8, sb3_lin=("learning_rate", "clip_range"),
+            "ppo",
+            "ppo",
+            "CartPole-v1",
+            475.0,
+            100_000,
+            0.5,
+            "PPO",
+            {
+                "n_steps": 32,
+                "batch_size": 256,
+                "gae_lambda": 0.8,
+                "gamma": 0.98,
+                "n_epochs": 20,
+                "ent_coef": 0.0,
+                "learning_rate": 1e-3,
+                "clip_range": 0.2,
+            },
+            sb3_n_envs=8,
+            sb3_lin=("learning_rate", "clip_range"),
         ),
-        Case("a2c", "a2c", "CartPole-v1", 475.0, 100_000, 0.5, "A2C", {"ent_coef": 0.0},
-             sb3_n_envs=8),
         Case(
-            "ddqn", "ddqn", "CartPole-v1", 475.0, 50_000, 0.5, "DQN",
-            {"learning_rate": 2.5e-4, "batch_size": 512, "buffer_size": 100_000,
-             "learning_starts": 0, "gamma": 0.99, "target_update_interval": 5000,
-             "train_freq": 16, "gradient_steps": 4, "exploration_fraction": 0.06,
-             "exploration_final_eps": 0.11},
+            "a2c", "a2c", "CartPole-v1", 475.0, 100_000, 0.5, "A2C", {"ent_coef": 0.0}, sb3_n_envs=8
+        ),
+        Case(
+            "ddqn",
+            "ddqn",
+            "CartPole-v1",
+            475.0,
+            50_000,
+            0.5,
+            "DQN",
+            {
+                "learning_rate": 2.5e-4,
+                "batch_size": 512,
+                "buffer_size": 100_000,
+                "learning_starts": 0,
+                "gamma": 0.99,
+                "target_update_interval": 5000,
+                "train_freq": 16,
+                "gradient_steps": 4,
+                "exploration_fraction": 0.06,
+                "exploration_final_eps": 0.11,
+            },
             hold=True,
         ),
         Case("sac", "sac", "Pendulum-v1", -200.0, 20_000, 0.7, "SAC", {"learning_rate": 1e-3}),
@@ -106,10 +138,24 @@ def run_ours(case: Case, seed: int) -> dict[str, Any]:
 
     logdir = Path(tempfile.mkdtemp(prefix=f"bench-{case.name}-"))
     cmd = [
-        *_train_command(), case.algo, "--env", case.env_id, "--seed", str(seed),
-        "--total-steps", str(case.budget), "--eval-every", str(EVAL_EVERY),
-        "--eval-episodes", str(EVAL_EPISODES), "--logdir", str(logdir / "run"),
-        "--progress", "none", "--no-plot", *case.ours_args,
+        *_train_command(),
+        case.algo,
+        "--env",
+        case.env_id,
+        "--seed",
+        str(seed),
+        "--total-steps",
+        str(case.budget),
+        "--eval-every",
+        str(EVAL_EVERY),
+        "--eval-episodes",
+        str(EVAL_EPISODES),
+        "--logdir",
+        str(logdir / "run"),
+        "--progress",
+        "none",
+        "--no-plot",
+        *case.ours_args,
     ]
     if not case.hold:
         cmd += ["--target-return", str(case.threshold)]
@@ -122,13 +168,18 @@ def run_ours(case: Case, seed: int) -> dict[str, Any]:
     shutil.rmtree(logdir, ignore_errors=True)
     evals = [
         (int(s), float(v), float(w) - start)
-        for t, s, v, w in zip(rows["tag"], rows["step"], rows["value"], rows["wall_time"],
-                              strict=True)
+        for t, s, v, w in zip(
+            rows["tag"], rows["step"], rows["value"], rows["wall_time"], strict=True
+        )
         if t == "eval/episodic_return"
     ]
     first_update = min(
-        (float(w) - start for t, w in zip(rows["tag"], rows["wall_time"], strict=True)
-         if t == "charts/SPS"), default=float("nan"),
+        (
+            float(w) - start
+            for t, w in zip(rows["tag"], rows["wall_time"], strict=True)
+            if t == "charts/SPS"
+        ),
+        default=float("nan"),
     )
     return {"evals": evals, "process": end - start, "first_update": first_update}
 
@@ -159,8 +210,14 @@ def sb3_child(case: Case, seed: int, out: Path) -> None:
             t = time.time()
             go_on = bool(super()._on_step())
             if due:
-                evals.append((int(self.num_timesteps), float(self.last_mean_reward), time.time(),
-                              time.time() - t))
+                evals.append(
+                    (
+                        int(self.num_timesteps),
+                        float(self.last_mean_reward),
+                        time.time(),
+                        time.time() - t,
+                    )
+                )
             return go_on
 
     kwargs = dict(case.sb3_kwargs)
@@ -173,8 +230,12 @@ def sb3_child(case: Case, seed: int, out: Path) -> None:
         None if case.hold else StopTrainingOnRewardThreshold(case.threshold, verbose=0)
     )
     callback = TimedEval(
-        eval_env, callback_on_new_best=stop, n_eval_episodes=EVAL_EPISODES,
-        eval_freq=max(EVAL_EVERY // case.sb3_n_envs, 1), deterministic=True, verbose=0,
+        eval_env,
+        callback_on_new_best=stop,
+        n_eval_episodes=EVAL_EPISODES,
+        eval_freq=max(EVAL_EVERY // case.sb3_n_envs, 1),
+        deterministic=True,
+        verbose=0,
     )
     cls = {"PPO": PPO, "A2C": A2C, "DQN": DQN, "SAC": SAC}[case.sb3_class]
     model = cls("MlpPolicy", env, seed=seed, device="cpu", verbose=0, **kwargs)
@@ -185,8 +246,16 @@ def sb3_child(case: Case, seed: int, out: Path) -> None:
 def run_sb3(case: Case, seed: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "sb3.json"
-        cmd = [sys.executable, __file__, "--sb3-child", case.name, "--seeds", str(seed),
-               "--out", str(out)]
+        cmd = [
+            sys.executable,
+            __file__,
+            "--sb3-child",
+            case.name,
+            "--seeds",
+            str(seed),
+            "--out",
+            str(out),
+        ]
         start = time.time()
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT)
         end = time.time()
@@ -222,8 +291,10 @@ def machine() -> dict[str, str]:
     return {
         "machine": f"{os.cpu_count()} cores, {cpu}, {platform.system()} {platform.release()}",
         "python": platform.python_version(),
-        "versions": ", ".join(f"{d} {version(d)}" for d in (
-            "torch", "numpy", "gymnasium", "stable-baselines3", "rlstructures-algos")),
+        "versions": ", ".join(
+            f"{d} {version(d)}"
+            for d in ("torch", "numpy", "gymnasium", "stable-baselines3", "rlstructures-algos")
+        ),
     }
 
 
@@ -274,14 +345,126 @@ def _fmt(x: tuple[int, float] | None) -> str:
     return "not solved" if x is None else f"{x[1]:.2f} s at {x[0]:,} steps"
 
 
+# ----------------------------------------------------------------------------- phases
+def phases(case: Case, seed: int) -> None:
+    """Where our time goes: one run of the CLI in this process, its phases timed."""
+    t_start = time.perf_counter()
+    from rlstructures.algos._cli import main as cli_main
+    from rlstructures.algos._cli import process_seconds
+
+    before = process_seconds() or 0.0  # the interpreter's own start, before this function
+    from rlstructures.algos._workers import prestart
+
+    prestart()
+    marks: dict[str, list[float]] = {}
+
+    def timed(owner: Any, name: str, label: str) -> None:
+        original = getattr(owner, name)
+
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            t = time.perf_counter()
+            out = original(*args, **kwargs)
+            marks.setdefault(label, []).append(time.perf_counter() - t)
+            marks.setdefault(label + "@", []).append(t - t_start)
+            return out
+
+        setattr(owner, name, wrapper)
+
+    import importlib
+
+    t = time.perf_counter()
+    module = importlib.import_module(
+        f"rlstructures.algos.{'dqn' if case.algo == 'ddqn' else case.algo}"
+    )
+    t_import = time.perf_counter() - t
+    from rlstructures.algos import _evaluation, _run
+    from rlstructures.batchers import MultiProcessBatcher
+    from rlstructures.logging import Logger
+
+    timed(Logger, "__init__", "Logger()")
+    timed(MultiProcessBatcher, "__init__", "MultiProcessBatcher() (training, evaluation)")
+    timed(_run.Run, "collect", "get() and bookkeeping")
+    timed(_run.Run, "publish", "update() and logs")
+    submitted: dict[int, float] = {}
+    original_submit = _evaluation.Evaluator.submit
+
+    def submit(self: Any, step: int, weights: Any) -> None:
+        submitted[step] = time.perf_counter()
+        original_submit(self, step, weights)
+
+    _evaluation.Evaluator.submit = submit  # type: ignore[method-assign]
+    original_record = _run.Run._record
+
+    def record(self: Any, result: Any) -> None:
+        if result.step in submitted:
+            marks.setdefault("evaluation (submit to result)", []).append(
+                time.perf_counter() - submitted[result.step]
+            )
+        original_record(self, result)
+
+    _run.Run._record = record  # type: ignore[method-assign]
+    with tempfile.TemporaryDirectory() as tmp:
+        args = [
+            case.algo,
+            "--env",
+            case.env_id,
+            "--seed",
+            str(seed),
+            "--total-steps",
+            str(case.budget),
+            "--logdir",
+            f"{tmp}/run",
+            "--progress",
+            "none",
+            "--no-plot",
+        ]
+        if not case.hold:
+            args += ["--target-return", str(case.threshold)]
+        t_train = time.perf_counter()
+        cli_main(args)
+        t_end = time.perf_counter()
+    del module
+    collects, publishes = marks["get() and bookkeeping@"], marks["update() and logs@"]
+    learn = [
+        p - c - g
+        for c, g, p in zip(collects, marks["get() and bookkeeping"], publishes, strict=False)
+    ]
+    print(f"{case.name} {case.env_id} seed {seed} (ours), seconds:")
+    print(f"  interpreter start and the CLI module: {before:.3f}")
+    print(f"  import of torch and the algorithm:     {t_import:.3f}")
+    first = marks["Logger()@"][0] - (t_train - t_start)
+    print(f"  env description, networks (to Logger): {first:.3f}")
+    print(f"  Logger() (tensorboard's imports):      {marks['Logger()'][0]:.3f}")
+    b = marks["MultiProcessBatcher() (training, evaluation)"]
+    print(f"  MultiProcessBatcher() x{len(b)}:         {' + '.join(f'{x:.3f}' for x in b)}")
+    print(f"  first update done at:                  {before + publishes[0]:.3f} after start")
+    n = len(publishes)
+    print(
+        f"  {n} updates: learner median {statistics.median(learn) * 1e3:.2f} ms, get() "
+        f"median {statistics.median(marks['get() and bookkeeping']) * 1e3:.2f} ms, update() "
+        f"and logs median {statistics.median(marks['update() and logs']) * 1e3:.2f} ms"
+    )
+    evals = marks.get("evaluation (submit to result)", [])
+    if evals:
+        print(
+            f"  {len(evals)} evaluations: submit to result median "
+            f"{statistics.median(evals) * 1e3:.0f} ms, max {max(evals) * 1e3:.0f} ms"
+        )
+    print(f"  training to the end of the run:        {t_end - t_train:.3f}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--case", choices=list(CASES), action="append", dest="cases")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--out", type=Path, help="write the results (JSON) there")
     parser.add_argument("--combine", type=Path, nargs="+", help="print the table of results")
+    parser.add_argument("--phases", choices=list(CASES), help="time our phases in one run")
     parser.add_argument("--sb3-child", choices=list(CASES), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.phases:
+        phases(CASES[args.phases], args.seeds[0])
+        return 0
     if args.sb3_child:
         sb3_child(CASES[args.sb3_child], args.seeds[0], args.out)
         return 0
@@ -302,8 +485,11 @@ def main(argv: list[str] | None = None) -> int:
             ours = run_ours(case, seed)
             sb3 = run_sb3(case, seed)
             results.append({"case": name, "seed": seed, "ours": ours, "sb3": sb3})
-            print(f"{name} seed {seed}: ours {_fmt(solved(ours, case))}, "
-                  f"SB3 {_fmt(solved(sb3, case))}", flush=True)
+            print(
+                f"{name} seed {seed}: ours {_fmt(solved(ours, case))}, "
+                f"SB3 {_fmt(solved(sb3, case))}",
+                flush=True,
+            )
     payload = {"machine": machine(), "results": results}
     if args.out:
         args.out.write_text(json.dumps(payload))
