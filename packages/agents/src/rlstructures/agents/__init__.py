@@ -7,6 +7,8 @@ Public API:
 * `VecEnv`, `EnvIds`, `StepResult`: the protocol of n_envs envs stepped as a batch;
   `StepIntoVecEnv`: its optional extension that writes observations into given arrays.
 * `GymVecEnv`: a `VecEnv` over gymnasium (or old gym API) envs; needs the ``gym`` extra.
+* `GymVectorVecEnv`: a `VecEnv` over any gymnasium ``VectorEnv`` (gymnasium's vectorized
+  envs, EnvPool); needs the ``gym`` extra.
 * `rlstructures.agents.errors`: `AgentsError` and its subclasses.
 
 Importing this package imports neither torch nor gymnasium.
@@ -22,6 +24,7 @@ from rlstructures.agents._env import StepResult as StepResult
 from rlstructures.agents._env import VecEnv as VecEnv
 from rlstructures.agents._gym import GymVecEnv as GymVecEnv
 from rlstructures.agents._replay import replay_agent as replay_agent
+from rlstructures.agents._vector import GymVectorVecEnv as GymVectorVecEnv
 
 __version__ = importlib.metadata.version("rlstructures-agents")
 
@@ -33,6 +36,7 @@ __all__ = [
     "StepResult",
     "StepIntoVecEnv",
     "GymVecEnv",
+    "GymVectorVecEnv",
     "errors",
     "__version__",
 ]

@@ -240,6 +240,10 @@ class Collector:
         self._into = self.n_envs > 0 and (
             getattr(env, "auto_reset", False) is True and callable(getattr(env, "step_into", None))
         )
+        # A VecEnv with ``reset_step_ids`` (GymVectorVecEnv over a NEXT_STEP vector env
+        # without partial resets) lists after each step_into the envs that spent it on a
+        # reset: those rows are no transitions and are dropped at the end of the slice.
+        self._skips = self._into and getattr(env, "reset_step_ids", None) is not None
         self._carry = {
             k: np.zeros((self.n_envs, *s.shape), s.dtype) for k, s in specs.observation.items()
         }
@@ -390,6 +394,8 @@ class Collector:
         for k, obs_dst, _ in self._obs_dst:
             obs_dst[:, 0] = carry[k]
         ended_at: list[tuple[int, list[Any]]] = []
+        skipped_at: list[tuple[int, list[Any]]] = []
+        skips = self._skips
         shape = (n,)
         history, store_state, worker = self._history, self._store_state, self.worker
         action_checks, action_dst = self._action_checks, self._action_dst
@@ -432,6 +438,10 @@ class Collector:
                 raise self._ids_error(t, ended, n) from None
             if some:  # a copy: the env may reuse its array
                 ended_at.append((t, ended.tolist() if type(ended) is np.ndarray else list(ended)))
+            if skips:
+                skipped = env.reset_step_ids  # type: ignore[attr-defined]
+                if len(skipped):
+                    skipped_at.append((t, np.asarray(skipped).tolist()))
             state = new_state
         self._lengths[:] = T
         keep = self._keep  # False where an episode ended: the env wrote its final row there
@@ -447,8 +457,35 @@ class Collector:
         for k, obs_dst, next_dst in self._obs_dst:
             np.copyto(next_dst[:, : T - 1], obs_dst[:, 1:], where=self._keep_as[k][:, : T - 1])
             np.copyto(next_dst[:, T - 1], carry[k], where=self._keep_as[k][:, T - 1])
+        if skipped_at:
+            self._drop_steps(skipped_at)
         self._state = state
         return n
+
+    def _drop_steps(self, skipped_at: list[tuple[int, list[Any]]]) -> None:
+        """Remove the rows ``(env, t)`` of reset steps: the env's later steps move up by one.
+
+        Its length shrinks by as many; the rows past it are zeroed by the batcher.
+        """
+        n, T = self.n_envs, self.n_timesteps
+        rows = np.array([j for _, e in skipped_at for j in e], np.intp)
+        if _bad_ids(rows, n):
+            t, e = next((t, e) for t, e in skipped_at if _bad_ids(np.array(e), n))
+            raise ValueError(
+                f"worker {self.worker}, step {t}: env.reset_step_ids was {e!r}; expected a "
+                f"1-D int array of ids in [0, {n}) (see rlstructures.agents.StepIntoVecEnv)."
+            )
+        steps = np.array([t for t, e in skipped_at for _ in e], np.intp)
+        valid = np.ones((n, T), np.bool_)
+        valid[rows, steps] = False
+        envs = np.unique(rows)
+        order = np.argsort(~valid[envs], axis=1, kind="stable")  # kept steps first, in order
+        for arr in self._step.values():
+            part = arr[envs]
+            arr[envs] = np.take_along_axis(
+                part, order.reshape(order.shape + (1,) * (part.ndim - 2)), axis=1
+            )
+        self._lengths[envs] = valid[envs].sum(axis=1)
 
     def _ids_error(self, t: int, ended: object, n: int) -> ValueError:
         return ValueError(
