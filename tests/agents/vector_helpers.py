@@ -133,16 +133,17 @@ def envpool_cartpole(seed: int, n_envs: int, auto_reset: bool = True) -> GymVect
 
 def frame_of(observation: DictTensor) -> npt.NDArray[Any]:
     """The position ``[B, 2]`` of a walk observation (Box or Dict space)."""
-    return observation["pos"] if "pos" in observation else observation["frame"]
+    return np.asarray(observation["pos"] if "pos" in observation else observation["frame"])
 
 
 def policy(frame: npt.NDArray[Any], kind: ActionKind) -> npt.NDArray[Any]:
     """A deterministic action per row of ``frame`` ``[B, 2]``, in the ``kind`` action space."""
     bucket = np.floor(np.abs(frame[:, 0]) * 7 + np.abs(frame[:, 1]) * 3).astype(np.int64)
     if kind == "discrete":
-        return bucket % 3
+        return np.asarray(bucket % 3)
     if kind == "box":
-        return np.clip(np.stack([np.sin(frame[:, 0] * 5), np.cos(frame[:, 1] * 3)], 1), -1, 1)
+        wave = np.stack([np.sin(frame[:, 0] * 5), np.cos(frame[:, 1] * 3)], 1)
+        return np.asarray(np.clip(wave, -1, 1))
     return np.stack([bucket % 3, bucket % 2], 1)
 
 

@@ -9,6 +9,7 @@ reference's, arriving a little later; they are compared on what both collected.
 from __future__ import annotations
 
 import functools
+from typing import Any
 
 import numpy as np
 import pytest
@@ -39,6 +40,7 @@ def collect(batcher: LocalBatcher | MultiProcessBatcher, slices: int) -> list[Tr
             break
         batcher.execute()
         trajectories, _ = batcher.get()
+        assert trajectories is not None
         out.append(trajectories)
     return out
 
@@ -77,8 +79,8 @@ def test_local_batcher_matches_gym_vec_env(
     n_timesteps: int,
     seed: int,
 ) -> None:
-    kinds = {"n_envs": n_envs, "auto_reset": auto_reset, "action_kind": action_kind}
-    kinds["dict_obs"] = dict_obs
+    kinds: dict[str, Any] = {"n_envs": n_envs, "auto_reset": auto_reset, "dict_obs": dict_obs}
+    kinds["action_kind"] = action_kind
     agent = functools.partial(WalkAgent, action_kind)
     mine = functools.partial(vector_walk, restart=restart, **kinds)
     ref = functools.partial(per_env_walk, **kinds)
@@ -107,9 +109,7 @@ def test_local_batcher_matches_gym_vec_env(
 
 def test_reset_steps_are_dropped_and_not_counted() -> None:
     """NEXT_STEP without partial resets: lengths fall short of T by the reset steps."""
-    env = functools.partial(
-        vector_walk, n_envs=3, restart="next_step+reset_steps", auto_reset=True
-    )
+    env = functools.partial(vector_walk, n_envs=3, restart="next_step+reset_steps", auto_reset=True)
     with LocalBatcher(WalkAgent, env, n_timesteps=20, seeds=[3]) as batcher:
         (slice_,) = collect(batcher, 1)
     steps = slice_.trajectories

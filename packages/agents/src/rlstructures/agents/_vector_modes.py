@@ -86,16 +86,26 @@ def resolve_partial_reset(
 
     ``"auto"``: EnvPool's ``reset(env_id=...)`` when ``reset`` takes ``env_id``; gymnasium's
     ``reset_mask`` for a SyncVectorEnv or AsyncVectorEnv (wrapped or not) and for any vector
-    env in ``DISABLED`` mode (the only way it restarts); else None.
+    env in ``DISABLED`` mode (the only way it restarts); else None. None too when a wrapper
+    refuses partial resets (gymnasium's ``NormalizeObservation``).
 
     Raises:
         ValueError: ``given`` is not one of `PARTIAL_RESETS`.
-        EnvError: ``"none"`` for a ``DISABLED`` vector env, which would never restart.
+        EnvError: ``"none"`` for a ``DISABLED`` vector env, which would never restart, or
+            ``"reset_mask"`` through a wrapper that refuses partial resets.
     """
     from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv
 
     if given not in PARTIAL_RESETS:
         raise ValueError(f"partial_reset must be one of {list(PARTIAL_RESETS)}, got {given!r}.")
+    blocker = _partial_reset_blocker(venv)
+    if blocker is not None and given == "reset_mask":
+        raise EnvError(
+            f"partial_reset='reset_mask', but the vector env {venv!r} cannot reset some "
+            f"sub-envs alone: its wrapper {type(blocker).__name__} refuses partial resets. "
+            "Use partial_reset='auto' (or 'none'): the vector env then spends a step on "
+            "each reset."
+        )
     if given == "none":
         if mode is AutoresetMode.DISABLED:
             raise EnvError(
@@ -111,9 +121,26 @@ def resolve_partial_reset(
         takes_env_id = False
     if takes_env_id:
         return "env_id"
+    if blocker is not None:
+        return None
     if isinstance(getattr(venv, "unwrapped", None), (SyncVectorEnv, AsyncVectorEnv)):
         return "reset_mask"
     return "reset_mask" if mode is AutoresetMode.DISABLED else None
+
+
+def _partial_reset_blocker(venv: Any) -> Any:
+    """The first wrapper of ``venv`` known to refuse partial resets, or None."""
+    from gymnasium.vector import VectorWrapper
+    from gymnasium.wrappers.vector import NormalizeObservation
+
+    env = venv
+    for _ in range(100):  # a wrapper chain; bounded in case of a cycle
+        if isinstance(env, NormalizeObservation):
+            return env
+        if not isinstance(env, VectorWrapper):
+            return None
+        env = env.env
+    return None
 
 
 def reset_rows(
