@@ -20,7 +20,7 @@ def _run(code: str) -> subprocess.CompletedProcess[str]:
 def test_public_names() -> None:
     assert set(rlstructures.agents.__all__) == {
         "Agent", "replay_agent", "VecEnv", "EnvIds", "StepResult", "StepIntoVecEnv", "GymVecEnv",
-        "errors",
+        "GymVectorVecEnv", "errors",
         "__version__",
     }
     for name in rlstructures.agents.__all__:
@@ -31,7 +31,7 @@ def test_import_loads_neither_torch_nor_gymnasium() -> None:
     done = _run("""
         import sys
         import rlstructures.agents
-        from rlstructures.agents import Agent, GymVecEnv, replay_agent, errors
+        from rlstructures.agents import Agent, GymVecEnv, GymVectorVecEnv, replay_agent, errors
         print(sorted(m for m in ("torch", "gymnasium", "gym") if m in sys.modules))
     """)
     assert done.returncode == 0, done.stderr

@@ -208,6 +208,8 @@ class GymVectorVecEnv:
             raise
         self._keys = (*(leaf.key for leaf in self._leaves), *RESERVED_KEYS)
         self._get_arrays = operator.itemgetter(*self._keys)
+        single = len(self._leaves) == 1 and not self._leaves[0].path
+        self._frame_shape = (self._n, *self._leaves[0].shape) if single else None
         row_specs = [(leaf.shape, leaf.dtype) for leaf in self._leaves]
         flags = [((), np.dtype(np.bool_))] * 4
         row_specs += [((), np.dtype(np.float32)), *flags, (self._action.shape, self._action.dtype)]
@@ -495,10 +497,15 @@ class GymVectorVecEnv:
         Returns the sorted ids of the envs whose episode ended.
         """
         obs, rew, term, trunc, info = self._step_venv(values, when)
-        n, n_leaves = self._n, len(self._leaves)
-        arrays = self._leaf_arrays(obs, n, when)
-        for dst, arr in zip(dsts, arrays, strict=False):
-            dst[...] = arr
+        n_leaves = len(self._leaves)
+        frame = self._frame_shape  # a single "frame" leaf: the common case, made cheap
+        if frame is not None and type(obs) is np.ndarray and obs.shape == frame:
+            arrays = [obs]
+            dsts[0][...] = obs
+        else:
+            arrays = self._leaf_arrays(obs, self._n, when)
+            for dst, arr in zip(dsts, arrays, strict=False):
+                dst[...] = arr
         reward, o_term, o_trunc, o_done, initial, last_action = dsts[n_leaves:]
         reward[...] = rew
         last_action[...] = values
@@ -508,18 +515,22 @@ class GymVectorVecEnv:
         o_done[...] = False
         initial[...] = False
         skipped = self._reset_steps = self._pending
-        if len(skipped):  # their reset step: the vector env returned their first observation
-            reward[skipped] = 0
-            initial[skipped] = True
-            last_action[skipped] = 0
-        done = np.logical_or(term, trunc)
-        if not done.any():
-            self._pending = _NO_IDS
+        ended: EnvIds = np.logical_or(term, trunc).nonzero()[0]
+        if not len(ended):
+            if len(skipped):  # their reset step: the vector env returned a first observation
+                reward[skipped] = 0
+                initial[skipped] = True
+                last_action[skipped] = 0
+                self._pending = _NO_IDS
             return _NO_IDS
-        ended = np.flatnonzero(done).astype(np.int64, copy=False)
-        rows = self._final_rows(info, ended, arrays, when)
-        for fin, row in zip(fins, rows, strict=False):
-            fin[ended] = row
+        if ended.dtype != np.int64:  # intp is int32 on some platforms
+            ended = ended.astype(np.int64)
+        if self._restart == "same_step":  # the final observations are in the info
+            for fin, row in zip(fins, self._final_rows(info, ended, when), strict=False):
+                fin[ended] = row
+        else:  # the step's observation is the final one
+            for fin, arr in zip(fins, arrays, strict=False):
+                fin[ended] = arr[ended]
         f_reward, f_term, f_trunc, f_done, f_initial, f_action = fins[n_leaves:]
         f_reward[ended] = rew[ended]
         f_term[ended] = term[ended]
@@ -527,23 +538,21 @@ class GymVectorVecEnv:
         f_done[ended] = True
         f_initial[ended] = False
         f_action[ended] = values[ended]
-        reward[ended] = 0
-        initial[ended] = True
-        last_action[ended] = 0
+        # the first observation of an episode (the ended envs', the reset steps')
+        fresh = np.concatenate((skipped, ended)) if len(skipped) else ended
+        reward[fresh] = 0
+        initial[fresh] = True
+        last_action[fresh] = 0
         self._pending = _NO_IDS
         if self._restart == "partial":
-            for dst, fresh in zip(dsts, self._reset_ended(ended, when), strict=False):
-                dst[ended] = fresh
+            for dst, first in zip(dsts, self._reset_ended(ended, when), strict=False):
+                dst[ended] = first
         elif self._restart == "reset_step":  # the frame rows keep the final frame until then
             self._pending = ended
         return ended
 
-    def _final_rows(
-        self, info: Any, ended: EnvIds, arrays: list[npt.NDArray[Any]], when: str
-    ) -> list[npt.NDArray[Any]]:
-        """The final observation of each ended env, one ``[len(ended), ...]`` array per leaf."""
-        if self._restart != "same_step":  # the step's observation is the final one
-            return [arr[ended] for arr in arrays]
+    def _final_rows(self, info: Any, ended: EnvIds, when: str) -> list[npt.NDArray[Any]]:
+        """SAME_STEP: the final observation of each ended env, per leaf ``[len(ended), ...]``."""
         final = info.get("final_obs") if isinstance(info, Mapping) else None
         if final is None:
             raise ObservationError(
@@ -596,16 +605,23 @@ class GymVectorVecEnv:
                 "terminations, truncations, infos)."
             ) from None
         shape = (self._n,)
-        checked = []
-        for name, value in (("rewards", rew), ("terminations", term), ("truncations", trunc)):
-            arr = value if type(value) is np.ndarray else np.asarray(value)
-            if arr.shape != shape:
-                raise ObservationError(
-                    f"the vector env {self._venv!r}.step() returned {name} of shape "
-                    f"{arr.shape}, expected {shape}: one per sub-env (num_envs={self._n})."
-                )
-            checked.append(arr)
-        return obs, checked[0], checked[1], checked[2], info
+        arrays: tuple[Any, ...] = (rew, term, trunc)
+        if not (
+            type(rew) is np.ndarray
+            and type(term) is np.ndarray
+            and type(trunc) is np.ndarray
+            and rew.shape == shape
+            and term.shape == shape
+            and trunc.shape == shape
+        ):  # other array types, or a wrong shape
+            arrays = tuple(np.asarray(v) for v in arrays)
+            for name, arr in zip(("rewards", "terminations", "truncations"), arrays, strict=True):
+                if arr.shape != shape:
+                    raise ObservationError(
+                        f"the vector env {self._venv!r}.step() returned {name} of shape "
+                        f"{arr.shape}, expected {shape}: one per sub-env (num_envs={self._n})."
+                    )
+        return obs, arrays[0], arrays[1], arrays[2], info
 
     def _leaf_arrays(self, obs: Any, rows: int, when: str) -> list[npt.NDArray[Any]]:
         """The ``[rows, *leaf.shape]`` array of each observation leaf in a batched ``obs``."""
