@@ -45,7 +45,6 @@ def collect_all(b: Batcher, **reset: Any) -> list[Trajectories]:
     while n:
         b.execute()
         tr, n = b.get()
-        assert tr is not None
         out.append(tr)
     return out
 
@@ -57,7 +56,6 @@ def test_shapes_keys_and_order(cls: type[Batcher]) -> None:
         b.reset()
         b.execute()
         tr, n = b.get()
-    assert tr is not None
     steps = tr.trajectories
     assert steps.batch_shape == (6, 4)
     assert {
@@ -93,7 +91,6 @@ def _three(b: Batcher) -> list[Trajectories]:
     for _ in range(3):
         b.execute()
         tr, n = b.get()
-        assert tr is not None
         assert n == b.n_envs
         out.append(tr)
     return out
@@ -120,7 +117,6 @@ def test_next_observation_layout(cls: type[Batcher]) -> None:
         b.reset()
         b.execute()
         tr, _ = b.get()
-    assert tr is not None
     s = tr.trajectories
     nxt, cur = s["_observation/frame"][:, :-1], s["observation/frame"][:, 1:]
     done = s["_observation/done"][:, :-1]
@@ -145,7 +141,6 @@ def test_episode_mode_drops_ended_envs(cls: type[Batcher]) -> None:
         b.reset()  # starts again
         b.execute()
         tr, _ = b.get()
-        assert tr is not None
         assert tr.lengths.tolist() == [3, 4, 4, 3, 4, 4]
 
 
@@ -158,8 +153,6 @@ def test_continues_from_previous_execute(cls: type[Batcher]) -> None:
         first, _ = b.get()
         b.execute()
         second, _ = b.get()
-    assert first is not None
-    assert second is not None
     np.testing.assert_array_equal(
         first.trajectories["_observation/frame"][:, -1],
         second.trajectories["observation/frame"][:, 0],
@@ -178,7 +171,6 @@ def test_agent_info_and_env_info_rows(cls: type[Batcher]) -> None:
         b.reset(agent_info=ai, env_info=ei)
         b.execute()
         tr, _ = b.get()
-        assert tr is not None
         np.testing.assert_array_equal(tr.info["agent_info/scale"], np.arange(6))
         np.testing.assert_array_equal(tr.info["env_info/offset"], np.full(6, 100))
         assert (tr.trajectories["observation/frame"][:, 0, 0] >= 100).all()
@@ -188,7 +180,6 @@ def test_agent_info_and_env_info_rows(cls: type[Batcher]) -> None:
         )
         b.execute(agent_info=DictTensor({"scale": np.full(6, 2, np.float32)}))
         tr, _ = b.get()
-        assert tr is not None
         np.testing.assert_array_equal(tr.info["agent_info/scale"], np.full(6, 2))
         with pytest.raises(ValueError, match=r"batch_shape \(2,\), expected \(6,\)"):
             b.reset(agent_info=DictTensor({"scale": np.ones(2, np.float32)}))
@@ -204,21 +195,17 @@ def test_update_reaches_every_agent(cls: type[Batcher]) -> None:
         b.update({"w": np.array([3.5], np.float32)})
         b.execute()
         tr, _ = b.get()
-        assert tr is not None
         assert (tr.trajectories["action/weight"] == 3.5).all()
         b.execute()
         b.update({"w": torch.tensor([-1.0])})  # while collecting: applies from the next execute
         tr, _ = b.get()
-        assert tr is not None
         assert (tr.trajectories["action/weight"] == 3.5).all()
         b.execute()
         tr, _ = b.get()
-        assert tr is not None
         assert (tr.trajectories["action/weight"] == -1.0).all()
         b.update({"w": torch.tensor([[7.0, 0.0]]), "extra": "not an array"})  # new layout
         b.execute()
         tr, _ = b.get()
-        assert tr is not None
         assert (tr.trajectories["action/weight"] == 7.0).all()
 
 
@@ -229,7 +216,6 @@ def test_get_returns_data_the_caller_owns(cls: type[Batcher]) -> None:
         b.reset()
         b.execute()
         first, _ = b.get()
-        assert first is not None
         kept = first.trajectories["observation/frame"].copy()
         execute_and_get(b)
         np.testing.assert_array_equal(first.trajectories["observation/frame"], kept)

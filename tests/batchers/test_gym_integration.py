@@ -24,7 +24,6 @@ def test_gru_agent_same_in_both_batchers_and_in_replay(auto_reset: bool) -> None
             b.reset()
             b.execute()
             tr, _ = b.get()
-            assert tr is not None
             second = None
             if b.n_running:
                 b.execute()

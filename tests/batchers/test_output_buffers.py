@@ -72,7 +72,6 @@ def collect(b: Batcher) -> Trajectories:
     """execute() then get() (auto-reset: every env always runs); nothing else keeps it."""
     b.execute()
     tr, n = b.get()
-    assert tr is not None
     assert n == b.n_envs
     return tr
 
@@ -250,7 +249,6 @@ def counting_results(b: Batcher, n: int) -> list[Trajectories]:
             b.reset()
         b.execute()
         tr, _ = b.get()
-        assert tr is not None
         out.append(tr.clone())
         del tr
     return out

@@ -39,7 +39,6 @@ def test_worker_policy(batch_scheduling: bool, policy: str) -> None:
         b.reset()
         b.execute()
         trajectories, _ = b.get()
-        assert trajectories is not None
         assert trajectories.lengths.tolist() == [3] * 4
 
 

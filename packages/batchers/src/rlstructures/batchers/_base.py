@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import abc
 import enum
+import math
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -70,6 +71,29 @@ def _check_rows(value: DictTensor | None, expected: Mapping[str, Spec], n: int, 
             f"rows with the keys, shapes and dtypes of the `{what}` example given to the "
             "constructor."
         )
+
+
+def check_timeout(timeout: object) -> float | None:
+    """``timeout`` as seconds to wait at most, None for no limit (``None`` or ``inf``).
+
+    Raises:
+        TypeError: not a number.
+        ValueError: NaN or negative.
+    """
+    if timeout is None:
+        return None
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float, np.integer, np.floating)):
+        raise TypeError(
+            f"timeout must be None or a number of seconds, got {type(timeout).__name__} "
+            f"{timeout!r}."
+        )
+    seconds = float(timeout)
+    if math.isnan(seconds) or seconds < 0:
+        raise ValueError(
+            f"timeout must be None (no limit), a number of seconds >= 0, or math.inf (no "
+            f"limit), got {timeout!r}."
+        )
+    return None if math.isinf(seconds) else seconds
 
 
 class Batcher(abc.ABC):
@@ -209,6 +233,16 @@ class Batcher(abc.ABC):
         self._execute(None if agent_info is None else agent_info.numpy())
         self._state = _State.RUNNING
 
+    @overload
+    def get(
+        self, blocking: Literal[True] = ..., timeout: float | None = ...
+    ) -> tuple[Trajectories, int]: ...
+
+    @overload
+    def get(
+        self, blocking: bool, timeout: float | None = ...
+    ) -> tuple[Trajectories | None, int]: ...
+
     def get(
         self, blocking: bool = True, timeout: float | None = None
     ) -> tuple[Trajectories | None, int]:
@@ -216,19 +250,24 @@ class Batcher(abc.ABC):
 
         Args:
             blocking: wait for it; when False, return ``(None, n_running)`` if not ready.
-            timeout: seconds to wait at most when blocking (None: no limit; worker deaths
-                are detected regardless).
+            timeout: seconds to wait at most when blocking (None or ``math.inf``: no limit;
+                worker deaths are detected regardless).
 
         Returns:
             ``(trajectories, n_running)``: B = n_envs sequences (ordered by worker then env)
             of T = n_timesteps steps, with ``lengths`` the steps each env made (steps past
             a length are zeros); the data is a copy the caller owns. ``n_running``
-            counts envs still running.
+            counts envs still running. Typed ``tuple[Trajectories, int]`` when blocking
+            (the default), ``tuple[Trajectories | None, int]`` otherwise.
+
+        Raises:
+            BatcherTimeoutError: ``timeout`` expired (the batcher stays usable: call
+                ``get()`` again).
+            ValueError: ``timeout`` is NaN or negative.
         """
         self._require(_State.RUNNING, what="get()")
-        if timeout is not None and timeout < 0:
-            raise ValueError(f"timeout must be None or >= 0 seconds, got {timeout}.")
-        n_running = self._wait(blocking, timeout)
+        seconds = check_timeout(timeout)
+        n_running = self._wait(blocking, seconds)
         if n_running is None:
             return None, self._n_running
         self._n_running = n_running
@@ -240,10 +279,21 @@ class Batcher(abc.ABC):
             trajectories = to_device(trajectories, self._target)
         return trajectories, n_running
 
-    def update(self, state_dict: Mapping[str, Any]) -> None:
-        """New parameters for every agent copy, applied before its next ``execute()``."""
+    def update(self, state_dict: Mapping[str, Any], timeout: float | None = None) -> None:
+        """New parameters for every agent copy, applied before its next ``execute()``.
+
+        Args:
+            state_dict: a mapping of arrays (numpy or torch) and other picklable values,
+                e.g. ``model.state_dict()``.
+            timeout: seconds to wait at most for the workers to have read the previous
+                update, which this one overwrites (None or ``math.inf``: no limit).
+
+        Raises:
+            BatcherTimeoutError: ``timeout`` expired; nothing was sent.
+            ValueError: ``timeout`` is NaN or negative.
+        """
         self._require(_State.NEW, _State.IDLE, _State.RUNNING, what="update()")
-        self._update(state_dict)
+        self._update(state_dict, check_timeout(timeout))
 
     @property
     def n_running(self) -> int:
@@ -357,7 +407,7 @@ class Batcher(abc.ABC):
     def _assemble(self) -> Trajectories: ...
 
     @abc.abstractmethod
-    def _update(self, state_dict: Mapping[str, Any]) -> None: ...
+    def _update(self, state_dict: Mapping[str, Any], timeout: float | None) -> None: ...
 
     @abc.abstractmethod
     def _close(self) -> None: ...

@@ -140,7 +140,7 @@ class LocalBatcher(Batcher):
     def _assemble(self) -> Trajectories:
         return self._assemble_from(self._buffer)
 
-    def _update(self, state_dict: Mapping[str, Any]) -> None:
+    def _update(self, state_dict: Mapping[str, Any], timeout: float | None) -> None:
         layout, arrays, others = split(state_dict)
         buffer = bytearray(layout.size)
         layout.write(buffer, arrays)

@@ -225,7 +225,9 @@ class MultiProcessBatcher(Batcher):
             process.start()
             child.close()
             self._res.workers.append(_Worker(i, seed, process, parent))
-        self._wait_for(lambda: all(w.ready for w in self._workers), START_TIMEOUT, "start")
+        self._wait_for(
+            lambda: [w for w in self._workers if not w.ready], START_TIMEOUT, "start"
+        )
         segment.unlink()  # every worker has it mapped: the name is no longer needed
 
     @property
@@ -307,17 +309,31 @@ class MultiProcessBatcher(Batcher):
             worker.process.join(1.0)
             self._fail(WorkerError(_describe_death(worker), worker=worker.index))
 
-    def _wait_for(self, done: Callable[[], bool], timeout: float | None, what: str) -> bool:
+    def _wait_for(
+        self, pending: Callable[[], list[_Worker]], timeout: float | None, what: str
+    ) -> bool:
+        """Handle messages until ``pending()`` is empty; False if ``timeout`` expired first.
+
+        Args:
+            pending: the workers still to answer.
+            timeout: seconds at most (None: no limit).
+            what: the call, for messages; "poll" returns False on expiry instead of raising.
+
+        Raises:
+            BatcherTimeoutError: ``timeout`` expired (the batcher is closed when ``what`` is
+                "start": the workers may be half built).
+            WorkerError: a worker raised or died.
+        """
         deadline = None if timeout is None else time.monotonic() + timeout
-        while not done():
+        while pending():
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
                 self._pump(0)  # what already arrived counts
-                if done():
+                waiting = [w.index for w in pending()]
+                if not waiting:
                     break
                 if what == "poll":
                     return False
-                waiting = [w.index for w in self._workers if w.busy or not w.ready]
                 error = BatcherTimeoutError(
                     f"{what}: workers {waiting} did not answer within {timeout} s (they are "
                     "alive: an env or agent may be stuck, or the machine overloaded)."
@@ -340,7 +356,7 @@ class MultiProcessBatcher(Batcher):
                     self._worker_rows(env_info, w.index),
                 ),
             )
-        self._wait_for(lambda: not any(w.resetting for w in self._workers), None, "reset()")
+        self._wait_for(lambda: [w for w in self._workers if w.resetting], None, "reset()")
 
     def _execute(self, agent_info: DictTensor | None) -> None:
         # Everything before the first message: once a worker is woken, this process should
@@ -358,12 +374,12 @@ class MultiProcessBatcher(Batcher):
         self._pump(0)  # surface an immediate failure at once
 
     def _wait(self, blocking: bool, timeout: float | None) -> int | None:
-        def finished() -> bool:
-            return not any(w.busy for w in self._workers)
+        def busy() -> list[_Worker]:
+            return [w for w in self._workers if w.busy]
 
         if blocking:
-            self._wait_for(finished, timeout, "get()")
-        elif not self._wait_for(finished, 0.0, "poll"):
+            self._wait_for(busy, timeout, "get()")
+        elif not self._wait_for(busy, 0.0, "poll"):
             return None
         return sum(w.n_running for w in self._workers)
 
@@ -373,13 +389,13 @@ class MultiProcessBatcher(Batcher):
             prepared = self._prepare_output()
         return self._finish_output(prepared, self._res.segments[0].buffer)
 
-    def _update(self, state_dict: Mapping[str, Any]) -> None:
+    def _update(self, state_dict: Mapping[str, Any], timeout: float | None) -> None:
         layout, arrays, others = split(state_dict)
         previous = self._weights_version
         # Workers read the weights buffer when they handle the message: wait until they have
         # all read the previous version before overwriting it.
         self._wait_for(
-            lambda: all(w.weights_version >= previous for w in self._workers), None, "update()"
+            lambda: [w for w in self._workers if w.weights_version < previous], timeout, "update()"
         )
         version = previous + 1
         path = None
