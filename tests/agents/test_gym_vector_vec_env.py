@@ -77,6 +77,7 @@ def transitions(env: VecEnv, kind: ActionKind, steps: int) -> list[list[Transiti
     auto_reset=st.booleans(),
     action_kind=st.sampled_from(ACTION_KINDS),
     dict_obs=st.booleans(),
+    info=st.booleans(),
     n_envs=st.integers(1, 4),
     seed=st.integers(0, 10_000),
 )
@@ -85,11 +86,13 @@ def test_step_matches_gym_vec_env(
     auto_reset: bool,
     action_kind: ActionKind,
     dict_obs: bool,
+    info: bool,
     n_envs: int,
     seed: int,
 ) -> None:
     kw: dict[str, Any] = {"n_envs": n_envs, "auto_reset": auto_reset, "dict_obs": dict_obs}
     kw["action_kind"] = action_kind
+    kw["info_keys"] = ("t",) if info else ()
     with (
         vector_walk(seed, restart=restart, **kw) as mine,
         per_env_walk(seed, **kw) as ref,

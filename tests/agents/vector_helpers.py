@@ -104,11 +104,12 @@ def vector_walk(
     auto_reset: bool,
     action_kind: ActionKind = "discrete",
     dict_obs: bool = False,
+    info_keys: tuple[str, ...] = (),
 ) -> GymVectorVecEnv:
     """``make_env(seed)`` for the batchers: a GymVectorVecEnv over a SyncVectorEnv of walks."""
     mode, partial = RESTARTS[restart]
     make = functools.partial(sync_walk, n_envs, mode, action_kind, dict_obs)
-    return GymVectorVecEnv(make, seed, auto_reset, partial_reset=partial)
+    return GymVectorVecEnv(make, seed, auto_reset, partial_reset=partial, info_keys=info_keys)
 
 
 def per_env_walk(
@@ -118,9 +119,11 @@ def per_env_walk(
     auto_reset: bool,
     action_kind: ActionKind = "discrete",
     dict_obs: bool = False,
+    info_keys: tuple[str, ...] = (),
 ) -> GymVecEnv:
     """The same walks, stepped one by one by GymVecEnv: the reference."""
-    return GymVecEnv(functools.partial(make_walk, action_kind, dict_obs), n_envs, seed, auto_reset)
+    make = functools.partial(make_walk, action_kind, dict_obs)
+    return GymVecEnv(make, n_envs, seed, auto_reset, info_keys=info_keys)
 
 
 def envpool_cartpole(seed: int, n_envs: int, auto_reset: bool = True) -> GymVectorVecEnv:

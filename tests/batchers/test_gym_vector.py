@@ -66,6 +66,7 @@ def assert_same_sequences(
     auto_reset=st.booleans(),
     action_kind=st.sampled_from(ACTION_KINDS),
     dict_obs=st.booleans(),
+    info=st.booleans(),
     n_envs=st.integers(1, 4),
     n_timesteps=st.integers(1, 9),
     seed=st.integers(0, 10_000),
@@ -75,12 +76,14 @@ def test_local_batcher_matches_gym_vec_env(
     auto_reset: bool,
     action_kind: ActionKind,
     dict_obs: bool,
+    info: bool,
     n_envs: int,
     n_timesteps: int,
     seed: int,
 ) -> None:
     kinds: dict[str, Any] = {"n_envs": n_envs, "auto_reset": auto_reset, "dict_obs": dict_obs}
     kinds["action_kind"] = action_kind
+    kinds["info_keys"] = ("t",) if info else ()
     agent = functools.partial(WalkAgent, action_kind)
     mine = functools.partial(vector_walk, restart=restart, **kinds)
     ref = functools.partial(per_env_walk, **kinds)

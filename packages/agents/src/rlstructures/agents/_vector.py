@@ -2,28 +2,33 @@
 
 from __future__ import annotations
 
-import functools
-import inspect
 import operator
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final, Literal, NoReturn
 
 import numpy as np
 import numpy.typing as npt
 
-from rlstructures.agents._deps import require_gymnasium
 from rlstructures.agents._env import EnvIds, StepResult
+from rlstructures.agents._info import InfoLeaf, info_leaves
 from rlstructures.agents._inputs import check_action, env_info_columns, idle_actions
 from rlstructures.agents._make import add_note
 from rlstructures.agents._spaces import (
-    RESERVED_KEYS,
     ActionSpec,
+    Flags,
     ObsLeaf,
     action_spec,
     gather,
     get,
     observation_leaves,
     stack_leaf,
+)
+from rlstructures.agents._vector_info import batched_info
+from rlstructures.agents._vector_make import (
+    int_arg,
+    make_vec_factory,
+    require_vector_api,
+    vector_env_from,
 )
 from rlstructures.agents._vector_modes import (
     PartialReset,
@@ -34,11 +39,10 @@ from rlstructures.agents._vector_modes import (
 from rlstructures.agents.errors import (
     EnvError,
     EnvStateError,
-    MissingDependencyError,
     ObservationError,
     UnsupportedSpaceError,
 )
-from rlstructures.dicttensor import DictTensor
+from rlstructures.dicttensor import DictTensor, Spec
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -51,14 +55,6 @@ __all__ = ["GymVectorVecEnv"]
 _CLOSED: Final = "this GymVectorVecEnv is closed; create a new one."
 _NO_IDS: Final = np.zeros(0, np.int64)
 _NO_IDS.flags.writeable = False
-_VECTOR_ATTRS: Final = (
-    "num_envs",
-    "single_observation_space",
-    "single_action_space",
-    "reset",
-    "step",
-)
-_MODES: Final = ("vector_entry_point", "sync", "async")
 
 #: How ended sub-envs restart: the vector env does it in the ending step (SAME_STEP), we do
 #: it with a partial reset, or the vector env spends the next step on it (NEXT_STEP without
@@ -115,6 +111,13 @@ class GymVectorVecEnv:
     ``[num_envs, ...]`` array per key (a SyncVectorEnv hands that same dict to every sub-env),
     also at the partial resets, not at the restarts a vector env does by itself.
 
+    Info fields named in ``info_keys`` become observation keys ``"info/<name>"`` as in
+    `GymVecEnv` (``"a/b"`` reads ``info["a"]["b"]``), read from the batched infos of the
+    vector env under their ``"_<name>"`` masks (zeros where a sub-env has none). Each row
+    holds the info of the call that produced it: a final observation the info of the
+    ending step (``info["final_info"]`` in ``SAME_STEP`` mode), a fresh observation that of
+    its reset (the partial reset's, or, ``SAME_STEP`` and reset steps, the step's).
+
     Actions are checked as in `GymVecEnv` and handed to the vector env as one
     ``[num_envs, *action_shape]`` numpy array (wrap an env that wants torch or JAX actions in
     ``gymnasium.wrappers.vector.ArrayConversion``). Observations may be numpy arrays or
@@ -132,13 +135,16 @@ class GymVectorVecEnv:
             (``AutoresetMode`` or its value, e.g. ``"NextStep"``), for envs that do not
             declare it.
         partial_reset: ``"auto"``, ``"reset_mask"``, ``"env_id"`` or ``"none"`` (see above).
+        info_keys: info fields kept as observation keys ``"info/<name>"``, as for
+            `GymVecEnv`: names (float32 scalars), or ``{name: dtype or Spec(shape, dtype)}``.
 
     Raises:
         MissingDependencyError: gymnasium (>= 1.1) is not installed.
         EnvError: ``make_vector_env`` is unusable or did not return a vector env, a
             ``num_envs`` other than ``n_envs``, no or an unknown autoreset mode.
         UnsupportedSpaceError: a single-env observation or action space that
-            `GymVecEnv` does not handle either.
+            `GymVecEnv` does not handle either, or an info key equal to an observation key.
+        TypeError, ValueError: bad ``info_keys`` (as for `GymVecEnv`).
 
     Example:
         >>> import gymnasium, numpy as np
@@ -163,13 +169,15 @@ class GymVectorVecEnv:
         n_envs: int | None = None,
         autoreset_mode: AutoresetMode | str | None = None,
         partial_reset: PartialReset = "auto",
+        info_keys: Sequence[str] | Mapping[str, Spec | npt.DTypeLike] = (),
     ) -> None:
-        _require_vector_api()
-        self._seed = _int_arg("seed", seed, minimum=None)
-        expected = None if n_envs is None else _int_arg("n_envs", n_envs, minimum=1)
+        require_vector_api()
+        self._info: tuple[InfoLeaf, ...] = info_leaves(info_keys)
+        self._seed = int_arg("seed", seed, minimum=None)
+        expected = None if n_envs is None else int_arg("n_envs", n_envs, minimum=1)
         self._auto_reset = bool(auto_reset)
         self._closed = False
-        self._venv: Any = _make_vector_env(make_vector_env)
+        self._venv: Any = vector_env_from(make_vector_env)
         try:
             self._setup(expected, autoreset_mode, partial_reset)
         except BaseException:
@@ -206,13 +214,24 @@ class GymVectorVecEnv:
         except UnsupportedSpaceError as exc:
             add_note(exc, f"in the single-env spaces of the vector env {venv!r}")
             raise
-        self._keys = (*(leaf.key for leaf in self._leaves), *RESERVED_KEYS)
+        frame_keys = tuple(leaf.key for leaf in self._leaves)
+        clash = sorted(set(frame_keys) & {leaf.key for leaf in self._info})
+        if clash:
+            raise UnsupportedSpaceError(
+                f"info_keys gives the observation keys {clash}, which the observation space "
+                "already has; rename that Dict entry with a `gymnasium.ObservationWrapper`."
+            )
+        # every array a step writes, in groups: the frames, the flags (by name), the info
+        self._keys = (*frame_keys, *Flags._fields, *(leaf.key for leaf in self._info))
         self._get_arrays = operator.itemgetter(*self._keys)
+        self._flag_slice = slice(len(frame_keys), len(frame_keys) + len(Flags._fields))
+        self._info_slice = slice(self._flag_slice.stop, None)
         single = len(self._leaves) == 1 and not self._leaves[0].path
         self._frame_shape = (self._n, *self._leaves[0].shape) if single else None
         row_specs = [(leaf.shape, leaf.dtype) for leaf in self._leaves]
         flags = [((), np.dtype(np.bool_))] * 4
         row_specs += [((), np.dtype(np.float32)), *flags, (self._action.shape, self._action.dtype)]
+        row_specs += [(leaf.shape, leaf.dtype) for leaf in self._info]
         self._row_specs = tuple(row_specs)
         self._idle = idle_actions(self._action, self._n)
         self._options: dict[str, npt.NDArray[Any]] | None = None
@@ -236,6 +255,7 @@ class GymVectorVecEnv:
         wrappers: Any = None,
         autoreset_mode: AutoresetMode | str | None = None,
         partial_reset: PartialReset = "auto",
+        info_keys: Sequence[str] | Mapping[str, Spec | npt.DTypeLike] = (),
         **env_kwargs: Any,
     ) -> GymVectorVecEnv:
         """The one-liner: ``gymnasium.make_vec(env_id, n_envs, ...)`` as a VecEnv.
@@ -254,6 +274,7 @@ class GymVectorVecEnv:
             wrappers: per-sub-env wrappers ("sync" and "async"), as for ``make_vec``.
             autoreset_mode: see the class.
             partial_reset: see the class.
+            info_keys: see the class.
             **env_kwargs: passed to the env's constructor.
 
         Example:
@@ -262,38 +283,22 @@ class GymVectorVecEnv:
             (4, 'NEXT_STEP')
             >>> env.close()
         """
-        _require_vector_api()
-        if not isinstance(env_id, str):
-            raise EnvError(
-                f"env_id must be a registered gymnasium id such as 'CartPole-v1', got "
-                f"{type(env_id).__name__}; pass a VectorEnv (or a factory) to "
-                "GymVectorVecEnv(...) itself."
-            )
-        n = _int_arg("n_envs", n_envs, minimum=1)
-        mode = getattr(vectorization_mode, "value", vectorization_mode)
-        if mode is not None and mode not in _MODES:
-            raise ValueError(
-                f"vectorization_mode must be one of {list(_MODES)} or None, got "
-                f"{vectorization_mode!r}."
-            )
-        import gymnasium
-
-        make = functools.partial(
-            gymnasium.make_vec,
+        make = make_vec_factory(
             env_id,
-            num_envs=n,
-            vectorization_mode=mode,
-            vector_kwargs=dict(vector_kwargs) if vector_kwargs is not None else None,
+            n_envs,
+            vectorization_mode=vectorization_mode,
+            vector_kwargs=vector_kwargs,
             wrappers=wrappers,
-            **env_kwargs,
+            env_kwargs=env_kwargs,
         )
         return cls(
             make,
             seed,
             auto_reset,
-            n_envs=n,
+            n_envs=n_envs,
             autoreset_mode=autoreset_mode,
             partial_reset=partial_reset,
+            info_keys=info_keys,
         )
 
     # ------------------------------------------------------------------ properties
@@ -385,6 +390,8 @@ class GymVectorVecEnv:
             data[key] = np.zeros(n, np.bool_)
         data["initial_state"] = np.ones(n, np.bool_)
         data["last_action"] = np.zeros((n, *self._action.shape), self._action.dtype)
+        for leaf in self._info:
+            data[leaf.key] = batched_info(leaf, result[1], n, "reset()")
         self._options = options
         ids = np.arange(n, dtype=np.int64)
         self._running, self._pending, self._reset_steps = ids, _NO_IDS, _NO_IDS
@@ -497,7 +504,6 @@ class GymVectorVecEnv:
         Returns the sorted ids of the envs whose episode ended.
         """
         obs, rew, term, trunc, info = self._step_venv(values, when)
-        n_leaves = len(self._leaves)
         frame = self._frame_shape  # a single "frame" leaf: the common case, made cheap
         if frame is not None and type(obs) is np.ndarray and obs.shape == frame:
             arrays = [obs]
@@ -506,50 +512,77 @@ class GymVectorVecEnv:
             arrays = self._leaf_arrays(obs, self._n, when)
             for dst, arr in zip(dsts, arrays, strict=False):
                 dst[...] = arr
-        reward, o_term, o_trunc, o_done, initial, last_action = dsts[n_leaves:]
-        reward[...] = rew
-        last_action[...] = values
+        flags: Flags[npt.NDArray[Any]] = Flags._make(dsts[self._flag_slice])
+        flags.reward[...] = rew
+        flags.last_action[...] = values
         # what an env continues from is never terminal: an ended env starts a new episode
-        o_term[...] = False
-        o_trunc[...] = False
-        o_done[...] = False
-        initial[...] = False
+        flags.terminated[...] = False
+        flags.truncated[...] = False
+        flags.done[...] = False
+        flags.initial_state[...] = False
+        infos = [batched_info(leaf, info, self._n, when) for leaf in self._info]
+        for dst, arr in zip(dsts[self._info_slice], infos, strict=True):
+            dst[...] = arr
         skipped = self._reset_steps = self._pending
         ended: EnvIds = np.logical_or(term, trunc).nonzero()[0]
         if not len(ended):
             if len(skipped):  # their reset step: the vector env returned a first observation
-                reward[skipped] = 0
-                initial[skipped] = True
-                last_action[skipped] = 0
+                flags.reward[skipped] = 0
+                flags.initial_state[skipped] = True
+                flags.last_action[skipped] = 0
                 self._pending = _NO_IDS
             return _NO_IDS
         if ended.dtype != np.int64:  # intp is int32 on some platforms
             ended = ended.astype(np.int64)
+        self._write_final(fins, ended, arrays, infos, (rew, term, trunc, values), info, when)
+        # the first observation of an episode (the ended envs', the reset steps')
+        fresh = np.concatenate((skipped, ended)) if len(skipped) else ended
+        flags.reward[fresh] = 0
+        flags.initial_state[fresh] = True
+        flags.last_action[fresh] = 0
+        self._pending = _NO_IDS
+        if self._restart == "partial":
+            first, first_infos = self._reset_ended(ended, when)
+            for dst, arr in zip(dsts, first, strict=False):
+                dst[ended] = arr
+            for dst, arr in zip(dsts[self._info_slice], first_infos, strict=True):
+                dst[ended] = arr
+        elif self._restart == "reset_step":  # the frame rows keep the final frame until then
+            self._pending = ended
+        return ended
+
+    def _write_final(
+        self,
+        fins: tuple[npt.NDArray[Any], ...],
+        ended: EnvIds,
+        arrays: list[npt.NDArray[Any]],
+        infos: list[npt.NDArray[Any]],
+        step: tuple[npt.NDArray[Any], ...],
+        info: Any,
+        when: str,
+    ) -> None:
+        """Write the final observation of the ``ended`` envs into their rows of ``fins``.
+
+        ``step`` is ``(rewards, terminations, truncations, actions)`` of the step.
+        """
         if self._restart == "same_step":  # the final observations are in the info
+            final_info = info.get("final_info") if isinstance(info, Mapping) else None
+            infos = [batched_info(leaf, final_info, self._n, when) for leaf in self._info]
             for fin, row in zip(fins, self._final_rows(info, ended, when), strict=False):
                 fin[ended] = row
         else:  # the step's observation is the final one
             for fin, arr in zip(fins, arrays, strict=False):
                 fin[ended] = arr[ended]
-        f_reward, f_term, f_trunc, f_done, f_initial, f_action = fins[n_leaves:]
-        f_reward[ended] = rew[ended]
-        f_term[ended] = term[ended]
-        f_trunc[ended] = trunc[ended]
-        f_done[ended] = True
-        f_initial[ended] = False
-        f_action[ended] = values[ended]
-        # the first observation of an episode (the ended envs', the reset steps')
-        fresh = np.concatenate((skipped, ended)) if len(skipped) else ended
-        reward[fresh] = 0
-        initial[fresh] = True
-        last_action[fresh] = 0
-        self._pending = _NO_IDS
-        if self._restart == "partial":
-            for dst, first in zip(dsts, self._reset_ended(ended, when), strict=False):
-                dst[ended] = first
-        elif self._restart == "reset_step":  # the frame rows keep the final frame until then
-            self._pending = ended
-        return ended
+        for fin, arr in zip(fins[self._info_slice], infos, strict=True):
+            fin[ended] = arr[ended]
+        rew, term, trunc, values = step
+        final: Flags[npt.NDArray[Any]] = Flags._make(fins[self._flag_slice])
+        final.reward[ended] = rew[ended]
+        final.terminated[ended] = term[ended]
+        final.truncated[ended] = trunc[ended]
+        final.done[ended] = True
+        final.initial_state[ended] = False
+        final.last_action[ended] = values[ended]
 
     def _final_rows(self, info: Any, ended: EnvIds, when: str) -> list[npt.NDArray[Any]]:
         """SAME_STEP: the final observation of each ended env, per leaf ``[len(ended), ...]``."""
@@ -571,12 +604,14 @@ class GymVectorVecEnv:
         batched = self._leaf_arrays(final, self._n, f"{when} (info['final_obs'])")
         return [arr[ended] for arr in batched]
 
-    def _reset_ended(self, ended: EnvIds, when: str) -> list[npt.NDArray[Any]]:
-        """Partial reset of the ``ended`` envs; their fresh observations, per leaf."""
+    def _reset_ended(
+        self, ended: EnvIds, when: str
+    ) -> tuple[list[npt.NDArray[Any]], list[npt.NDArray[Any]]]:
+        """Partial reset of the ``ended`` envs: their fresh observations and info, per leaf."""
         method = self._partial
         assert method is not None  # only called with a partial reset method
         try:
-            obs, rows = reset_rows(self._venv, method, ended, self._n, self._options)
+            obs, info, rows = reset_rows(self._venv, method, ended, self._n, self._options)
         except BaseException as exc:
             add_note(
                 exc,
@@ -585,8 +620,10 @@ class GymVectorVecEnv:
             )
             raise
         expected = len(ended) if method == "env_id" else self._n
-        arrays = self._leaf_arrays(obs, expected, f"the partial reset after {when}")
-        return [arr[rows] for arr in arrays]
+        where = f"the partial reset after {when}"
+        arrays = self._leaf_arrays(obs, expected, where)
+        infos = [batched_info(leaf, info, expected, where) for leaf in self._info]
+        return [arr[rows] for arr in arrays], [arr[rows] for arr in infos]
 
     def _step_venv(self, values: npt.NDArray[Any], when: str) -> tuple[Any, Any, Any, Any, Any]:
         """``venv.step(values)``: ``(obs, rewards, terminations, truncations, infos)``."""
@@ -699,85 +736,3 @@ class GymVectorVecEnv:
         tb: TracebackType | None,
     ) -> None:
         self.close()
-
-
-def _require_vector_api() -> None:
-    """Check for gymnasium >= 1.1 (``gymnasium.vector.AutoresetMode``), or a clear error."""
-    require_gymnasium("GymVectorVecEnv")
-    import gymnasium.vector
-
-    if not hasattr(gymnasium.vector, "AutoresetMode"):
-        raise MissingDependencyError(
-            f"GymVectorVecEnv needs gymnasium >= 1.1 (its vector API with autoreset modes); "
-            f"gymnasium {getattr(gymnasium, '__version__', '?')} is installed. Upgrade it: "
-            "pip install -U 'gymnasium>=1.1'."
-        )
-
-
-def _int_arg(name: str, value: object, minimum: int | None) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int, got {value!r}.")
-    if minimum is not None and value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}.")
-    return int(value)
-
-
-def _is_vector_env(obj: object) -> bool:
-    return not isinstance(obj, type) and all(hasattr(obj, a) for a in _VECTOR_ATTRS)
-
-
-def _make_vector_env(make: object) -> Any:
-    """The vector env given, or made by the no-argument callable given."""
-    if isinstance(make, str):
-        raise EnvError(
-            f"GymVectorVecEnv takes a VectorEnv or a factory of one, got the id {make!r}. "
-            f"Use GymVectorVecEnv.from_id({make!r}, n_envs, seed, ...), or GymVecEnv for "
-            "per-env stepping."
-        )
-    if _is_vector_env(make):
-        return make
-    if not callable(make):
-        lacks = [a for a in _VECTOR_ATTRS if not hasattr(make, a)]
-        raise EnvError(
-            f"make_vector_env must be a gymnasium VectorEnv or a callable returning one, got "
-            f"{type(make).__name__} (it lacks {lacks})."
-        )
-    factory: Callable[[], Any] = make
-    try:
-        inspect.signature(factory).bind()
-    except TypeError:
-        raise EnvError(
-            f"make_vector_env must be callable with no arguments, but {factory!r} needs some. "
-            "GymVectorVecEnv seeds the vector env itself at its first reset: use e.g. "
-            "`functools.partial(gymnasium.make_vec, 'CartPole-v1', num_envs=8)`."
-        ) from None
-    except ValueError:  # no signature (a builtin): try it as it is
-        pass
-    try:
-        venv = factory()
-    except AssertionError as exc:
-        if "daemonic" in str(exc):
-            add_note(
-                exc,
-                "an AsyncVectorEnv starts processes, which a MultiProcessBatcher worker (a "
-                "daemon process) may not do: there, use vectorization_mode='sync' or "
-                "'vector_entry_point', or the LocalBatcher.",
-            )
-        raise
-    if _is_vector_env(venv):
-        return venv
-    close = getattr(venv, "close", None)
-    single = hasattr(venv, "observation_space") and hasattr(venv, "step")
-    if callable(close):
-        close()
-    if single:
-        raise EnvError(
-            f"make_vector_env returned {type(venv).__name__}, a single env, not a gymnasium "
-            "VectorEnv (no num_envs / single_observation_space). Use "
-            "GymVecEnv(make_env, n_envs, seed) for single envs, or wrap them in "
-            "gymnasium.vector.SyncVectorEnv."
-        )
-    raise EnvError(
-        f"make_vector_env returned {type(venv).__name__}, not a gymnasium VectorEnv (it "
-        f"lacks {[a for a in _VECTOR_ATTRS if not hasattr(venv, a)]})."
-    )

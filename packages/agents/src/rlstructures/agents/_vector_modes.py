@@ -149,21 +149,21 @@ def reset_rows(
     ended: EnvIds,
     n: int,
     options: Mapping[str, Any] | None,
-) -> tuple[Any, EnvIds | slice]:
+) -> tuple[Any, Any, EnvIds | slice]:
     """Restart the sub-envs ``ended`` (sorted ids) of ``venv``, and only those.
 
     Returns:
-        ``(observation, rows)``: the batched observation ``venv.reset`` returned and the
-        rows of it that hold the fresh observations of ``ended``, in order.
+        ``(observation, info, rows)``: what ``venv.reset`` returned (batched) and the rows
+        of it that belong to ``ended``, in order.
     """
     if method == "env_id":
         if options is None:
-            observation, _ = venv.reset(ended)
+            observation, info = venv.reset(ended)
         else:
-            observation, _ = venv.reset(ended, options=dict(options))
-        return observation, slice(None)
+            observation, info = venv.reset(ended, options=dict(options))
+        return observation, info, slice(None)
     mask = np.zeros(n, np.bool_)
     mask[ended] = True
     # a fresh dict each call: gymnasium pops "reset_mask" out of it
-    observation, _ = venv.reset(options={**(options or {}), "reset_mask": mask})
-    return observation, ended
+    observation, info = venv.reset(options={**(options or {}), "reset_mask": mask})
+    return observation, info, ended
