@@ -167,6 +167,20 @@ def probe_specs(
     return specs, n
 
 
+def _one_element_per_step(arr: npt.NDArray[Any], size: int) -> npt.NDArray[Any]:
+    """A 1-D view of a ``[n, T, *row]`` buffer array (C-contiguous) with one element per step.
+
+    Each row becomes one opaque element of its byte size, so that moving steps around is
+    one fancy-index copy of ``size`` elements, several times faster than moving the rows of
+    a 2-D view.
+    """
+    assert arr.flags.c_contiguous  # every buffer array is (BufferLayout), so are its rows
+    flat = arr.reshape(size, -1)
+    if flat.shape[1] == 1:
+        return flat.reshape(size)
+    return flat.view(np.dtype((np.void, arr.itemsize * flat.shape[1])))[:, 0]
+
+
 def _bad_ids(ids: npt.NDArray[Any], n: int) -> bool:
     """Whether ``ids`` is not a 1-D int array of values in ``[0, n)``."""
     return bool(
@@ -394,7 +408,7 @@ class Collector:
         for k, obs_dst, _ in self._obs_dst:
             obs_dst[:, 0] = carry[k]
         ended_at: list[tuple[int, list[Any]]] = []
-        skipped_at: list[tuple[int, list[Any]]] = []
+        skipped_at: list[tuple[int, npt.NDArray[np.intp]]] = []
         skips = self._skips
         shape = (n,)
         history, store_state, worker = self._history, self._store_state, self.worker
@@ -440,8 +454,8 @@ class Collector:
                 ended_at.append((t, ended.tolist() if type(ended) is np.ndarray else list(ended)))
             if skips:
                 skipped = env.reset_step_ids  # type: ignore[attr-defined]
-                if len(skipped):
-                    skipped_at.append((t, np.asarray(skipped).tolist()))
+                if len(skipped):  # a copy: the env may reuse its array
+                    skipped_at.append((t, np.array(skipped, np.intp)))
             state = new_state
         self._lengths[:] = T
         keep = self._keep  # False where an episode ended: the env wrote its final row there
@@ -462,30 +476,33 @@ class Collector:
         self._state = state
         return n
 
-    def _drop_steps(self, skipped_at: list[tuple[int, list[Any]]]) -> None:
-        """Remove the rows ``(env, t)`` of reset steps: the env's later steps move up by one.
+    def _drop_steps(self, skipped_at: list[tuple[int, npt.NDArray[np.intp]]]) -> None:
+        """Remove the rows ``(env, t)`` of reset steps: the env's later steps move up.
 
         Its length shrinks by as many; the rows past it are zeroed by the batcher.
         """
         n, T = self.n_envs, self.n_timesteps
-        rows = np.array([j for _, e in skipped_at for j in e], np.intp)
+        rows = np.concatenate([e for _, e in skipped_at])
         if _bad_ids(rows, n):
-            t, e = next((t, e) for t, e in skipped_at if _bad_ids(np.array(e), n))
+            t, e = next((t, e) for t, e in skipped_at if _bad_ids(e, n))
             raise ValueError(
-                f"worker {self.worker}, step {t}: env.reset_step_ids was {e!r}; expected a "
-                f"1-D int array of ids in [0, {n}) (see rlstructures.agents.StepIntoVecEnv)."
+                f"worker {self.worker}, step {t}: env.reset_step_ids was {e.tolist()!r}; "
+                f"expected a 1-D int array of ids in [0, {n}) (see "
+                "rlstructures.agents.StepIntoVecEnv)."
             )
-        steps = np.array([t for t, e in skipped_at for _ in e], np.intp)
-        valid = np.ones((n, T), np.bool_)
-        valid[rows, steps] = False
-        envs = np.unique(rows)
-        order = np.argsort(~valid[envs], axis=1, kind="stable")  # kept steps first, in order
+        steps = np.repeat([t for t, _ in skipped_at], [len(e) for _, e in skipped_at])
+        kept = np.ones((n, T), np.bool_)
+        kept[rows, steps] = False
+        # the flat index (env * T + t) of each kept step, and where it goes: its rank in its row
+        src = np.flatnonzero(kept)
+        dst = (np.cumsum(kept, axis=1) - 1 + np.arange(0, n * T, T)[:, None])[kept]
+        moving = src != dst
+        src, dst = src[moving], dst[moving]
         for arr in self._step.values():
-            part = arr[envs]
-            arr[envs] = np.take_along_axis(
-                part, order.reshape(order.shape + (1,) * (part.ndim - 2)), axis=1
-            )
-        self._lengths[envs] = valid[envs].sum(axis=1)
+            if arr.size:  # (rows of a 0-sized shape: nothing to move)
+                flat = _one_element_per_step(arr, n * T)
+                flat[dst] = flat[src]  # the right side is a copy: no overlap to fear
+        self._lengths[:] = kept.sum(axis=1)
 
     def _ids_error(self, t: int, ended: object, n: int) -> ValueError:
         return ValueError(
