@@ -6,7 +6,7 @@ Public API:
 * `MultiProcessBatcher`: one worker process per seed, trajectories in shared memory.
 * `Batcher`: the interface both implement.
 * errors: `WorkerError`, `AgentOutputError`, `BatcherStateError`, `BatcherTimeoutError`,
-  `BatcherError`.
+  `SharedMemoryError`, `BatcherError`.
 * `rlstructures.batchers.testing`: small deterministic envs and agents, with fault
   injection, for tests of code built on batchers.
 """
@@ -20,6 +20,7 @@ from rlstructures.batchers.errors import AgentOutputError as AgentOutputError
 from rlstructures.batchers.errors import BatcherError as BatcherError
 from rlstructures.batchers.errors import BatcherStateError as BatcherStateError
 from rlstructures.batchers.errors import BatcherTimeoutError as BatcherTimeoutError
+from rlstructures.batchers.errors import SharedMemoryError as SharedMemoryError
 from rlstructures.batchers.errors import WorkerError as WorkerError
 
 __version__ = importlib.metadata.version("rlstructures-batchers")
@@ -32,6 +33,7 @@ __all__ = [
     "AgentOutputError",
     "BatcherStateError",
     "BatcherTimeoutError",
+    "SharedMemoryError",
     "BatcherError",
     "__version__",
 ]

@@ -11,6 +11,7 @@ import time
 import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from multiprocessing import reduction
 from multiprocessing.connection import Connection
 from multiprocessing.reduction import ForkingPickler
 from typing import Any, Final
@@ -19,7 +20,8 @@ import numpy as np
 
 from rlstructures.agents import Agent, VecEnv
 from rlstructures.batchers._base import Batcher, _Output
-from rlstructures.batchers._shm import Segment
+from rlstructures.batchers._layout import BufferLayout
+from rlstructures.batchers._shm import Segment, format_bytes
 from rlstructures.batchers._weights import WeightsLayout, split
 from rlstructures.batchers._worker import WorkerConfig, worker_main
 from rlstructures.batchers.errors import AgentOutputError, BatcherTimeoutError, WorkerError
@@ -84,7 +86,6 @@ class _Resources:
                 w.process.close()
         self.workers.clear()
         for seg in self.segments:
-            seg.unlink()
             seg.close()
         self.segments.clear()
 
@@ -178,7 +179,6 @@ class MultiProcessBatcher(Batcher):
         self._weights_layout: WeightsLayout | None = None
         self._weights_segment: Segment | None = None
         self._weights_version = 0
-        self._unlink_at: tuple[int, Segment] | None = None  # (version, segment) once all read it
         self._prepared: _Output | None = None  # the output of the running collection
         try:
             self._start(mp.get_context(start_method), torch_threads, bool(batch_scheduling))
@@ -199,7 +199,12 @@ class MultiProcessBatcher(Batcher):
                     "module-level functions or classes, or functools.partial of them (not "
                     "lambdas or local functions)."
                 ) from exc
-        segment = Segment.create(self.layout.size)
+        segment = Segment.create(
+            self.layout.size,
+            what=_describe_buffer(self.layout),
+            fix="Lower `n_timesteps` or the number of envs (`seeds` x the envs of each VecEnv), "
+            "or make the observations smaller.",
+        )
         self._res.segments.append(segment)
         # pre-touch every page once: first-touch faults cost ~10x a warm write
         np.frombuffer(segment.buffer, dtype=np.uint8)[:] = 0
@@ -209,7 +214,6 @@ class MultiProcessBatcher(Batcher):
                 factories=factories,
                 seed=seed,
                 agent_seed=None if self.agent_seeds is None else self.agent_seeds[i],
-                shm_path=segment.path,
                 layout=self.layout,
                 specs=self.specs,
                 n_envs=self.n_envs_per_worker,
@@ -224,11 +228,15 @@ class MultiProcessBatcher(Batcher):
             )
             process.start()
             child.close()
-            self._res.workers.append(_Worker(i, seed, process, parent))
+            worker = _Worker(i, seed, process, parent)
+            self._res.workers.append(worker)
+            try:  # the segment has no name: the worker gets its file descriptor
+                reduction.send_handle(parent, segment.fileno(), process.pid)
+            except OSError:
+                pass  # it died already: the wait below reports how
         self._wait_for(
             lambda: [w for w in self._workers if not w.ready], START_TIMEOUT, "start"
         )
-        segment.unlink()  # every worker has it mapped: the name is no longer needed
 
     @property
     def _workers(self) -> list[_Worker]:
@@ -263,10 +271,6 @@ class MultiProcessBatcher(Batcher):
             worker.resetting = False
         elif kind == "weights_done":
             worker.weights_version = int(msg[1])
-            pending = self._unlink_at
-            if pending and all(w.weights_version >= pending[0] for w in self._workers):
-                pending[1].unlink()  # every worker has mapped it: the name is no longer needed
-                self._unlink_at = None
         elif kind == "error":
             _, name, text, tb = msg
             if name == AgentOutputError.__name__:
@@ -398,24 +402,50 @@ class MultiProcessBatcher(Batcher):
             lambda: [w for w in self._workers if w.weights_version < previous], timeout, "update()"
         )
         version = previous + 1
-        path = None
-        if self._weights_layout is None or layout.signature != self._weights_layout.signature:
-            old = self._weights_segment
-            self._weights_segment = Segment.create(layout.size)
-            self._res.segments.append(self._weights_segment)
-            self._weights_layout = layout
-            path = self._weights_segment.path
-            if old is not None:
-                old.close()
+        current = self._weights_layout
+        fresh = current is None or layout.signature != current.signature
+        if current is not None and not fresh:
+            layout = current  # the same arrays: the same segment, nothing to send but a message
         else:
-            layout = self._weights_layout
+            new = Segment.create(
+                layout.size,
+                what=f"update()'s {len(arrays)} arrays",
+                fix="Send fewer or smaller arrays to `update()`.",
+            )
+            old, self._weights_segment = self._weights_segment, new
+            self._res.segments.append(new)
+            self._weights_layout = layout
+            if old is not None:
+                self._res.segments.remove(old)
+                old.close()
         segment = self._weights_segment
         if segment is None:  # pragma: no cover - set just above
             raise RuntimeError("weights segment missing")
         layout.write(segment.buffer, arrays)
+        message = _dumps(("weights", version, layout if fresh else None, others))
         for w in self._workers:
-            self._send(w, ("weights", version, path, layout if path else None, others))
+            self._send_bytes(w, message)
+            if fresh:  # a new segment: its file descriptor follows the message
+                self._send_fd(w, segment.fileno())
         self._weights_version = version
-        if path is not None:
-            self._unlink_at = (version, segment)
         self._pump(0)
+
+    def _send_fd(self, worker: _Worker, fd: int) -> None:
+        try:
+            reduction.send_handle(worker.conn, fd, worker.process.pid)
+        except OSError:
+            self._pump(0.5)  # the worker died: report how
+            self._fail(WorkerError(_describe_death(worker), worker=worker.index))
+
+
+def _describe_buffer(layout: BufferLayout) -> str:
+    """The trajectory buffer and its largest arrays, for an allocation error."""
+    largest = sorted(layout.entries, key=lambda e: -e.nbytes)[:3]
+    arrays = ", ".join(
+        f"{e.name.split(':', 1)[1] if ':' in e.name else e.name} {format_bytes(e.nbytes)}"
+        for e in largest
+    )
+    return (
+        f"MultiProcessBatcher's trajectory buffer ({layout.n_envs} envs x "
+        f"n_timesteps={layout.n_timesteps}; largest arrays: {arrays})"
+    )

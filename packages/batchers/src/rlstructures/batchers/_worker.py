@@ -3,8 +3,11 @@
 Messages are small and once per command (never per step): the trajectories themselves are
 written straight into the shared buffer.
 
-parent -> worker: ("reset", agent_info, env_info) | ("execute", agent_info | None)
-                  | ("weights", version, path | None, layout | None, others) | ("close",)
+parent -> worker: the buffer's file descriptor (first, by ``send_handle``), then
+                  ("reset", agent_info, env_info) | ("execute", agent_info | None)
+                  | ("weights", version, layout | None, others) | ("close",)
+                  (a "weights" message with a layout is followed by the file descriptor of
+                  a new weights segment)
 worker -> parent: ("ready",) | ("reset_done",) | ("done", n_running)
                   | ("weights_done", version) | ("error", type_name, message, traceback)
 """
@@ -22,6 +25,7 @@ import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
+from multiprocessing import reduction
 from multiprocessing.connection import Connection
 from typing import Any, Final
 
@@ -42,7 +46,6 @@ class WorkerConfig:
     factories: Any  # pickled (make_agent, make_env), or the pair itself with "fork"
     seed: int
     agent_seed: int | None
-    shm_path: str
     layout: BufferLayout
     specs: Specs
     n_envs: int
@@ -129,7 +132,7 @@ def worker_main(cfg: WorkerConfig, conn: Connection) -> None:
     collector: Collector | None = None
     wlayout: WeightsLayout | None = None
     try:
-        segment = Segment.attach(cfg.shm_path, cfg.layout.size)
+        segment = Segment.attach(reduction.recv_handle(conn), cfg.layout.size)
         start = cfg.index * cfg.n_envs
         views = rows(cfg.layout.views(segment.buffer), start, start + cfg.n_envs)
         make_agent, make_env = _factories(cfg.factories)
@@ -168,11 +171,11 @@ def worker_main(cfg: WorkerConfig, conn: Connection) -> None:
                 collector.reset(msg[1], msg[2])
                 conn.send(("reset_done",))
             elif cmd == "weights":
-                _, version, path, layout, others = msg
-                if path is not None:
+                _, version, layout, others = msg
+                if layout is not None:  # a new segment: its file descriptor follows
                     if weights is not None:
                         weights.close()
-                    weights = Segment.attach(path, layout.size)
+                    weights = Segment.attach(reduction.recv_handle(conn), layout.size)
                     wlayout = layout
                 if wlayout is None or weights is None:
                     raise RuntimeError("weights message without a layout")  # parent bug guard

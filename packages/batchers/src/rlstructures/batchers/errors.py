@@ -10,6 +10,7 @@ __all__ = [
     "BatcherError",
     "BatcherStateError",
     "BatcherTimeoutError",
+    "SharedMemoryError",
     "WorkerError",
 ]
 
@@ -56,3 +57,14 @@ class BatcherStateError(BatcherError, RuntimeError):
 
 class BatcherTimeoutError(BatcherError, TimeoutError):
     """``get(timeout=...)`` expired before the workers finished."""
+
+
+class SharedMemoryError(BatcherError, OSError):
+    """Shared memory for a batcher's buffers could not be allocated (e.g. /dev/shm is full).
+
+    Raised when the buffer is allocated (at construction, or by ``update()`` for the
+    weights), never later: the whole size is reserved up front, so a full /dev/shm cannot
+    kill a process with SIGBUS at a later write. Nothing stays allocated. ``errno`` is the
+    system's (``ENOSPC`` when full); the message says how much was needed, how much is
+    free and what to change.
+    """
