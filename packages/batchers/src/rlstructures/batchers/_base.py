@@ -5,6 +5,7 @@ from __future__ import annotations
 import abc
 import enum
 import math
+import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -135,6 +136,7 @@ class Batcher(abc.ABC):
         store_agent_state: bool = False,
     ) -> None:
         self._state = _State.CLOSED  # until construction succeeds
+        self._pid = os.getpid()  # the process that owns the batcher (see _require)
         makers: tuple[object, object] = (make_agent, make_env)
         if not all(callable(m) for m in makers):
             raise TypeError(
@@ -306,10 +308,15 @@ class Batcher(abc.ABC):
         return self._state is _State.CLOSED
 
     def close(self) -> None:
-        """Stop the workers and release every resource. Idempotent."""
+        """Stop the workers and release every resource. Idempotent.
+
+        In a forked child of the process that created the batcher, only this copy of the
+        object is marked closed: the workers and buffers belong to the creator.
+        """
         if self._state is not _State.CLOSED:
             self._state = _State.CLOSED
-            self._close()
+            if os.getpid() == self._pid:
+                self._close()
 
     def __enter__(self) -> Self:
         return self
@@ -324,8 +331,15 @@ class Batcher(abc.ABC):
 
     # ------------------------------------------------------------------ helpers
     def _require(self, *states: _State, what: str) -> None:
-        if self._state in states:
+        if self._state in states and os.getpid() == self._pid:
             return
+        if os.getpid() != self._pid:
+            raise BatcherStateError(
+                f"{what} is not allowed here: this batcher was created in process {self._pid} "
+                f"and this is process {os.getpid()} (a fork of it). A batcher works only in "
+                "the process that created it (its workers, buffers and envs are that "
+                "process's); build a new one in this process."
+            )
         hints = {
             _State.CLOSED: "the batcher is closed (close() ran, or a WorkerError closed it).",
             _State.NEW: "call reset() first.",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
@@ -18,7 +18,15 @@ from rlstructures.batchers._layout import Specs
 from rlstructures.batchers.errors import AgentOutputError
 from rlstructures.dicttensor import DictTensor, Spec, TemporalDictTensor
 
-__all__ = ["Collector", "check_env", "check_output", "probe_specs", "replicate"]
+__all__ = [
+    "Collector",
+    "build_collector",
+    "check_agent",
+    "check_env",
+    "check_output",
+    "probe_specs",
+    "replicate",
+]
 
 _Checks = tuple[tuple[str, tuple[int, ...], np.dtype[Any]], ...]
 
@@ -37,6 +45,24 @@ def check_env(env: object, where: str) -> VecEnv:
             "`rlstructures.agents.GymVecEnv(make_env, n_envs, seed)`."
         )
     return env  # type: ignore[return-value]  # duck-typed Protocol check just above
+
+
+_AGENT_METHODS: Final = ("initial_state", "require_history", "update", "seed", "close")
+
+
+def check_agent(agent: object, where: str) -> Agent:
+    """``agent`` if it looks like an Agent, else a TypeError saying what ``make_agent`` returned."""
+    missing = [m for m in _AGENT_METHODS if not callable(getattr(agent, m, None))]
+    if not callable(agent):
+        missing.append("__call__")
+    if missing:
+        raise TypeError(
+            f"{where}: make_agent() must return an Agent (a subclass of "
+            f"`rlstructures.agents.Agent`), got {type(agent).__name__} lacking {missing}. "
+            "Pass the agent's class or a function building one, e.g. "
+            "`functools.partial(MyAgent, hidden=64)`, not an instance or its output."
+        )
+    return agent  # type: ignore[return-value]  # duck-typed check just above
 
 
 def _keys_error(
@@ -138,33 +164,92 @@ def probe_specs(
         ``(specs, n_envs_per_vecenv)``.
     """
     env = check_env(make_env(seed), "probe")
-    agent = make_agent()
     try:
-        n = int(env.n_envs)
-        ai = replicate(agent_info, n, "agent_info")
-        ei = replicate(env_info, n, "env_info")
-        obs, ids = env.reset(ei if ei.keys() else None)
-        obs = check_output(obs, "observation", n, None, "probe (env.reset)")
-        state = check_output(agent.initial_state(ai, n), "initial_state", n, None, "probe")
-        history = None
-        if agent.require_history():  # no step yet: T = 0, the observation keys
-            empty = {f"observation/{k}": v[:, None][:, :0] for k, v in obs.items()}
-            history = TemporalDictTensor(DictTensor(empty, batch_shape=(n, 0)))
-        action, new_state = agent(state, obs, ai, history)
-        action = check_output(action, "action", n, None, "probe (agent call)")
-        if "action" not in action:
-            raise AgentOutputError(
-                f"probe (agent call): the agent's action DictTensor lacks the key 'action' "
-                f"(its keys: {sorted(action.keys())}); 'action' is what the env receives."
-            )
-        state_checks = _checks(state.specs())
-        check_output(new_state, "new_state", n, state_checks, "probe (agent call)")
-        specs = Specs(obs.specs(), action.specs(), state.specs(), ai.specs(), ei.specs())
-        del ids
+        agent = check_agent(make_agent(), "probe")
+        try:
+            specs, n = _probe(agent, env, agent_info, env_info)
+        finally:
+            agent.close()
     finally:
         env.close()
-        agent.close()
     return specs, n
+
+
+def _probe(
+    agent: Agent, env: VecEnv, agent_info: DictTensor | None, env_info: DictTensor | None
+) -> tuple[Specs, int]:
+    n = int(env.n_envs)
+    ai = replicate(agent_info, n, "agent_info")
+    ei = replicate(env_info, n, "env_info")
+    obs, ids = env.reset(ei if ei.keys() else None)
+    obs = check_output(obs, "observation", n, None, "probe (env.reset)")
+    state = check_output(agent.initial_state(ai, n), "initial_state", n, None, "probe")
+    history = None
+    if agent.require_history():  # no step yet: T = 0, the observation keys
+        empty = {f"observation/{k}": v[:, None][:, :0] for k, v in obs.items()}
+        history = TemporalDictTensor(DictTensor(empty, batch_shape=(n, 0)))
+    action, new_state = agent(state, obs, ai, history)
+    action = check_output(action, "action", n, None, "probe (agent call)")
+    if "action" not in action:
+        raise AgentOutputError(
+            f"probe (agent call): the agent's action DictTensor lacks the key 'action' "
+            f"(its keys: {sorted(action.keys())}); 'action' is what the env receives."
+        )
+    state_checks = _checks(state.specs())
+    check_output(new_state, "new_state", n, state_checks, "probe (agent call)")
+    del ids
+    return Specs(obs.specs(), action.specs(), state.specs(), ai.specs(), ei.specs()), n
+
+
+def build_collector(
+    make_agent: Callable[[], Agent],
+    make_env: Callable[[int], VecEnv],
+    *,
+    seed: int,
+    agent_seed: int | None,
+    views: Mapping[str, npt.NDArray[Any]],
+    specs: Specs,
+    n_envs: int,
+    n_timesteps: int,
+    store_agent_state: bool,
+    worker: int,
+) -> Collector:
+    """The env and agent of worker ``worker`` and their Collector over ``views``.
+
+    Whatever was built is closed when a later step fails.
+
+    Raises:
+        TypeError: ``make_env`` / ``make_agent`` returned something else than a VecEnv / an
+            Agent.
+        ValueError: the VecEnv has another number of envs than the probe's (``n_envs``).
+    """
+    where = f"worker {worker}"
+    env = check_env(make_env(seed), where)
+    try:
+        agent = check_agent(make_agent(), where)
+        try:
+            if agent_seed is not None:
+                agent.seed(agent_seed)
+            if env.n_envs != n_envs:
+                raise ValueError(
+                    f"{where}: make_env({seed}) has {env.n_envs} envs, but the probe's had "
+                    f"{n_envs}; every VecEnv must have the same n_envs."
+                )
+            return Collector(
+                agent,
+                env,
+                views,
+                specs,
+                n_timesteps=n_timesteps,
+                store_agent_state=store_agent_state,
+                worker=worker,
+            )
+        except BaseException:
+            agent.close()
+            raise
+    except BaseException:
+        env.close()
+        raise
 
 
 def _bad_ids(ids: npt.NDArray[Any], n: int) -> bool:

@@ -20,6 +20,7 @@ import numpy as np
 
 from rlstructures.agents import Agent, VecEnv
 from rlstructures.batchers._base import Batcher, _Output
+from rlstructures.batchers._exceptions import remote_error
 from rlstructures.batchers._layout import BufferLayout
 from rlstructures.batchers._shm import Segment, format_bytes
 from rlstructures.batchers._weights import WeightsLayout, split
@@ -55,15 +56,39 @@ class _Worker:
     weights_version: int = 0
 
 
+# Worker processes of every live batcher. A fork of their owner (``os.fork()``) inherits
+# multiprocessing's registry of the owner's children, and at its exit multiprocessing would
+# terminate those that are daemons and try to join them ("can only join a child process"):
+# the child forgets them right after the fork (a hook registered once, below).
+_WORKER_PROCESSES: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+def _forget_workers_after_fork() -> None:
+    children = getattr(mp.process, "_children", None)  # multiprocessing's registry (a set)
+    if isinstance(children, set):
+        children.difference_update(_WORKER_PROCESSES)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_workers_after_fork)
+
+
 @dataclass(slots=True)
 class _Resources:
-    """What must be released, shared with the finalizer (which must not reference the batcher)."""
+    """What must be released, shared with the finalizer (which must not reference the batcher).
 
+    ``release`` acts only in the process that created it (``pid``): in a forked child the
+    workers, pipes and segments are the parent's.
+    """
+
+    pid: int = field(default_factory=os.getpid)
     workers: list[_Worker] = field(default_factory=list)
     segments: list[Segment] = field(default_factory=list)
     selector: selectors.BaseSelector | None = None
 
     def release(self) -> None:
+        if os.getpid() != self.pid:
+            return
         if self.selector is not None:
             self.selector.close()
             self.selector = None
@@ -227,6 +252,7 @@ class MultiProcessBatcher(Batcher):
                 target=worker_main, args=(cfg, child), daemon=True, name=f"rlstructures-worker-{i}"
             )
             process.start()
+            _WORKER_PROCESSES.add(process)
             child.close()
             worker = _Worker(i, seed, process, parent)
             self._res.workers.append(worker)
@@ -275,14 +301,7 @@ class MultiProcessBatcher(Batcher):
             _, name, text, tb = msg
             if name == AgentOutputError.__name__:
                 self._fail(AgentOutputError(text))
-            self._fail(
-                WorkerError(
-                    f"worker {worker.index} (seed {worker.seed}) raised {name}: {text}\n"
-                    f"--- worker traceback ---\n{tb}",
-                    worker=worker.index,
-                    remote_traceback=tb,
-                )
-            )
+            self._fail(remote_error(worker.index, worker.seed, name, text, tb))
 
     def _pump(self, timeout: float | None) -> None:
         """Handle the messages that arrive within ``timeout``; raise on a dead worker."""

@@ -163,8 +163,11 @@ class Segment:
         return self.fd
 
     def close(self) -> None:
-        """Close the fd and unmap (deferred to garbage collection while numpy views of the
-        buffer still exist). Idempotent."""
+        """Close the fd and unmap. Idempotent.
+
+        The unmapping is deferred to garbage collection while numpy views of the buffer
+        still exist.
+        """
         if self.fd is not None:
             fd, self.fd = self.fd, None
             os.close(fd)

@@ -22,7 +22,6 @@ import signal
 import sys
 import threading
 import time
-import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing import reduction
@@ -30,7 +29,8 @@ from multiprocessing.connection import Connection
 from typing import Any, Final
 
 from rlstructures.agents import Agent, VecEnv
-from rlstructures.batchers._collector import Collector, check_env
+from rlstructures.batchers._collector import Collector, build_collector
+from rlstructures.batchers._exceptions import describe_exception
 from rlstructures.batchers._layout import BufferLayout, Specs, rows
 from rlstructures.batchers._shm import Segment
 from rlstructures.batchers._weights import WeightsLayout, restore
@@ -136,25 +136,19 @@ def worker_main(cfg: WorkerConfig, conn: Connection) -> None:
         start = cfg.index * cfg.n_envs
         views = rows(cfg.layout.views(segment.buffer), start, start + cfg.n_envs)
         make_agent, make_env = _factories(cfg.factories)
-        env = check_env(make_env(cfg.seed), f"worker {cfg.index}")
-        agent = make_agent()
-        _set_torch_threads(cfg.torch_threads)
-        if cfg.agent_seed is not None:
-            agent.seed(cfg.agent_seed)
-        if env.n_envs != cfg.n_envs:
-            raise ValueError(
-                f"make_env({cfg.seed}) has {env.n_envs} envs, but the probe env had "
-                f"{cfg.n_envs}; every VecEnv must have the same n_envs."
-            )
-        collector = Collector(
-            agent,
-            env,
-            views,
-            cfg.specs,
+        collector = build_collector(
+            make_agent,
+            make_env,
+            seed=cfg.seed,
+            agent_seed=cfg.agent_seed,
+            views=views,
+            specs=cfg.specs,
+            n_envs=cfg.n_envs,
             n_timesteps=cfg.layout.n_timesteps,
             store_agent_state=cfg.store_agent_state,
             worker=cfg.index,
         )
+        _set_torch_threads(cfg.torch_threads)
         del views
         # What exists now (modules, the env, the agent) lives as long as the worker: out of
         # the collector's reach, full collections no longer walk it (they cost milliseconds
@@ -187,7 +181,7 @@ def worker_main(cfg: WorkerConfig, conn: Connection) -> None:
         pass  # the parent is gone: exit quietly
     except BaseException as exc:
         try:
-            conn.send(("error", type(exc).__name__, str(exc), traceback.format_exc()))
+            conn.send(("error", *describe_exception(exc)))
         except (OSError, ValueError):
             pass
     finally:
