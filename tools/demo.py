@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from rlstructures.agents import Agent, GymVecEnv
+from rlstructures.agents import Agent, EpisodeTracker, GymVecEnv
 from rlstructures.batchers import MultiProcessBatcher
 from rlstructures.dicttensor import DictTensor, TemporalDictTensor
 from rlstructures.logging import Logger, TrajectoryWriter, read_trajectories
@@ -66,9 +66,6 @@ class SamplingAgent(Agent):
 
     def update(self, state_dict: Any) -> None:
         self.model.load_state_dict(state_dict)
-
-    def initial_state(self, agent_info: DictTensor, batch_size: int) -> DictTensor:
-        return DictTensor({}, batch_shape=(batch_size,))
 
     @torch.no_grad()
     def __call__(
@@ -121,26 +118,6 @@ def a2c_loss(
     return loss, stats
 
 
-class EpisodeTracker:
-    """Episode returns and lengths from consecutive ``[B, T]`` slices of auto-reset envs."""
-
-    def __init__(self, n_envs: int) -> None:
-        self.ret = np.zeros(n_envs)
-        self.length = np.zeros(n_envs, np.int64)
-
-    def update(self, steps: TemporalDictTensor) -> list[tuple[float, int]]:
-        reward, done = steps["_observation/reward"], steps["_observation/done"]
-        finished = []
-        for t in range(steps.max_length):
-            self.ret += reward[:, t]
-            self.length += 1
-            for k in np.flatnonzero(done[:, t]):
-                finished.append((float(self.ret[k]), int(self.length[k])))
-            self.ret[done[:, t]] = 0
-            self.length[done[:, t]] = 0
-        return finished
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -186,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     logger = Logger(run / "logs")
     writer = TrajectoryWriter(traj_path, format="arrow", metadata=hparams)
-    tracker = EpisodeTracker(batcher.n_envs)
+    tracker = EpisodeTracker()
     logger.add_hparams(hparams)
     recent: deque[float] = deque(maxlen=50)
     env_steps = 0
@@ -214,7 +191,8 @@ def main(argv: list[str] | None = None) -> int:
             optimizer.step()
             batcher.update(model.state_dict())
             # --- logs
-            for ret, length in tracker.update(steps):
+            ended = tracker.update(trajectories)  # the episodes that ended in this slice
+            for ret, length in zip(ended["return"].tolist(), ended["length"].tolist(), strict=True):
                 recent.append(ret)
                 logger.add_scalars(
                     {"charts/episodic_return": ret, "charts/episodic_length": float(length)},

@@ -36,9 +36,6 @@ class HistoryAgent(Agent):
     def require_history(self) -> bool:
         return True
 
-    def initial_state(self, agent_info: DictTensor, batch_size: int) -> DictTensor:
-        return DictTensor({}, batch_shape=(batch_size,))
-
     def __call__(
         self,
         state: DictTensor,

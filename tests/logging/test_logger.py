@@ -25,6 +25,7 @@ from rlstructures.logging import (
     MissingDependencyError,
     NoDataError,
     ScalarLogger,
+    UnknownTagError,
     WriterClosedError,
     read_logs,
 )
@@ -118,8 +119,8 @@ def test_hparams_go_to_json_and_into_the_same_tensorboard_run(tmp_path: Path) ->
 
 def test_hparams_errors(tmp_path: Path) -> None:
     with Logger(tmp_path, backends=("csv",)) as logger:
-        with pytest.raises(HParamsError, match=r"'net' is a dict"):
-            logger.add_hparams({"net": {"a": 1}})
+        with pytest.raises(HParamsError, match=r"'net/a' is a object"):
+            logger.add_hparams({"net": {"a": object()}})
         with pytest.raises(HParamsError, match="must be str"):
             logger.add_hparams({1: 2})  # type: ignore[dict-item]  # the error tested
         logger.add_hparams({"lr": 0.1, "nan": float("nan")})
@@ -142,6 +143,13 @@ def test_hparams_errors(tmp_path: Path) -> None:
         ("x", 1.0, 1.5, "must be an int"),
         ("x", 1.0, True, "got the bool"),
         ("x", 1.0, 2**63, "int64"),
+        ("bad/\udcff", 1.0, 0, r"lone surrogate '\\udcff' at index 4"),
+        pytest.param("x" * 5000, 1.0, 0, "5000 bytes long", id="huge-tag"),
+        pytest.param("x", 10**400, 0, "too large for a float64", id="10**400"),
+        pytest.param("x", 10**5000, 0, "too large for a float64", id="10**5000"),
+        ("x", np.complex128(1 + 2j), 0, "complex number"),
+        ("x", 1 + 2j, 0, "complex number"),
+        ("x", np.array([1 + 0j]), 0, "complex number"),
     ],
 )
 def test_bad_scalars_are_refused_with_the_reason(
@@ -153,6 +161,23 @@ def test_bad_scalars_are_refused_with_the_reason(
         with pytest.raises(InvalidScalarError):  # add_scalars logs nothing of a bad batch
             logger.add_scalars({"ok": 1.0, tag: value}, step)
     assert read_logs(tmp_path).num_rows == 0
+
+
+def test_a_refused_scalar_loses_nothing_else(tmp_path: Path) -> None:
+    """A bad tag or value is refused at add_scalar; the good rows around it all get written."""
+    with Logger(tmp_path, backends=("csv", "arrow"), max_pending=3) as logger:
+        logger.add_scalar("a", 1.0, 0)
+        with pytest.raises(InvalidScalarError):
+            logger.add_scalar("bad/\udcff", 2.0, 1)
+        logger.add_scalar("b", 3.0, 2)
+        with pytest.raises(InvalidScalarError):
+            logger.add_scalar("c", 10**400, 3)
+        logger.add_scalars({"c": 4.0, "d": 5.0}, 4)  # the third row: a flush
+        logger.add_scalar("e", 6.0, 5)
+    for source in ("csv", "arrow"):
+        table = read_logs(tmp_path, source=source)
+        assert table.column("tag").to_pylist() == ["a", "b", "c", "d", "e"]
+        assert table.column("value").to_pylist() == [1.0, 3.0, 4.0, 5.0, 6.0]
 
 
 def test_values_of_every_numeric_kind(tmp_path: Path) -> None:
@@ -265,6 +290,112 @@ def test_missing_tensorboard_names_the_extra(
         logger.add_scalar("a", 1.0, 0)
     assert not list(tmp_path.glob("*tfevents*"))
     assert os.path.getsize(tmp_path / "scalars.csv") > 0
+
+
+def test_nested_hparams_are_flattened_with_slashes(tmp_path: Path) -> None:
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    nested = {"env_id": "CartPole-v1", "opt": {"lr": 1e-3, "betas": (0.9, 0.99),
+                                               "schedule": {"kind": "linear", "end": 0.0}},
+              "empty": {}}
+    flat = {"env_id": "CartPole-v1", "opt/lr": 1e-3, "opt/betas": [0.9, 0.99],
+            "opt/schedule/kind": "linear", "opt/schedule/end": 0.0}
+    with Logger(tmp_path) as logger:
+        logger.add_hparams(nested)
+    assert json.loads((tmp_path / "hparams.json").read_text()) == flat
+    content = event_accumulator(tmp_path).PluginTagToContent("hparams")
+    info = plugin_data_pb2.HParamsPluginData.FromString(
+        content["_hparams_/session_start_info"]).session_start_info
+    assert sorted(info.hparams) == sorted(flat)
+    assert info.hparams["opt/schedule/kind"].string_value == "linear"
+    with Logger(tmp_path, backends=("csv",)) as logger:  # the same run given flat: the same
+        logger.add_hparams(flat)
+
+
+def test_nested_hparams_errors(tmp_path: Path) -> None:
+    loop: dict[str, Any] = {"a": 1}
+    loop["self"] = loop
+    with Logger(tmp_path, backends=("csv",)) as logger:
+        with pytest.raises(HParamsError, match="'opt/lr' is given twice"):
+            logger.add_hparams({"opt/lr": 1, "opt": {"lr": 2}})
+        with pytest.raises(HParamsError, match="'opt/lr' is given twice"):
+            logger.add_hparams({"opt": {"lr": 2}, "opt/lr": 1})
+        with pytest.raises(HParamsError, match=r"must be str, got 3 \(int\) under 'opt'"):
+            logger.add_hparams({"opt": {3: 2}})
+        with pytest.raises(HParamsError, match="'self' contains itself"):
+            logger.add_hparams(loop)
+        with pytest.raises(HParamsError, match="takes a mapping"):
+            logger.add_hparams([("lr", 1)])  # type: ignore[arg-type]  # the error tested
+    assert not (tmp_path / "hparams.json").exists()  # nothing written by a refused call
+
+
+def test_add_scalars_flattens_nested_mappings(tmp_path: Path) -> None:
+    with Logger(tmp_path, backends=("csv",)) as logger:
+        logger.add_scalars({"losses": {"pg": -0.5, "vf": 0.25}, "charts/SPS": 100}, 7)
+        with pytest.raises(InvalidScalarError, match="'losses/pg' is given twice"):
+            logger.add_scalars({"losses": {"pg": 1.0}, "losses/pg": 2.0}, 8)
+        with pytest.raises(InvalidScalarError, match="must be a real number"):
+            logger.add_scalars({"losses": {"pg": "high"}}, 9)
+    table = read_logs(tmp_path)
+    assert table.column("tag").to_pylist() == ["losses/pg", "losses/vf", "charts/SPS"]
+    assert table.column("value").to_pylist() == [-0.5, 0.25, 100.0]
+
+
+def test_last_is_the_latest_value_logged(tmp_path: Path) -> None:
+    with Logger(tmp_path, backends=("csv",), max_pending=2) as logger:
+        logger.add_scalar("charts/episodic_return", 10.0, 100)
+        logger.add_scalars({"charts/episodic_return": np.float32(12.5), "losses/vf": 1}, 200)
+        logger.add_scalar("charts/episodic_return", 9.0, 150)  # the latest call, not max step
+        assert logger.last("charts/episodic_return") == 9.0
+        assert logger.last("losses/vf") == 1.0
+        assert type(logger.last("losses/vf")) is float
+        with pytest.raises(InvalidScalarError):
+            logger.add_scalar("losses/vf", "nan", 300)  # type: ignore[arg-type]  # refused
+        assert logger.last("losses/vf") == 1.0
+        with pytest.raises(KeyError, match=r"never logged.*Did you mean 'charts/episodic_return'"):
+            logger.last("charts/episodic_retrun")
+        with pytest.raises(UnknownTagError, match="never logged"):
+            logger.last(["not", "hashable"])  # type: ignore[arg-type]  # the error tested
+    assert logger.last("losses/vf") == 1.0  # still answers after close
+    with Logger(tmp_path, backends=("csv",)) as second:  # another session: its own values
+        with pytest.raises(UnknownTagError):
+            second.last("losses/vf")
+
+
+def test_one_logger_shared_by_threads_keeps_every_row_whole(tmp_path: Path) -> None:
+    import threading
+
+    n_threads, n_rows = 4, 5000
+    logger = Logger(tmp_path, backends=("csv", "arrow"), max_pending=97)
+    start = threading.Barrier(n_threads)
+
+    def log(i: int) -> None:
+        start.wait()
+        for step in range(n_rows):
+            logger.add_scalar(f"thread{i}", float(i * n_rows + step), i * n_rows + step)
+
+    threads = [threading.Thread(target=log, args=(i,)) for i in range(n_threads)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    logger.close()
+    for source in ("csv", "arrow"):
+        rows = read_logs(tmp_path, source=source).to_pylist()
+        assert len(rows) == n_threads * n_rows
+        assert all(r["value"] == r["step"] for r in rows)  # no row mixes two threads' values
+        assert all(r["tag"] == f"thread{r['step'] // n_rows}" for r in rows)
+        assert sorted(r["step"] for r in rows) == list(range(n_threads * n_rows))
+
+
+def test_a_logger_cannot_be_pickled_or_copied(tmp_path: Path) -> None:
+    import copy
+    import pickle
+
+    with Logger(tmp_path, backends=("csv",)) as logger:
+        for attempt in (pickle.dumps, copy.copy, copy.deepcopy):
+            with pytest.raises(TypeError, match=r"cannot be pickled or copied.*Create the Logger"):
+                attempt(logger)
 
 
 def test_logger_satisfies_the_protocol(tmp_path: Path) -> None:

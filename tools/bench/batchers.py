@@ -67,9 +67,6 @@ class MLPAgent(Agent):
     def __init__(self) -> None:
         self.policy = make_policy()
 
-    def initial_state(self, agent_info: DictTensor, batch_size: int) -> DictTensor:
-        return DictTensor({}, batch_shape=(batch_size,))
-
     def __call__(
         self,
         state: DictTensor,

@@ -14,7 +14,9 @@ curves; it needs the ``plot`` extra.
 """
 
 import importlib.metadata
+from typing import TYPE_CHECKING, Any
 
+from rlstructures.logging._legacy import removed_module_name
 from rlstructures.logging._logger import Logger as Logger
 from rlstructures.logging._logger import ScalarLogger as ScalarLogger
 from rlstructures.logging._logger import read_logs as read_logs
@@ -27,7 +29,10 @@ from rlstructures.logging.errors import InvalidScalarError as InvalidScalarError
 from rlstructures.logging.errors import LoggingError as LoggingError
 from rlstructures.logging.errors import MissingDependencyError as MissingDependencyError
 from rlstructures.logging.errors import NoDataError as NoDataError
+from rlstructures.logging.errors import RemovedImportError as RemovedImportError
+from rlstructures.logging.errors import RemovedNameError as RemovedNameError
 from rlstructures.logging.errors import SchemaMismatchError as SchemaMismatchError
+from rlstructures.logging.errors import UnknownTagError as UnknownTagError
 from rlstructures.logging.errors import WriterClosedError as WriterClosedError
 
 __version__ = importlib.metadata.version("rlstructures-logging")
@@ -46,6 +51,15 @@ __all__ = [
     "DatasetExistsError",
     "CorruptFileError",
     "NoDataError",
+    "UnknownTagError",
+    "RemovedNameError",
+    "RemovedImportError",
     "MissingDependencyError",
     "__version__",
 ]
+
+if not TYPE_CHECKING:  # for the type checker, a module __getattr__ would accept any name
+
+    def __getattr__(name: str) -> Any:
+        """RLStructures 0.2 names (``TFLogger``, ``logging.info``) fail naming the replacement."""
+        raise removed_module_name(__name__, name)

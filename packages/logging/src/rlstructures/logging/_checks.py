@@ -6,21 +6,31 @@ import json
 import math
 import operator
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 
 from rlstructures.logging._scalars import HParamValue
 from rlstructures.logging.errors import HParamsError, InvalidScalarError
 
-__all__ = ["check_step", "check_tag", "check_value", "hparam", "write_hparams_json"]
+__all__ = [
+    "MAX_TAG_BYTES",
+    "check_step",
+    "check_tag",
+    "check_value",
+    "flatten_hparams",
+    "write_hparams_json",
+]
 
 _INT64: Final = (-(2**63), 2**63 - 1)
+#: The longest tag, in UTF-8 bytes (a CSV line must stay far below the reader's block size).
+MAX_TAG_BYTES: Final = 4096
 
 
 def check_tag(tag: object) -> str:
-    """``tag`` if it is a non-empty str without line break, else InvalidScalarError."""
+    """``tag`` if it is a non-empty str of valid Unicode without line break, else an error."""
     if type(tag) is not str:
         raise InvalidScalarError(
             f"tag must be a str such as 'charts/episodic_return', got {tag!r} "
@@ -30,6 +40,20 @@ def check_tag(tag: object) -> str:
         raise InvalidScalarError(
             f"tag {tag!r} must be non-empty and hold no line break; use '/' to group tags, "
             "e.g. 'losses/value_loss'."
+        )
+    try:
+        size = len(tag.encode("utf-8"))
+    except UnicodeEncodeError as exc:
+        raise InvalidScalarError(
+            f"tag {tag!r} is not valid Unicode text: it holds the lone surrogate "
+            f"{tag[exc.start]!r} at index {exc.start} (what decoding bytes with "
+            "errors='surrogateescape' leaves, e.g. from a file name), which no log file can "
+            "store. Clean it first, e.g. `tag.encode('utf-8', 'replace').decode()`."
+        ) from None
+    if size > MAX_TAG_BYTES:
+        raise InvalidScalarError(
+            f"tag {tag[:40]!r}... is {size} bytes long in UTF-8; tags are names, at most "
+            f"{MAX_TAG_BYTES} bytes. Log long text elsewhere (e.g. in hparams or a file)."
         )
     return tag
 
@@ -51,27 +75,53 @@ def check_step(step: object, tag: str) -> int:
 
 
 def check_value(value: object, tag: str) -> float:
-    """``value`` as a Python float (numbers, numpy and torch scalars; not str)."""
+    """``value`` as a Python float (numbers, numpy and torch scalars; not str, not complex)."""
     if isinstance(value, str | bytes):
         raise InvalidScalarError(
             f"value for tag {tag!r} must be a real number, got the string {value!r}."
         )
-    detach = getattr(value, "detach", None)  # a torch tensor: no requires_grad warning
-    if callable(detach):
-        value = detach()
     try:
+        detach = getattr(value, "detach", None)  # a torch tensor: no requires_grad warning
+        if callable(detach):
+            value = detach()
+        dtype = getattr(value, "dtype", None)
+        if isinstance(value, complex) or getattr(dtype, "is_complex", False) or (
+                getattr(dtype, "kind", None) == "c"):
+            # numpy's float() would drop the imaginary part with only a warning.
+            raise InvalidScalarError(
+                f"value for tag {tag!r} is the complex number {_short(value)}; log its parts "
+                "as two tags, e.g. `f'{tag}/real'` and `f'{tag}/imag'`, or its `abs()`."
+            )
         return float(value)  # type: ignore[arg-type]  # numbers, numpy/torch scalars, 0-d
-    except (TypeError, ValueError):
+    except InvalidScalarError:
+        raise
+    except OverflowError:
+        raise InvalidScalarError(
+            f"value for tag {tag!r} is {_short(value)}, too large for a float64 (the largest "
+            "is about 1.8e308). Scale it, or log its logarithm, e.g. `math.log10(x)`."
+        ) from None
+    except Exception as exc:  # any failure of a user object's __float__
         shape = getattr(value, "shape", None)
-        hint = f" of shape {tuple(shape)}" if shape is not None else ""
+        hint = f" of shape {tuple(shape)}" if isinstance(shape, tuple) else ""
+        dtype = getattr(value, "dtype", None)
+        hint += f" and dtype {dtype}" if dtype is not None else ""
         raise InvalidScalarError(
             f"value for tag {tag!r} must be a real number (int, float, numpy scalar, 0-d "
-            f"array or one-element tensor), got {type(value).__name__}{hint}. Reduce it "
-            "first, e.g. `x.mean().item()`."
-        ) from None
+            f"array or one-element tensor), got {type(value).__name__}{hint} "
+            f"({type(exc).__name__}: {exc}). Reduce it first, e.g. `x.mean().item()`."
+        ) from exc
 
 
-def hparam(key: str, value: object) -> HParamValue:
+def _short(value: object) -> str:
+    """``repr(value)``, cut to 60 characters (an int of 10**400 has 401 digits)."""
+    try:
+        text = repr(value)
+    except Exception:  # Python refuses repr of ints over 4300 digits
+        return f"an {type(value).__name__} too large to print"
+    return text if len(text) <= 60 else text[:28] + "..." + text[-28:]
+
+
+def _hparam_value(key: str, value: object) -> HParamValue:
     """``value`` normalised to JSON: bool, int, float, str, None or a list of those."""
     if isinstance(value, np.generic):
         value = value.item()
@@ -81,10 +131,57 @@ def hparam(key: str, value: object) -> HParamValue:
         v is None or isinstance(v, bool | int | float | str) for v in value
     ):
         return list(value)
-    raise HParamsError(
-        f"hyperparameter {key!r} is a {type(value).__name__} ({value!r}); supported: bool, "
-        "int, float, str, None and lists of those. Convert it first, e.g. `str(value)`."
+    hint = (
+        " For a dataclass, pass `dataclasses.asdict(config)`."
+        if hasattr(type(value), "__dataclass_fields__")
+        else " Convert it first, e.g. `str(value)`."
     )
+    raise HParamsError(
+        f"hyperparameter {key!r} is a {type(value).__name__} ({_short(value)}); supported: "
+        "bool, int, float, str, None, lists of those, and mappings of them (flattened with "
+        f"'/').{hint}"
+    )
+
+
+def flatten_hparams(mapping: Mapping[Any, Any]) -> dict[str, HParamValue]:
+    """``mapping`` with nested mappings flattened: ``{"opt": {"lr": 1}}`` -> ``{"opt/lr": 1}``.
+
+    Raises:
+        HParamsError: a non-str name, a name given twice (``"opt/lr"`` and ``{"opt": {"lr"}}``),
+            a mapping that contains itself, or an unsupported value.
+    """
+    if not isinstance(mapping, Mapping):
+        raise HParamsError(
+            f"add_hparams takes a mapping {{name: value}}, got {type(mapping).__name__}. For a "
+            "dataclass config, pass `dataclasses.asdict(config)`."
+        )
+    out: dict[str, HParamValue] = {}
+    _flatten_into(out, mapping, "", [])
+    return out
+
+
+def _flatten_into(out: dict[str, HParamValue], mapping: Mapping[Any, Any], prefix: str,
+                  parents: list[int]) -> None:
+    if id(mapping) in parents:
+        raise HParamsError(f"hyperparameter {prefix.rstrip('/')!r} contains itself.")
+    parents.append(id(mapping))
+    for key, value in mapping.items():
+        if type(key) is not str:
+            raise HParamsError(
+                f"hyperparameter names must be str, got {key!r} ({type(key).__name__})"
+                + (f" under {prefix.rstrip('/')!r}." if prefix else ".")
+            )
+        name = prefix + key
+        if isinstance(value, Mapping):
+            _flatten_into(out, value, name + "/", parents)
+            continue
+        if name in out:
+            raise HParamsError(
+                f"hyperparameter {name!r} is given twice (once as a nested mapping, flattened "
+                "with '/', once by its full name); keep one."
+            )
+        out[name] = _hparam_value(name, value)
+    parents.pop()
 
 
 def write_hparams_json(path: Path, hparams: dict[str, HParamValue]) -> None:

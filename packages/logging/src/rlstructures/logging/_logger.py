@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
 import weakref
 from collections.abc import Iterable, Mapping
@@ -14,13 +15,14 @@ from rlstructures.logging._checks import (
     check_step,
     check_tag,
     check_value,
-    hparam,
+    flatten_hparams,
     write_hparams_json,
 )
 from rlstructures.logging._csv import CSV_NAME, CsvScalarWriter, read_csv_scalars
+from rlstructures.logging._legacy import check_legacy_keywords, removed_attribute
+from rlstructures.logging._process import ProcessOwned, not_picklable
 from rlstructures.logging._scalars import (
     ArrowScalarWriter,
-    HParamValue,
     ScalarBackend,
     ScalarRows,
     read_arrow_scalars,
@@ -30,6 +32,7 @@ from rlstructures.logging.errors import (
     HParamsError,
     InvalidScalarError,
     NoDataError,
+    UnknownTagError,
     WriterClosedError,
 )
 
@@ -56,11 +59,14 @@ class ScalarLogger(Protocol):
     def add_scalar(self, tag: str, value: SupportsFloat, step: SupportsIndex) -> None:
         """Log one value of ``tag`` at global env step ``step``."""
 
-    def add_scalars(self, mapping: Mapping[str, SupportsFloat], step: SupportsIndex) -> None:
-        """Log several tags at the same step."""
+    def add_scalars(self, mapping: Mapping[str, Any], step: SupportsIndex) -> None:
+        """Log several tags at the same step (nested mappings flattened with "/")."""
 
     def add_hparams(self, mapping: Mapping[str, Any]) -> None:
-        """Record the run's hyperparameters, once."""
+        """Record the run's hyperparameters, once (nested mappings flattened with "/")."""
+
+    def last(self, tag: str) -> float:
+        """The latest value logged for ``tag`` (a KeyError if none was)."""
 
     def flush(self) -> None:
         """Write everything pending."""
@@ -69,15 +75,25 @@ class ScalarLogger(Protocol):
         """Flush and release the files."""
 
 
-class _State:
-    """What must be flushed and closed, even if the Logger is garbage-collected unclosed."""
+#: How long a finalizer at interpreter exit waits for a thread that is logging.
+_EXIT_LOCK_TIMEOUT: Final = 10.0
 
-    __slots__ = ("backends", "closed", "pending")
+
+class _State(ProcessOwned):
+    """What must be flushed and closed, even if the Logger is garbage-collected unclosed.
+
+    ``lock`` serialises every use (a Logger may be shared by threads); the methods here
+    assume the caller holds it, except ``close``, which takes it.
+    """
+
+    __slots__ = ("backends", "closed", "lock", "pending")
 
     def __init__(self, backends: list[ScalarBackend]) -> None:
+        super().__init__()
         self.backends = backends
         self.pending = ScalarRows()
         self.closed = False
+        self.lock = threading.Lock()
 
     def flush(self) -> None:
         if not self.pending:
@@ -91,14 +107,22 @@ class _State:
             self.pending.clear()  # never written twice, even when one backend failed
 
     def close(self) -> None:
-        if self.closed:
-            return
-        self.closed = True
+        if not self.in_owner():
+            return  # a forked child: the files and the pending rows are the parent's
+        # At interpreter exit a daemon thread may hold the lock forever: do not hang on it.
+        locked = self.lock.acquire(timeout=_EXIT_LOCK_TIMEOUT)
         try:
-            self.flush()
+            if self.closed:
+                return
+            self.closed = True
+            try:
+                self.flush()
+            finally:
+                for backend in self.backends:
+                    backend.close()
         finally:
-            for backend in self.backends:
-                backend.close()
+            if locked:
+                self.lock.release()
 
 
 def _open_backend(name: Backend, logdir: Path) -> ScalarBackend:
@@ -144,6 +168,10 @@ class Logger:
     A process killed at any point loses only the rows not yet flushed: the CSV holds only
     complete lines and the Arrow stream is readable up to its last flushed batch.
 
+    A Logger may be shared by threads (its methods take a lock). It belongs to the process
+    that created it: in a child made by ``fork`` it refuses to log and does nothing at exit
+    (create a new Logger in the child); it cannot be pickled.
+
     Args:
         logdir: the run's directory (created if missing).
         backends: any of ``"csv"``, ``"tensorboard"``, ``"arrow"``.
@@ -164,6 +192,11 @@ class Logger:
         >>> read_logs(logdir).column("tag").to_pylist()
         ['charts/episodic_return', 'losses/pg', 'losses/vf']
     """
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Self:
+        # Before __init__'s argument binding, whose TypeError could not name the fix.
+        check_legacy_keywords(kwargs)
+        return super().__new__(cls)
 
     def __init__(
         self,
@@ -197,6 +230,8 @@ class Logger:
         self._max_pending = int(max_pending)
         self._last_flush = time.monotonic()
         self._hparams_written = False
+        self._tags: set[str] = set()  # tags already checked, for add_scalars' fast path
+        self._last: dict[str, float] = {}
 
     @property
     def logdir(self) -> Path:
@@ -214,7 +249,15 @@ class Logger:
         return self._state.closed
 
     def _check_open(self, method: str) -> None:
-        if self._state.closed:
+        state = self._state
+        if not state.in_owner():
+            raise WriterClosedError(
+                f"Logger.{method}() in process {os.getpid()}, a child forked from process "
+                f"{state.pid} that created this Logger (logdir {str(self._logdir)!r}): its "
+                "files and pending rows belong to the parent. Create a new Logger in the "
+                "child (the same logdir is fine: it continues the run)."
+            )
+        if state.closed:
             raise WriterClosedError(
                 f"Logger.{method}() after close() (logdir {str(self._logdir)!r}). Open a new "
                 "Logger on the same logdir to continue the run."
@@ -224,40 +267,99 @@ class Logger:
         """Log ``value`` of ``tag`` at global env step ``step``.
 
         Args:
-            tag: e.g. ``"charts/episodic_return"``; non-empty, no line break.
-            value: a real number: int, float, numpy scalar, 0-d array, 1-element tensor.
+            tag: e.g. ``"charts/episodic_return"``; non-empty, no line break, valid Unicode
+                (no lone surrogate), at most 4096 UTF-8 bytes.
+            value: a real number: int, float, numpy scalar, 0-d array, 1-element tensor;
+                within float64 (``10**400`` is refused); nan and inf are kept.
             step: an int, the global number of env steps (the x-axis).
 
         Raises:
             InvalidScalarError: a bad tag, value or step (nothing is logged).
             WriterClosedError: the Logger is closed.
         """
-        self.add_scalars({tag: value}, step)
+        if type(tag) is not str or tag not in self._tags:
+            self._tags.add(check_tag(tag))
+        self._append([(tag, check_value(value, tag))], check_step(step, tag))
 
-    def add_scalars(self, mapping: Mapping[str, SupportsFloat], step: SupportsIndex) -> None:
+    def add_scalars(self, mapping: Mapping[str, Any], step: SupportsIndex) -> None:
         """Log several tags at the same ``step`` (all validated before any is logged).
 
         Args:
-            mapping: ``{tag: value}``, as for ``add_scalar``.
+            mapping: ``{tag: value}``, as for ``add_scalar``; a nested mapping is flattened
+                with "/": ``{"losses": {"pg": 0.1}}`` logs ``"losses/pg"`` (as 0.2's
+                ``add_dict`` did).
             step: an int, the global number of env steps.
+
+        Raises:
+            InvalidScalarError: a bad tag, value or step (nothing of ``mapping`` is logged).
+            WriterClosedError: the Logger is closed.
         """
-        self._check_open("add_scalars")
         if not isinstance(mapping, Mapping):
             raise InvalidScalarError(
                 f"add_scalars takes a mapping {{tag: value}}, got {type(mapping).__name__}."
             )
-        rows = [(check_tag(t), v) for t, v in mapping.items()]
-        first = rows[0][0] if rows else "?"
-        steps = check_step(step, first)
-        checked = [(t, check_value(v, t)) for t, v in rows]
-        now = time.time()
-        pending = self._state.pending
-        for tag, value in checked:
-            pending.append(now, steps, tag, value)
-        if len(pending) >= self._max_pending or (
-            time.monotonic() - self._last_flush >= self._flush_secs
-        ):
-            self.flush()
+        known = self._tags
+        for tag in mapping:
+            if type(tag) is not str or tag not in known:
+                known.add(check_tag(tag))
+        steps = check_step(step, next(iter(mapping), "?"))
+        try:
+            checked = [(t, check_value(v, t)) for t, v in mapping.items()]
+        except InvalidScalarError:
+            if not any(isinstance(v, Mapping) for v in mapping.values()):
+                raise
+            flat = _flatten_tags(mapping)
+            checked = [(t, check_value(v, t)) for t, v in flat.items()]
+        self._append(checked, steps)
+
+    def _append(self, checked: list[tuple[str, float]], step: int) -> None:
+        """Queue validated rows; flush when ``max_pending`` rows wait or ``flush_secs`` passed."""
+        state = self._state
+        with state.lock:
+            self._check_open("add_scalars")
+            now = time.time()
+            pending, last = state.pending, self._last
+            for tag, value in checked:
+                pending.append(now, step, tag, value)
+                last[tag] = value
+            if len(pending) >= self._max_pending or (
+                time.monotonic() - self._last_flush >= self._flush_secs
+            ):
+                self._last_flush = time.monotonic()
+                state.flush()
+
+    def last(self, tag: str) -> float:
+        """The latest value logged for ``tag`` by this Logger (the last ``add_*`` call).
+
+        Kept in memory, so a training loop can print progress without reading files back;
+        still answers after ``close()``. Values logged by other Loggers (earlier sessions on
+        the same logdir, other processes) are not seen: use `read_logs` for those.
+
+        Raises:
+            UnknownTagError: (a KeyError) this Logger never logged ``tag``.
+
+        Example:
+            >>> import tempfile
+            >>> with Logger(tempfile.mkdtemp(), backends=("csv",)) as logger:
+            ...     logger.add_scalar("charts/episodic_return", 21.0, step=128)
+            ...     logger.add_scalar("charts/episodic_return", 35.5, step=256)
+            ...     logger.last("charts/episodic_return")
+            35.5
+        """
+        try:
+            return self._last[tag]
+        except (KeyError, TypeError):
+            pass
+        import difflib
+
+        logged = sorted(self._last)
+        close = difflib.get_close_matches(tag, logged, n=1) if type(tag) is str else []
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        shown = logged if len(logged) <= 20 else [*logged[:20], "..."]
+        raise UnknownTagError(
+            f"tag {tag!r} was never logged by this Logger (logdir {str(self._logdir)!r}); "
+            f"logged tags: {shown}.{hint}"
+        )
 
     def add_hparams(self, mapping: Mapping[str, Any]) -> None:
         """Record the run's hyperparameters, once per Logger.
@@ -266,34 +368,36 @@ class Logger:
         backend, as an HParams summary in the same run as the scalars.
 
         Args:
-            mapping: ``{name: value}``; values bool, int, float, str, None, numpy scalars or
-                lists of those (e.g. ``dataclasses.asdict(config)``).
+            mapping: ``{name: value}``; values bool, int, float, str, None, numpy scalars,
+                lists of those, or mappings of those, flattened with "/" (``{"opt":
+                {"lr": 0.1}}`` is recorded as ``{"opt/lr": 0.1}``, as TensorBoard's
+                HParams and Stable-Baselines3 do). ``dataclasses.asdict(config)`` works,
+                nested configs included.
 
         Raises:
-            HParamsError: an unsupported value, a second call, or a ``hparams.json`` already
-                holding other values (a log directory is one run).
+            HParamsError: an unsupported value, a name given twice (nested and flat), a
+                second call, or a ``hparams.json`` already holding other values (a log
+                directory is one run).
         """
-        self._check_open("add_hparams")
-        if self._hparams_written:
-            raise HParamsError(
-                "add_hparams was already called on this Logger; pass every hyperparameter in "
-                "one call."
-            )
-        hparams: dict[str, HParamValue] = {}
-        for key, value in mapping.items():
-            if type(key) is not str:
-                raise HParamsError(f"hyperparameter names must be str, got {key!r}.")
-            hparams[key] = hparam(key, value)
-        write_hparams_json(self._logdir / HPARAMS_NAME, hparams)
-        for backend in self._state.backends:
-            backend.write_hparams(hparams)
-        self._hparams_written = True
+        hparams = flatten_hparams(mapping)
+        with self._state.lock:
+            self._check_open("add_hparams")
+            if self._hparams_written:
+                raise HParamsError(
+                    "add_hparams was already called on this Logger; pass every hyperparameter "
+                    "in one call."
+                )
+            write_hparams_json(self._logdir / HPARAMS_NAME, hparams)
+            for backend in self._state.backends:
+                backend.write_hparams(hparams)
+            self._hparams_written = True
 
     def flush(self) -> None:
         """Write the pending rows to every backend and hand them to the operating system."""
-        self._check_open("flush")
-        self._last_flush = time.monotonic()
-        self._state.flush()
+        with self._state.lock:
+            self._check_open("flush")
+            self._last_flush = time.monotonic()
+            self._state.flush()
 
     def close(self) -> None:
         """Flush and close every backend. Calling it again does nothing."""
@@ -313,6 +417,40 @@ class Logger:
     def __repr__(self) -> str:
         state = "closed" if self.closed else "open"
         return f"Logger({str(self._logdir)!r}, backends={self._names}, {state})"
+
+    def __reduce_ex__(self, protocol: SupportsIndex) -> Any:
+        raise not_picklable(
+            "Logger",
+            "Create the Logger in the process that logs (e.g. inside the worker function), "
+            "on the same logdir to continue the same run.",
+        )
+
+    if not TYPE_CHECKING:  # for the type checker, a __getattr__ would accept any attribute
+
+        def __getattr__(self, name: str) -> Any:
+            raise removed_attribute(type(self).__name__, name)
+
+
+def _flatten_tags(mapping: Mapping[Any, Any], prefix: str = "",
+                  parents: tuple[int, ...] = ()) -> dict[str, Any]:
+    """``{"a": {"b": 1}}`` -> ``{"a/b": 1}`` (0.2's ``add_dict``); the values checked later."""
+    if id(mapping) in parents:
+        raise InvalidScalarError(f"the mapping under tag {prefix.rstrip('/')!r} contains itself.")
+    out: dict[str, Any] = {}
+    for key, value in mapping.items():
+        name = prefix + check_tag(key) if prefix else check_tag(key)
+        found = (_flatten_tags(value, name + "/", (*parents, id(mapping)))
+                 if isinstance(value, Mapping) else {name: value})
+        for tag in found:
+            if tag in out:
+                raise InvalidScalarError(
+                    f"tag {tag!r} is given twice (once nested, flattened with '/', once by "
+                    "its full name); keep one."
+                )
+        out.update(found)
+    return out
+
+
 
 
 Source = Literal["auto", "arrow", "csv", "tensorboard"]

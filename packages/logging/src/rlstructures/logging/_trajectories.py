@@ -23,7 +23,7 @@ import weakref
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, SupportsIndex
 
 import numpy as np
 
@@ -49,6 +49,7 @@ from rlstructures.logging._format import (
     writer_version,
 )
 from rlstructures.logging._ipc import create_exclusive
+from rlstructures.logging._process import ProcessOwned, not_picklable
 from rlstructures.logging.errors import DatasetExistsError, SchemaMismatchError, WriterClosedError
 
 if TYPE_CHECKING:
@@ -93,12 +94,13 @@ class _Part:
             sink.close()
 
 
-class _State:
+class _State(ProcessOwned):
     """Open part and counters; closed by `TrajectoryWriter.close` or at garbage collection."""
 
     __slots__ = ("closed", "part")
 
     def __init__(self) -> None:
+        super().__init__()
         self.part: _Part | None = None
         self.closed = False
 
@@ -108,6 +110,8 @@ class _State:
             part.close()
 
     def close(self) -> None:
+        if not self.in_owner():
+            return  # a forked child: the open part (and its footer) is the parent's
         self.closed = True
         self.close_part()
 
@@ -128,6 +132,9 @@ class TrajectoryWriter:
     and ``pyarrow.dataset`` read them, and ``read_trajectories`` memory-maps them. An Arrow
     part whose writer died is still read up to its last complete write by
     ``read_trajectories``; a Parquet part needs ``close()`` (its footer) to be readable.
+
+    A writer belongs to the process that created it: in a child made by ``fork`` it refuses
+    to write and does nothing at exit; it cannot be pickled. It is not thread-safe.
 
     Args:
         path: the dataset directory (created; must not already hold parts).
@@ -239,6 +246,13 @@ class TrajectoryWriter:
                 its files stay valid.
             WriterClosedError: after ``close()``.
         """
+        if not self._state.in_owner():
+            raise WriterClosedError(
+                f"TrajectoryWriter.write() in process {os.getpid()}, a child forked from "
+                f"process {self._state.pid} that created this writer (path "
+                f"{str(self._path)!r}): its open files belong to the parent. Create a new "
+                "TrajectoryWriter in the child, on its own path."
+            )
         if self._state.closed:
             raise WriterClosedError(
                 f"TrajectoryWriter.write() after close() (path {str(self._path)!r}); open a "
@@ -350,6 +364,12 @@ class TrajectoryWriter:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+    def __reduce_ex__(self, protocol: SupportsIndex) -> Any:
+        raise not_picklable(
+            "TrajectoryWriter",
+            "Create the writer in the process that writes, each process on its own path.",
+        )
 
     def __repr__(self) -> str:
         state = "closed" if self._state.closed else "open"

@@ -7,6 +7,10 @@ package.
 
 from __future__ import annotations
 
+# A missing extra (``tensorboard``, ``plot``): the one class every rlstructures package
+# raises for it (an ImportError, not a LoggingError).
+from rlstructures.dicttensor import MissingDependencyError as MissingDependencyError
+
 __all__ = [
     "LoggingError",
     "MissingDependencyError",
@@ -17,15 +21,14 @@ __all__ = [
     "CorruptFileError",
     "NoDataError",
     "DatasetExistsError",
+    "UnknownTagError",
+    "RemovedNameError",
+    "RemovedImportError",
 ]
 
 
 class LoggingError(Exception):
     """Base class of every error raised by rlstructures.logging."""
-
-
-class MissingDependencyError(LoggingError, ImportError):
-    """An optional dependency (an extra: ``tensorboard``, ``plot``) is needed but missing."""
 
 
 class InvalidScalarError(LoggingError, ValueError):
@@ -54,3 +57,19 @@ class NoDataError(LoggingError, FileNotFoundError):
 
 class DatasetExistsError(LoggingError, FileExistsError):
     """A TrajectoryWriter was given a directory that already holds trajectory files."""
+
+
+class UnknownTagError(LoggingError, KeyError):
+    """``Logger.last(tag)`` for a tag that this Logger never logged."""
+
+    def __str__(self) -> str:
+        # KeyError's str() is the repr of its argument (quotes, escaped newlines): the message.
+        return str(self.args[0]) if self.args else ""
+
+
+class RemovedNameError(LoggingError, AttributeError):
+    """A name of RLStructures 0.2 that no longer exists; the message names the replacement."""
+
+
+class RemovedImportError(LoggingError, ImportError):
+    """``from rlstructures.logging import X`` for a 0.2 name; the message names the replacement."""

@@ -1,0 +1,53 @@
+"""Fork safety: a Logger's or TrajectoryWriter's files belong to the process that opened them.
+
+A child made by ``os.fork()`` (or multiprocessing's "fork" start method) inherits the parent's
+objects, open files and pending rows. If the child flushed them, wrote footers or ran the
+finalizers at its exit, rows would be written twice and files finished under the parent's
+feet. So every such object records the pid that created it; in any other process it does
+nothing at exit and refuses to be used (the caller raises WriterClosedError saying so).
+An ``os.register_at_fork`` hook marks every live object in the child, so the hot paths
+test one attribute and never call ``os.getpid()``.
+"""
+
+from __future__ import annotations
+
+import os
+import weakref
+from typing import Final
+
+__all__ = ["ProcessOwned", "not_picklable"]
+
+
+class ProcessOwned:
+    """Base of the state objects whose files only their creating process may touch."""
+
+    __slots__ = ("__weakref__", "forked", "pid")
+
+    def __init__(self) -> None:
+        self.pid = os.getpid()
+        self.forked = False
+        _OWNED.add(self)
+
+    def in_owner(self) -> bool:
+        """True in the process that created the object (not in a forked child)."""
+        return not self.forked and self.pid == os.getpid()
+
+
+_OWNED: Final[weakref.WeakSet[ProcessOwned]] = weakref.WeakSet()
+
+
+def _mark_forked() -> None:
+    for owned in list(_OWNED):
+        owned.forked = True
+
+
+if hasattr(os, "register_at_fork"):  # POSIX
+    os.register_at_fork(after_in_child=_mark_forked)
+
+
+def not_picklable(kind: str, remedy: str) -> TypeError:
+    """The TypeError for pickling (or copying) an object that holds this process's files."""
+    return TypeError(
+        f"a {kind} cannot be pickled or copied: it holds files open in this process (pid "
+        f"{os.getpid()}), which another process cannot write safely. {remedy}"
+    )
