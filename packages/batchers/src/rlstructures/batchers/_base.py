@@ -16,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from rlstructures.agents import Agent, VecEnv
-from rlstructures.batchers._collector import probe_specs, replicate
+from rlstructures.batchers._build import probe_specs, replicate
 from rlstructures.batchers._layout import BufferLayout, Specs
 from rlstructures.batchers.errors import BatcherStateError
 from rlstructures.dicttensor import DictTensor, Spec, TemporalDictTensor, Trajectories

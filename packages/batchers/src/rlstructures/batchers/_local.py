@@ -10,7 +10,8 @@ from typing import Any, TypeVar
 
 from rlstructures.agents import Agent, VecEnv
 from rlstructures.batchers._base import Batcher
-from rlstructures.batchers._collector import Collector, build_collector
+from rlstructures.batchers._build import build_collector
+from rlstructures.batchers._collector import Collector
 from rlstructures.batchers._exceptions import worker_error
 from rlstructures.batchers._layout import rows
 from rlstructures.batchers._weights import restore, split

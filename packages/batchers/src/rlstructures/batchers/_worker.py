@@ -29,7 +29,8 @@ from multiprocessing.connection import Connection
 from typing import Any, Final
 
 from rlstructures.agents import Agent, VecEnv
-from rlstructures.batchers._collector import Collector, build_collector
+from rlstructures.batchers._build import build_collector
+from rlstructures.batchers._collector import Collector
 from rlstructures.batchers._exceptions import describe_exception
 from rlstructures.batchers._layout import BufferLayout, Specs, rows
 from rlstructures.batchers._shm import Segment
