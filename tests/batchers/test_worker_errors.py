@@ -9,7 +9,7 @@ import pytest
 from rlstructures.batchers import Batcher, WorkerError
 from rlstructures.batchers._exceptions import MAX_CHARS, describe_exception
 from rlstructures.batchers.testing import CountingAgent, CountingEnv
-from tests.batchers.bad_parts import UnprintableEnv, UnprintableError, not_an_agent
+from tests.batchers.parts import UnprintableEnv, UnprintableError, not_an_agent
 from tests.batchers.conftest import BATCHERS
 from tests.batchers.test_contract import execute_and_get
 
