@@ -16,7 +16,6 @@ from rlstructures.batchers import AgentOutputError, Batcher, WorkerError
 from rlstructures.batchers.testing import CountingAgent, CountingEnv
 from rlstructures.dicttensor import DictTensor, TemporalDictTensor, Trajectories
 from tests.batchers.conftest import BATCHERS
-from tests.batchers.test_contract import execute_and_get
 from tests.batchers.parts import (
     ENV_MODES,
     ContiguityAgent,
@@ -24,6 +23,7 @@ from tests.batchers.parts import (
     PastActionsAgent,
     StateBreakingAgent,
 )
+from tests.batchers.test_contract import execute_and_get
 
 pytestmark = pytest.mark.timeout(120)
 MODES = list(ENV_MODES)

@@ -9,8 +9,8 @@ import pytest
 from rlstructures.batchers import Batcher, WorkerError
 from rlstructures.batchers._exceptions import MAX_CHARS, describe_exception
 from rlstructures.batchers.testing import CountingAgent, CountingEnv
-from tests.batchers.parts import UnprintableEnv, UnprintableError, not_an_agent
 from tests.batchers.conftest import BATCHERS
+from tests.batchers.parts import UnprintableEnv, UnprintableError, not_an_agent
 from tests.batchers.test_contract import execute_and_get
 
 pytestmark = pytest.mark.timeout(60)

@@ -18,6 +18,7 @@ import numpy.typing as npt
 from rlstructures.agents import Agent, VecEnv
 from rlstructures.batchers._build import probe_specs, replicate
 from rlstructures.batchers._layout import BufferLayout, Specs
+from rlstructures.batchers._legacy import removed_attribute
 from rlstructures.batchers.errors import BatcherStateError
 from rlstructures.dicttensor import DictTensor, Spec, TemporalDictTensor, Trajectories
 
@@ -328,6 +329,12 @@ class Batcher(abc.ABC):
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+    if not TYPE_CHECKING:  # for the type checker, __getattr__ would accept any attribute
+
+        def __getattr__(self, name: str) -> Any:
+            """Only for names not found: 0.2's (``n_elems``) fail naming the replacement."""
+            raise removed_attribute(type(self).__name__, name)
 
     # ------------------------------------------------------------------ helpers
     def _require(self, *states: _State, what: str) -> None:

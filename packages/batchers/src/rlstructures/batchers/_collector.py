@@ -265,12 +265,16 @@ class Collector:
     def _execute_into(self, state: DictTensor, state_np: dict[str, npt.NDArray[Any]]) -> int:
         """``execute`` with ``env.step_into``: every env runs at every step (auto-reset).
 
-        The agent reads the observation of step t in ``_stage[k][t]`` and the env writes
-        the next one straight into ``_stage[k][t + 1]``, so each observation is written once
-        during the slice (slot T holds the last one, where the next slice starts); the env writes the final observation of an ended episode into
+        The agent reads the observation of step t in ``_stage[k][t]`` (C-contiguous rows)
+        and the env writes the next one straight into ``_stage[k][t + 1]``, so each
+        observation is written once during the slice (slot T holds the last one, where the
+        next slice starts); the env writes the final observation of an ended episode into
         ``_observation/*[:, t]``. At the end, ``observation/*`` is copied from the stage and
         the other rows of ``_observation/*[:, t]`` (equal to ``observation/*[:, t + 1]``)
-        too, one copy per key.
+        too, one copy per key. For an agent that requires history, each step's observation
+        also goes into ``observation/*[:, t]`` at once: ``history`` is made of views of the
+        buffer, laid out like the trajectories ``Agent.history_at`` rebuilds it from (float
+        sums over time then give the same bits).
         """
         agent, env, n, T = self.agent, self.env, self.n_envs, self.n_timesteps
         info = self._agent_info

@@ -10,6 +10,8 @@ __all__ = [
     "BatcherError",
     "BatcherStateError",
     "BatcherTimeoutError",
+    "RemovedImportError",
+    "RemovedNameError",
     "SharedMemoryError",
     "WorkerError",
 ]
@@ -68,3 +70,11 @@ class SharedMemoryError(BatcherError, OSError):
     system's (``ENOSPC`` when full); the message says how much was needed, how much is
     free and what to change.
     """
+
+
+class RemovedNameError(BatcherError, AttributeError):
+    """A method of RLStructures 0.2's batcher (``n_elems``); the message names ours."""
+
+
+class RemovedImportError(BatcherError, ImportError):
+    """``from rlstructures.batchers import RL_Batcher`` (a 0.2 name); the message names ours."""
