@@ -7,6 +7,7 @@ import enum
 import math
 import os
 import sys
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
@@ -137,6 +138,9 @@ class Batcher(abc.ABC):
         store_agent_state: bool = False,
     ) -> None:
         self._state = _State.CLOSED  # until construction succeeds
+        # One call at a time: another thread's call waits (get(blocking=False) returns
+        # (None, n) instead); close() interrupts a call that waits for workers.
+        self._lock = threading.RLock()
         self._pid = os.getpid()  # the process that owns the batcher (see _require)
         makers: tuple[object, object] = (make_agent, make_env)
         if not all(callable(m) for m in makers):
@@ -207,14 +211,15 @@ class Batcher(abc.ABC):
                 constructor's example row for every env.
             env_info: ``[n_envs]`` rows passed to the env resets; None: the example row.
         """
-        self._require(_State.NEW, _State.IDLE, what="reset()")
-        _check_rows(agent_info, self.specs.agent_info, self.n_envs, "agent_info")
-        _check_rows(env_info, self.specs.env_info, self.n_envs, "env_info")
-        ai = self._agent_info_default if agent_info is None else agent_info.numpy()
-        ei = self._env_info_default if env_info is None else env_info.numpy()
-        self._reset(ai, ei)
-        self._n_running = self.n_envs
-        self._state = _State.IDLE
+        with self._lock:
+            self._require(_State.NEW, _State.IDLE, what="reset()")
+            _check_rows(agent_info, self.specs.agent_info, self.n_envs, "agent_info")
+            _check_rows(env_info, self.specs.env_info, self.n_envs, "env_info")
+            ai = self._agent_info_default if agent_info is None else agent_info.numpy()
+            ei = self._env_info_default if env_info is None else env_info.numpy()
+            self._reset(ai, ei)
+            self._n_running = self.n_envs
+            self._state = _State.IDLE
 
     def execute(self, agent_info: DictTensor | None = None) -> None:
         """Start collecting ``n_timesteps`` steps per running env; returns at once.
@@ -226,15 +231,16 @@ class Batcher(abc.ABC):
             BatcherStateError: not reset, a previous result not yet fetched with ``get()``,
                 or no env running (episode mode: call ``reset()``).
         """
-        self._require(_State.IDLE, what="execute()")
-        if self._n_running == 0:
-            raise BatcherStateError(
-                "execute(): no env is running (every episode ended). Call `reset()` to start "
-                "new episodes, or build the envs with auto_reset=True."
-            )
-        _check_rows(agent_info, self.specs.agent_info, self.n_envs, "agent_info")
-        self._execute(None if agent_info is None else agent_info.numpy())
-        self._state = _State.RUNNING
+        with self._lock:
+            self._require(_State.IDLE, what="execute()")
+            if self._n_running == 0:
+                raise BatcherStateError(
+                    "execute(): no env is running (every episode ended). Call `reset()` to start "
+                    "new episodes, or build the envs with auto_reset=True."
+                )
+            _check_rows(agent_info, self.specs.agent_info, self.n_envs, "agent_info")
+            self._execute(None if agent_info is None else agent_info.numpy())
+            self._state = _State.RUNNING
 
     @overload
     def get(
@@ -268,14 +274,19 @@ class Batcher(abc.ABC):
                 ``get()`` again).
             ValueError: ``timeout`` is NaN or negative.
         """
-        self._require(_State.RUNNING, what="get()")
-        seconds = check_timeout(timeout)
-        n_running = self._wait(blocking, seconds)
-        if n_running is None:
-            return None, self._n_running
-        self._n_running = n_running
-        self._state = _State.IDLE
-        trajectories = self._assemble()
+        if not self._lock.acquire(blocking=bool(blocking)):
+            return None, self._n_running  # another thread is in a call: not ready for this one
+        try:
+            self._require(_State.RUNNING, what="get()")
+            seconds = check_timeout(timeout)
+            n_running = self._wait(blocking, seconds)
+            if n_running is None:
+                return None, self._n_running
+            self._n_running = n_running
+            self._state = _State.IDLE
+            trajectories = self._assemble()
+        finally:
+            self._lock.release()
         if self._target is not None:
             from rlstructures.batchers._cuda import to_device
 
@@ -295,8 +306,9 @@ class Batcher(abc.ABC):
             BatcherTimeoutError: ``timeout`` expired; nothing was sent.
             ValueError: ``timeout`` is NaN or negative.
         """
-        self._require(_State.NEW, _State.IDLE, _State.RUNNING, what="update()")
-        self._update(state_dict, check_timeout(timeout))
+        with self._lock:
+            self._require(_State.NEW, _State.IDLE, _State.RUNNING, what="update()")
+            self._update(state_dict, check_timeout(timeout))
 
     @property
     def n_running(self) -> int:
@@ -312,12 +324,21 @@ class Batcher(abc.ABC):
         """Stop the workers and release every resource. Idempotent.
 
         In a forked child of the process that created the batcher, only this copy of the
-        object is marked closed: the workers and buffers belong to the creator.
+        object is marked closed: the workers and buffers belong to the creator. Called from
+        another thread while a call waits for the workers (``get()``, ``update()``,
+        ``reset()``), that call raises ``BatcherStateError`` at once and the batcher closes;
+        while ``LocalBatcher`` collects, ``close()`` waits for the slice to end.
         """
-        if self._state is not _State.CLOSED:
-            self._state = _State.CLOSED
-            if os.getpid() == self._pid:
-                self._close()
+        if not self._lock.acquire(blocking=False):  # another thread is in a call
+            self._interrupt()  # a wait there raises BatcherStateError and lets go
+            self._lock.acquire()
+        try:
+            if self._state is not _State.CLOSED:
+                self._state = _State.CLOSED
+                if os.getpid() == self._pid:
+                    self._close()
+        finally:
+            self._lock.release()
 
     def __enter__(self) -> Self:
         return self
@@ -432,3 +453,6 @@ class Batcher(abc.ABC):
 
     @abc.abstractmethod
     def _close(self) -> None: ...
+
+    def _interrupt(self) -> None:  # noqa: B027 - optional hook
+        """Make a wait for the workers in another thread raise BatcherStateError (if any)."""

@@ -7,6 +7,7 @@ import os
 import pickle
 import selectors
 import signal
+import threading
 import time
 import weakref
 from collections.abc import Callable, Mapping, Sequence
@@ -25,7 +26,12 @@ from rlstructures.batchers._layout import BufferLayout
 from rlstructures.batchers._shm import Segment, format_bytes
 from rlstructures.batchers._weights import WeightsLayout, split
 from rlstructures.batchers._worker import WorkerConfig, worker_main
-from rlstructures.batchers.errors import AgentOutputError, BatcherTimeoutError, WorkerError
+from rlstructures.batchers.errors import (
+    AgentOutputError,
+    BatcherStateError,
+    BatcherTimeoutError,
+    WorkerError,
+)
 from rlstructures.dicttensor import DictTensor, Trajectories
 
 __all__ = ["MultiProcessBatcher"]
@@ -85,6 +91,8 @@ class _Resources:
     workers: list[_Worker] = field(default_factory=list)
     segments: list[Segment] = field(default_factory=list)
     selector: selectors.BaseSelector | None = None
+    # a pipe that close() in another thread writes to, to wake a wait (see _interrupt)
+    wakeup: tuple[int, int] = field(default_factory=os.pipe)
 
     def release(self) -> None:
         if os.getpid() != self.pid:
@@ -92,6 +100,12 @@ class _Resources:
         if self.selector is not None:
             self.selector.close()
             self.selector = None
+        for fd in self.wakeup:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self.wakeup = (-1, -1)
         for w in self.workers:
             try:
                 if w.busy:  # mid-collection: it would not read "close" before the slice ends
@@ -113,6 +127,15 @@ class _Resources:
         for seg in self.segments:
             seg.close()
         self.segments.clear()
+
+
+def _is_stopped(pid: int | None) -> bool:
+    """Whether process ``pid`` is stopped (state T or t in /proc; False where unknown)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] in ("T", "t")
+    except (OSError, IndexError):
+        return False
 
 
 def _describe_death(worker: _Worker) -> str:
@@ -246,6 +269,7 @@ class MultiProcessBatcher(Batcher):
                 torch_threads=torch_threads,
                 batch_scheduling=batch_scheduling,
                 parent_pid=os.getpid(),
+                from_main_thread=threading.current_thread() is threading.main_thread(),
             )
             parent, child = ctx.Pipe(duplex=True)
             process = ctx.Process(
@@ -270,6 +294,12 @@ class MultiProcessBatcher(Batcher):
 
     def _close(self) -> None:
         self._finalizer()
+
+    def _interrupt(self) -> None:
+        try:
+            os.write(self._res.wakeup[1], b"!")
+        except OSError:  # closed already
+            pass
 
     # ------------------------------------------------------------------ messages
     def _send(self, worker: _Worker, msg: tuple[Any, ...]) -> None:
@@ -308,11 +338,17 @@ class MultiProcessBatcher(Batcher):
         selector = self._res.selector
         if selector is None:  # one epoll set for the batcher's life: no setup per wait
             selector = self._res.selector = selectors.DefaultSelector()
+            selector.register(self._res.wakeup[0], selectors.EVENT_READ, None)
             for w in self._workers:
                 selector.register(w.conn, selectors.EVENT_READ, (w, False))
                 selector.register(w.process.sentinel, selectors.EVENT_READ, (w, True))
         dead = []
         for key, _ in selector.select(timeout):
+            if key.data is None:  # close() from another thread
+                raise BatcherStateError(
+                    "this call was interrupted: close() was called from another thread while "
+                    "it waited for the workers; the batcher is closed."
+                )
             worker, exited = key.data
             if exited:
                 dead.append(worker)
@@ -352,14 +388,22 @@ class MultiProcessBatcher(Batcher):
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
                 self._pump(0)  # what already arrived counts
-                waiting = [w.index for w in pending()]
-                if not waiting:
+                late = pending()
+                if not late:
                     break
                 if what == "poll":
                     return False
+                stopped = [w.index for w in late if _is_stopped(w.process.pid)]
+                why = (
+                    f"; workers {stopped} are stopped (SIGSTOP, Ctrl-Z or a debugger): "
+                    "`kill -CONT` them"
+                    if stopped
+                    else ""
+                )
                 error = BatcherTimeoutError(
-                    f"{what}: workers {waiting} did not answer within {timeout} s (they are "
-                    "alive: an env or agent may be stuck, or the machine overloaded)."
+                    f"{what}: workers {[w.index for w in late]} did not answer within {timeout} s "
+                    f"(they are alive: an env or agent may be stuck, or the machine "
+                    f"overloaded{why})."
                 )
                 if what == "start":
                     self._fail(error)

@@ -54,6 +54,7 @@ class WorkerConfig:
     torch_threads: int | None
     batch_scheduling: bool
     parent_pid: int
+    from_main_thread: bool  # the owner started the worker from its main thread
 
 
 def _set_torch_threads(n: int | None) -> None:
@@ -79,9 +80,17 @@ def _use_batch_scheduling() -> None:
         pass
 
 
-def _die_with_owner(owner_pid: int) -> None:
-    """Make sure this worker never outlives the process that owns the batcher."""
-    if os.getppid() == owner_pid:  # spawn and fork: the owner is our parent
+def _die_with_owner(owner_pid: int, by_parent_death_signal: bool) -> None:
+    """Make sure this worker never outlives the process that owns the batcher.
+
+    Args:
+        owner_pid: the owner's pid.
+        by_parent_death_signal: the owner started this worker from its main thread, so
+            Linux's ``PR_SET_PDEATHSIG`` applies (it fires when the *thread* that started
+            the child ends: for a batcher built in another thread, that thread's end would
+            kill the workers of a live owner). Otherwise a thread watches the owner.
+    """
+    if os.getppid() == owner_pid and by_parent_death_signal:  # spawn and fork
         if sys.platform.startswith("linux"):
             try:
                 libc = ctypes.CDLL(None, use_errno=True)
@@ -90,14 +99,21 @@ def _die_with_owner(owner_pid: int) -> None:
                 pass
         if os.getppid() != owner_pid:  # the owner died before prctl took effect
             os._exit(0)
-        return
-    # forkserver: our parent is the fork server, so watch the owner from a thread
-    threading.Thread(target=_watch_owner, args=(owner_pid,), daemon=True).start()
+        if sys.platform.startswith("linux"):
+            return
+    # forkserver (our parent is the fork server), another thread, or no prctl: a watcher
+    threading.Thread(
+        target=_watch_owner, args=(owner_pid, os.getppid() == owner_pid), daemon=True
+    ).start()
 
 
-def _watch_owner(owner_pid: int) -> None:
+def _watch_owner(owner_pid: int, is_parent: bool) -> None:
     while True:
-        time.sleep(0.5)
+        time.sleep(0.25)
+        if is_parent:
+            if os.getppid() != owner_pid:  # reparented: the owner is gone
+                os._exit(0)
+            continue
         try:
             os.kill(owner_pid, 0)
         except ProcessLookupError:
@@ -125,7 +141,7 @@ def _factories(payload: Any) -> tuple[Callable[[], Agent], Callable[[int], VecEn
 def worker_main(cfg: WorkerConfig, conn: Connection) -> None:
     """Entry point of a worker process."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
-    _die_with_owner(cfg.parent_pid)
+    _die_with_owner(cfg.parent_pid, cfg.from_main_thread)
     if cfg.batch_scheduling:
         _use_batch_scheduling()
     segment: Segment | None = None
