@@ -188,3 +188,13 @@ def test_owner_killed_while_its_workers_start_leaves_nothing() -> None:
 
 def test_owner_killed_after_an_update_read_by_no_worker_yet_leaves_nothing() -> None:
     _assert_nothing_left(_kill_owner(OWNER_UPDATING))
+
+
+def test_a_buffer_too_large_for_memory_is_a_clear_error_in_both_batchers() -> None:
+    from rlstructures.batchers import LocalBatcher
+
+    huge = 10**12  # steps: ~100 TB of buffer
+    with pytest.raises(MemoryError, match=r"LocalBatcher's trajectory buffer needs .* GiB"):
+        LocalBatcher(CountingAgent, ENV, n_timesteps=huge, seeds=[0])
+    with pytest.raises(SharedMemoryError, match=r"trajectory buffer .* needs .* GiB"):
+        MultiProcessBatcher(CountingAgent, ENV, n_timesteps=huge, seeds=[0])

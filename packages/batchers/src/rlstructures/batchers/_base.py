@@ -20,6 +20,7 @@ from rlstructures.agents import Agent, VecEnv
 from rlstructures.batchers._build import probe_specs, replicate
 from rlstructures.batchers._layout import BufferLayout, Specs
 from rlstructures.batchers._legacy import removed_attribute
+from rlstructures.batchers._shm import format_bytes
 from rlstructures.batchers.errors import BatcherStateError
 from rlstructures.dicttensor import DictTensor, Spec, TemporalDictTensor, Trajectories
 
@@ -74,6 +75,18 @@ def _check_rows(value: DictTensor | None, expected: Mapping[str, Spec], n: int, 
             f"rows with the keys, shapes and dtypes of the `{what}` example given to the "
             "constructor."
         )
+
+
+def private_buffer(layout: BufferLayout, what: str, zeros: bool = False) -> npt.NDArray[np.uint8]:
+    """``layout.size`` bytes of this process's memory, or a MemoryError saying what to change."""
+    try:
+        return (np.zeros if zeros else np.empty)(layout.size, np.uint8)
+    except MemoryError:
+        raise MemoryError(
+            f"{what} needs {format_bytes(layout.size)} of memory ({layout.n_envs} envs x "
+            f"n_timesteps={layout.n_timesteps}), which this process could not allocate. Lower "
+            "`n_timesteps` or the number of envs, or make the observations smaller."
+        ) from None
 
 
 def check_timeout(timeout: object) -> float | None:
@@ -400,7 +413,7 @@ class Batcher(abc.ABC):
                 output = pool.pop(i)
                 pool.append(output)  # most recently used last
                 return output
-        out = np.empty(self.layout.size, np.uint8)
+        out = private_buffer(self.layout, "get()'s copy of the trajectories")
         views = self.layout.views(out)
         n, t = self.n_envs, self.n_timesteps
         step = {k[5:]: v for k, v in views.items() if k.startswith("step:")}

@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from rlstructures.agents import Agent, VecEnv
-from rlstructures.batchers._base import Batcher
+from rlstructures.batchers._base import Batcher, private_buffer
 from rlstructures.batchers._build import build_collector
 from rlstructures.batchers._collector import Collector
 from rlstructures.batchers._exceptions import worker_error
@@ -70,7 +70,7 @@ class LocalBatcher(Batcher):
             device=device,
             store_agent_state=store_agent_state,
         )
-        self._buffer = bytearray(self.layout.size)
+        self._buffer = private_buffer(self.layout, "LocalBatcher's trajectory buffer", zeros=True)
         self._views = self.layout.views(self._buffer)
         self._collectors: list[Collector] = []
         # closes the VecEnvs and agents on close(), garbage collection or interpreter exit,

@@ -165,8 +165,11 @@ class MultiProcessBatcher(Batcher):
     as ``WorkerError`` with the worker's traceback; a worker killed by a signal likewise;
     every wait watches the worker processes, so nothing hangs. After a WorkerError the
     batcher is closed. ``close()`` is idempotent and also runs on garbage collection and at
-    interpreter exit; the shared memory name is removed from /dev/shm as soon as the
-    workers have mapped it, so nothing is left behind even if a process is killed.
+    interpreter exit, and only in the process that created the batcher (not in a fork of
+    it). The shared memory segments never have a name (workers get file descriptors), so
+    nothing is left behind in /dev/shm whoever is killed when; their whole size is
+    reserved up front, so a full /dev/shm is a ``SharedMemoryError`` at construction (or
+    from ``update()``), never a SIGBUS later.
 
     Args:
         make_agent, make_env, n_timesteps, seeds, agent_info, env_info, agent_seeds, device,
