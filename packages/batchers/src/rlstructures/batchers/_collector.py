@@ -44,6 +44,20 @@ def _contiguous(obs: DictTensor, leaves: dict[str, npt.NDArray[Any]]) -> DictTen
     )
 
 
+def _one_element_per_step(arr: npt.NDArray[Any], size: int) -> npt.NDArray[Any]:
+    """A 1-D view of a ``[n, T, *row]`` buffer array (C-contiguous) with one element per step.
+
+    Each row becomes one opaque element of its byte size, so that moving steps around is
+    one fancy-index copy of ``size`` elements, several times faster than moving the rows of
+    a 2-D view.
+    """
+    assert arr.flags.c_contiguous  # every buffer array is (BufferLayout), so are its rows
+    flat = arr.reshape(size, -1)
+    if flat.shape[1] == 1:
+        return flat.reshape(size)
+    return flat.view(np.dtype((np.void, arr.itemsize * flat.shape[1])))[:, 0]
+
+
 def _bad_ids(ids: npt.NDArray[Any], n: int) -> bool:
     """Whether ``ids`` is not a 1-D int array of values in ``[0, n)``."""
     return bool(
@@ -124,6 +138,10 @@ class Collector:
         self._into = n > 0 and (
             getattr(env, "auto_reset", False) is True and callable(getattr(env, "step_into", None))
         )
+        # A VecEnv with ``reset_step_ids`` (GymVectorVecEnv over a NEXT_STEP vector env
+        # without partial resets) lists after each step_into the envs that spent it on a
+        # reset: those rows are no transitions and are dropped at the end of the slice.
+        self._skips = self._into and getattr(env, "reset_step_ids", None) is not None
         slots = T + 1 if self._into else 1
         self._stage = {
             k: np.zeros((slots, n, *s.shape), s.dtype) for k, s in specs.observation.items()
@@ -280,6 +298,8 @@ class Collector:
         info = self._agent_info
         views, outs, finals = self._obs_at, self._outs, self._finals
         ended_at: list[tuple[int, list[Any]]] = []
+        skipped_at: list[tuple[int, npt.NDArray[np.intp]]] = []
+        skips = self._skips
         shape = (n,)
         history, store_state, worker = self._history, self._store_state, self.worker
         action_checks, action_dst = self._action_checks, self._action_dst
@@ -326,6 +346,10 @@ class Collector:
                 raise self._ids_error(t, ended, n) from None
             if some:  # a copy: the env may reuse its array
                 ended_at.append((t, ended.tolist() if type(ended) is np.ndarray else list(ended)))
+            if skips:
+                skipped = env.reset_step_ids  # type: ignore[attr-defined]
+                if len(skipped):  # a copy: the env may reuse its array
+                    skipped_at.append((t, np.array(skipped, np.intp)))
             state = new_state
         self._lengths[:] = T
         keep = self._keep  # False where an episode ended: the env wrote its final row there
@@ -343,8 +367,38 @@ class Collector:
             by_env = stage.swapaxes(0, 1)  # [n, T + 1, *row]
             np.copyto(obs_dst, by_env[:, :T])
             np.copyto(next_dst, by_env[:, 1:], where=self._keep_as[k])
+        if skipped_at:
+            self._drop_steps(skipped_at)
         self._state = state
         return n
+
+    def _drop_steps(self, skipped_at: list[tuple[int, npt.NDArray[np.intp]]]) -> None:
+        """Remove the rows ``(env, t)`` of reset steps: the env's later steps move up.
+
+        Its length shrinks by as many; the rows past it are zeroed by the batcher.
+        """
+        n, T = self.n_envs, self.n_timesteps
+        rows = np.concatenate([e for _, e in skipped_at])
+        if _bad_ids(rows, n):
+            t, e = next((t, e) for t, e in skipped_at if _bad_ids(e, n))
+            raise ValueError(
+                f"worker {self.worker}, step {t}: env.reset_step_ids was {e.tolist()!r}; "
+                f"expected a 1-D int array of ids in [0, {n}) (see "
+                "rlstructures.agents.StepIntoVecEnv)."
+            )
+        steps = np.repeat([t for t, _ in skipped_at], [len(e) for _, e in skipped_at])
+        kept = np.ones((n, T), np.bool_)
+        kept[rows, steps] = False
+        # the flat index (env * T + t) of each kept step, and where it goes: its rank in its row
+        src = np.flatnonzero(kept)
+        dst = (np.cumsum(kept, axis=1) - 1 + np.arange(0, n * T, T)[:, None])[kept]
+        moving = src != dst
+        src, dst = src[moving], dst[moving]
+        for arr in self._step.values():
+            if arr.size:  # (rows of a 0-sized shape: nothing to move)
+                flat = _one_element_per_step(arr, n * T)
+                flat[dst] = flat[src]  # the right side is a copy: no overlap to fear
+        self._lengths[:] = kept.sum(axis=1)
 
     def _ids_error(self, t: int, ended: object, n: int) -> ValueError:
         return ValueError(
