@@ -661,6 +661,14 @@ class GymVecEnv:
     def __enter__(self) -> GymVecEnv:
         return self
 
+    if not TYPE_CHECKING:  # for the type checker, a __getattr__ would accept any name
+
+        def __getattr__(self, name: str) -> Any:
+            """Only reached for a missing attribute: RLStructures 0.2 names say the new one."""
+            from rlstructures.agents._renamed import missing_attribute
+
+            raise missing_attribute(self, name, type(self).__name__)
+
     def __exit__(
         self,
         exc_type: type[BaseException] | None,

@@ -16,6 +16,7 @@ Importing this package imports numpy only: torch (extra ``torch``) and pyarrow (
 """
 
 import importlib.metadata
+from typing import TYPE_CHECKING, Any
 
 from rlstructures.dicttensor._backend import is_tensor as is_tensor
 from rlstructures.dicttensor._dicttensor import DictTensor as DictTensor
@@ -28,6 +29,8 @@ from rlstructures.dicttensor.errors import BatchShapeError as BatchShapeError
 from rlstructures.dicttensor.errors import DictTensorError as DictTensorError
 from rlstructures.dicttensor.errors import KeyMismatchError as KeyMismatchError
 from rlstructures.dicttensor.errors import MissingDependencyError as MissingDependencyError
+from rlstructures.dicttensor.errors import RemovedImportError as RemovedImportError
+from rlstructures.dicttensor.errors import RemovedNameError as RemovedNameError
 from rlstructures.dicttensor.errors import SpecMismatchError as SpecMismatchError
 
 __version__ = importlib.metadata.version("rlstructures-dicttensor")
@@ -45,5 +48,15 @@ __all__ = [
     "SpecMismatchError",
     "BackendError",
     "MissingDependencyError",
+    "RemovedNameError",
+    "RemovedImportError",
     "__version__",
 ]
+
+if not TYPE_CHECKING:  # for the type checker, a module __getattr__ would accept any name
+
+    def __getattr__(name: str) -> Any:
+        """RLStructures 0.2 names (``masked_dicttensor``, ...) fail naming the replacement."""
+        from rlstructures.dicttensor._renamed import missing_module_name
+
+        raise missing_module_name(__name__, name)

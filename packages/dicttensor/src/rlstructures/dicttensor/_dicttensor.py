@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import ItemsView, Iterable, Iterator, KeysView, Mapping, Sequence, ValuesView
-from typing import TYPE_CHECKING, Any, SupportsIndex, TypeAlias, overload
+from typing import TYPE_CHECKING, Any, NoReturn, SupportsIndex, TypeAlias, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -622,6 +622,21 @@ class DictTensor:
         ``(num_rows,)``. Needs the ``arrow`` extra.
         """
         return _arrow.dict_tensor_from_arrow(batch)
+
+
+    if not TYPE_CHECKING:  # for the type checker, a __getattr__ would accept any name
+
+        def __getattr__(self, name: str) -> Any:
+            """Only reached for a missing attribute: RLStructures 0.2 names say the new one."""
+            from rlstructures.dicttensor._renamed import DICT_TENSOR, missing_attribute
+
+            raise missing_attribute(self, name, DICT_TENSOR, "DictTensor")
+
+        def __add__(self, other: object) -> NoReturn:
+            """RLStructures 0.2's merge: an error naming ``|``."""
+            from rlstructures.dicttensor._renamed import ADD_MESSAGE
+
+            raise TypeError(ADD_MESSAGE)
 
 
 # ---------------------------------------------------------------------- helpers

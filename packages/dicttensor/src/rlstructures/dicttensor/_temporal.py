@@ -420,6 +420,15 @@ class TemporalDictTensor:
         return _arrow.temporal_from_arrow(batch)
 
 
+    if not TYPE_CHECKING:  # for the type checker, a __getattr__ would accept any name
+
+        def __getattr__(self, name: str) -> Any:
+            """Only reached for a missing attribute: RLStructures 0.2 names say the new one."""
+            from rlstructures.dicttensor._renamed import TEMPORAL, missing_attribute
+
+            raise missing_attribute(self, name, TEMPORAL, "TemporalDictTensor")
+
+
 def _rebuild(dt: DictTensor, lengths: Any) -> TemporalDictTensor:
     return TemporalDictTensor._trusted(dt, lengths)
 
