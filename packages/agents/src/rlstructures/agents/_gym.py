@@ -240,7 +240,8 @@ class GymVecEnv:
         Args:
             env_info: None, or a DictTensor of batch ``(n_envs,)``: row k (as a dict of
                 numpy scalars or arrays) is passed to env k's ``reset(options=...)``, now
-                and at every auto-reset until the next ``reset``.
+                and at every auto-reset until the next ``reset``. A DictTensor without keys
+                (any batch shape, e.g. ``DictTensor({})``) is the same as None.
 
         Returns:
             ``(observation, ids)``: ``[n_envs]`` rows with ``initial_state`` True and
@@ -266,13 +267,13 @@ class GymVecEnv:
                 f"env_info must be a DictTensor of batch ({self._n},) or None, got "
                 f"{type(env_info).__name__}. Wrap it: `DictTensor({{'task': tasks}})`."
             )
+        if not env_info.keys():  # nothing to pass, whatever its batch shape (0.2's DictTensor({}))
+            return [None] * self._n
         if env_info.batch_shape != (self._n,):
             raise EnvInfoError(
                 f"env_info has batch_shape {env_info.batch_shape}, expected ({self._n},): "
                 "one row per env."
             )
-        if not env_info.keys():
-            return [None] * self._n
         columns = env_info.numpy().to_dict()
         return [
             {key: (col[k] if col.ndim == 1 else col[k].copy()) for key, col in columns.items()}
