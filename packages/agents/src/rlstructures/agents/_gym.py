@@ -20,6 +20,7 @@ from rlstructures.agents._make import (
     scalar_error,
     step_api_error,
 )
+from rlstructures.agents._renamed import GYM_VEC_ENV
 from rlstructures.agents._spaces import (
     ActionSpec,
     Flags,
@@ -40,7 +41,7 @@ from rlstructures.agents.errors import (
     ObservationError,
     UnsupportedSpaceError,
 )
-from rlstructures.dicttensor import DictTensor, Spec
+from rlstructures.dicttensor import DictTensor, RemovedAttribute, Spec
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -662,14 +663,6 @@ class GymVecEnv:
     def __enter__(self) -> GymVecEnv:
         return self
 
-    if not TYPE_CHECKING:  # for the type checker, a __getattr__ would accept any name
-
-        def __getattr__(self, name: str) -> Any:
-            """Only reached for a missing attribute: RLStructures 0.2 names say the new one."""
-            from rlstructures.agents._renamed import missing_attribute
-
-            raise missing_attribute(self, name, type(self).__name__)
-
     def __exit__(
         self,
         exc_type: type[BaseException] | None,
@@ -677,3 +670,6 @@ class GymVecEnv:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+RemovedAttribute.install(GymVecEnv, GYM_VEC_ENV)  # 0.2 names, each naming its replacement

@@ -1,8 +1,9 @@
 """RLStructures 0.2 names of agents and envs, each with what to write instead.
 
 ``from rlstructures.agents import RL_Agent`` or ``env.gym_envs`` get an error that says what
-replaces the name (only the error path runs this code). The guide is
-``docs/migrating-from-0.2.md`` at the root of the repository.
+replaces the name: GymVecEnv holds a ``RemovedAttribute`` per 0.2 name (no cost on normal
+attribute access), the package a module ``__getattr__`` (called only for missing names).
+The guide is ``docs/migrating-from-0.2.md`` at the root of the repository.
 """
 
 from __future__ import annotations
@@ -10,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Final
 
-from rlstructures.dicttensor import RemovedImportError, RemovedNameError
+from rlstructures.dicttensor import RemovedImportError
 
-__all__ = ["GYM_VEC_ENV", "missing_attribute", "missing_module_name"]
+__all__ = ["GYM_VEC_ENV", "missing_module_name"]
 
 _GYM_ENV: Final = (
     "`GymEnv(envs, seed)` (a list of gym envs) is `GymVecEnv(make_env, n_envs, seed)`: "
@@ -47,16 +48,6 @@ GYM_VEC_ENV: Final[Mapping[str, str]] = {
                     "observation.",
     "specs_input": "the action space is `env.action_space` (a gymnasium space).",
 }
-
-
-def missing_attribute(obj: object, name: str, kind: str) -> AttributeError:
-    """The error of ``obj.name``: a RemovedNameError for a 0.2 name, else AttributeError."""
-    advice = GYM_VEC_ENV.get(name)
-    if advice is None:  # what Python says, with its "Did you mean" suggestions
-        return AttributeError(f"{kind!r} object has no attribute {name!r}", name=name, obj=obj)
-    return RemovedNameError(
-        f"{kind}.{name} is a name of RLStructures 0.2; {advice}", name=name, obj=obj
-    )
 
 
 def missing_module_name(module: str, name: str) -> AttributeError | ImportError:

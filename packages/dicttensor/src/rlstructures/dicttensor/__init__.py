@@ -7,6 +7,8 @@ Public API:
 * `Trajectories`: per-sequence info plus a TemporalDictTensor (what batchers return).
 * `Spec`: the per-row shape and dtype of a leaf.
 * `is_tensor`: whether a value is a torch tensor, without importing torch.
+* `RemovedAttribute`: a class attribute marking a name of RLStructures 0.2; reading it
+  raises `RemovedNameError` naming the replacement.
 * errors: `DictTensorError` and its subclasses (each also a ValueError, IndexError,
   TypeError or ImportError). `MissingDependencyError` is the one raised by every
   rlstructures package for a missing extra.
@@ -20,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from rlstructures.dicttensor._backend import is_tensor as is_tensor
 from rlstructures.dicttensor._dicttensor import DictTensor as DictTensor
+from rlstructures.dicttensor._renamed import RemovedAttribute as RemovedAttribute
 from rlstructures.dicttensor._spec import Spec as Spec
 from rlstructures.dicttensor._temporal import TemporalDictTensor as TemporalDictTensor
 from rlstructures.dicttensor._trajectories import Trajectories as Trajectories
@@ -50,6 +53,7 @@ __all__ = [
     "MissingDependencyError",
     "RemovedNameError",
     "RemovedImportError",
+    "RemovedAttribute",
     "__version__",
 ]
 

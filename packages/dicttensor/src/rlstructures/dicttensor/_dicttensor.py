@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any, NoReturn, SupportsIndex, TypeAlias, overl
 import numpy as np
 import numpy.typing as npt
 
-from rlstructures.dicttensor import _arrow, _combine
-from rlstructures.dicttensor._backend import Backend, torch_helpers
+from rlstructures.dicttensor import _arrow, _backend, _combine
+from rlstructures.dicttensor._backend import Backend, require_torch
 from rlstructures.dicttensor._checks import (
     batch_positions,
     batch_shape_arg,
@@ -21,6 +21,7 @@ from rlstructures.dicttensor._checks import (
     spec_str,
     torch_needs_gather,
 )
+from rlstructures.dicttensor._renamed import ADD_MESSAGE, DICT_TENSOR, RemovedAttribute
 from rlstructures.dicttensor._spec import Spec
 from rlstructures.dicttensor.errors import (
     BackendError,
@@ -270,8 +271,9 @@ class DictTensor:
         """Torch rows that torch cannot index like numpy: gather them by position (a copy)."""
         shape = self._batch_shape
         positions = batch_positions(index, shape)
-        th = torch_helpers("DictTensor indexing")
-        out = {k: th.gather_rows(v, positions, len(shape)) for k, v in self._data.items()}
+        require_torch("DictTensor indexing")
+        gather = _backend.th.gather_rows
+        out = {k: gather(v, positions, len(shape)) for k, v in self._data.items()}
         return DictTensor._trusted(out, positions.shape)
 
     def _take(self, index: npt.NDArray[Any]) -> DictTensor:
@@ -308,7 +310,12 @@ class DictTensor:
         if type(index) is str:
             self._set_leaf(index, value)
             return
-        _combine.write_rows(self, index, value)
+        if not isinstance(value, DictTensor):
+            raise TypeError(
+                f"`dt[index] = value` needs a DictTensor value, got {type(value).__name__}. "
+                'To set a leaf use a str key: `dt["key"] = array`.'
+            )
+        _combine.write_rows(self._data, self._batch_shape, index, value._data, value._batch_shape)
 
     def _set_leaf(self, key: str, value: Any) -> None:
         kind = check_leaves({key: value}, self._batch_shape)
@@ -346,7 +353,8 @@ class DictTensor:
             >>> DictTensor.cat([a, a[:1]]).batch_shape
             (3,)
         """
-        data, shape = _combine.cat(DictTensor, seq, dim)
+        datas, shapes = _unpack(seq, "cat")
+        data, shape = _combine.cat(datas, shapes, dim)
         return DictTensor._trusted(data, shape)
 
     @staticmethod
@@ -367,7 +375,8 @@ class DictTensor:
             >>> DictTensor.stack([a, a, a, a]).batch_shape
             (4, 2)
         """
-        data, shape = _combine.stack(DictTensor, seq, dim)
+        datas, shapes = _unpack(seq, "stack")
+        data, shape = _combine.stack(datas, shapes, dim)
         return DictTensor._trusted(data, shape)
 
     def clone(self) -> DictTensor:
@@ -391,7 +400,12 @@ class DictTensor:
             >>> a.where(np.array([True, False, True]), b)["x"]
             array([0., 1., 0.])
         """
-        return DictTensor._trusted(_combine.where(self, mask, other), self._batch_shape)
+        given: object = other
+        if not isinstance(given, DictTensor):
+            raise TypeError(f"where: other must be a DictTensor, got {type(given).__name__}.")
+        shape = self._batch_shape
+        data = _combine.where(self._data, shape, mask, given._data, given._batch_shape)
+        return DictTensor._trusted(data, shape)
 
     def specs(self) -> dict[str, Spec]:
         """The per-row ``Spec(shape, dtype)`` of every leaf (numpy dtypes for both backends).
@@ -403,10 +417,9 @@ class DictTensor:
         nb = len(self._batch_shape)
         if self.backend == "numpy":
             return {k: Spec(v.shape[nb:], v.dtype) for k, v in self._data.items()}
-        th = torch_helpers("DictTensor.specs()")
-        return {
-            k: Spec(tuple(v.shape[nb:]), th.numpy_dtype(v.dtype, k)) for k, v in self._data.items()
-        }
+        require_torch("DictTensor.specs()")
+        dtype = _backend.th.numpy_dtype
+        return {k: Spec(tuple(v.shape[nb:]), dtype(v.dtype, k)) for k, v in self._data.items()}
 
     @staticmethod
     def zeros(
@@ -448,8 +461,8 @@ class DictTensor:
                 )
             return DictTensor._trusted({k: np.zeros(s, d) for k, (s, d) in full.items()}, shape)
         if backend == "torch":
-            th = torch_helpers("DictTensor.zeros()")
-            return DictTensor._trusted(th.zeros(full, device), shape)
+            require_torch("DictTensor.zeros()")
+            return DictTensor._trusted(_backend.th.zeros(full, device), shape)
         raise ValueError(f"zeros: backend must be 'numpy' or 'torch', got {backend!r}.")
 
     # ------------------------------------------------------------------ key namespaces
@@ -545,8 +558,8 @@ class DictTensor:
         """
         for first in self._data.values():
             if type(first) is np.ndarray or isinstance(first, np.ndarray):
-                th = torch_helpers("DictTensor.torch()")
-                return DictTensor._trusted(th.from_numpy(self._data), self._batch_shape)
+                require_torch("DictTensor.torch()")
+                return DictTensor._trusted(_backend.th.from_numpy(self._data), self._batch_shape)
             break
         return DictTensor._trusted(dict(self._data), self._batch_shape)
 
@@ -554,8 +567,8 @@ class DictTensor:
         """Numpy leaves: zero-copy views of CPU tensors (detached), a copy of CUDA tensors."""
         if self.backend == "numpy":
             return DictTensor._trusted(dict(self._data), self._batch_shape)
-        th = torch_helpers("DictTensor.numpy()")
-        return DictTensor._trusted(th.to_numpy(self._data), self._batch_shape)
+        require_torch("DictTensor.numpy()")
+        return DictTensor._trusted(_backend.th.to_numpy(self._data), self._batch_shape)
 
     def to(self, device: str | _torch.device, non_blocking: bool = False) -> DictTensor:
         """Torch leaves on ``device`` (numpy leaves are first viewed as torch, zero-copy).
@@ -563,8 +576,9 @@ class DictTensor:
         Leaves already on ``device`` are not copied. Needs the ``torch`` extra.
         """
         src = self.torch()
-        th = torch_helpers("DictTensor.to()")
-        return DictTensor._trusted(th.to_device(src._data, device, non_blocking), self._batch_shape)
+        require_torch("DictTensor.to()")
+        data = _backend.th.to_device(src._data, device, non_blocking)
+        return DictTensor._trusted(data, self._batch_shape)
 
     def pin_memory(self) -> DictTensor:
         """Torch leaves in page-locked memory, for fast non-blocking copies to CUDA.
@@ -573,8 +587,8 @@ class DictTensor:
         result holds the zero-copy torch views of ``torch()``. Needs the ``torch`` extra.
         """
         src = self.torch()
-        th = torch_helpers("DictTensor.pin_memory()")
-        return DictTensor._trusted(th.pin_memory(src._data), self._batch_shape)
+        require_torch("DictTensor.pin_memory()")
+        return DictTensor._trusted(_backend.th.pin_memory(src._data), self._batch_shape)
 
     # ------------------------------------------------------------------ comparison, Arrow
     def equal(self, other: object) -> bool:
@@ -592,8 +606,9 @@ class DictTensor:
         ):
             return False
         if self.backend == "torch":
-            th = torch_helpers("DictTensor.equal()")
-            return all(th.tensor_equal(v, other._data[k]) for k, v in self._data.items())
+            require_torch("DictTensor.equal()")
+            same = _backend.th.tensor_equal
+            return all(same(v, other._data[k]) for k, v in self._data.items())
         for key, a in self._data.items():
             b = other._data[key]
             if a.shape != b.shape or a.dtype != b.dtype:
@@ -611,7 +626,8 @@ class DictTensor:
         bit-packed by Arrow, so copied). Torch leaves are read through ``numpy()``. Needs
         the ``arrow`` extra.
         """
-        return _arrow.dict_tensor_to_arrow(self)
+        src = self if self.backend == "numpy" else self.numpy()
+        return _arrow.dict_to_arrow(src._data, src._batch_shape)
 
     @staticmethod
     def from_arrow(batch: pa.RecordBatch | pa.Table) -> DictTensor:
@@ -621,25 +637,48 @@ class DictTensor:
         write); bool columns are unpacked (copied). Without metadata the batch shape is
         ``(num_rows,)``. Needs the ``arrow`` extra.
         """
-        return _arrow.dict_tensor_from_arrow(batch)
+        return DictTensor._trusted(*_arrow.dict_from_arrow(batch))
 
 
-    if not TYPE_CHECKING:  # for the type checker, a __getattr__ would accept any name
-
-        def __getattr__(self, name: str) -> Any:
-            """Only reached for a missing attribute: RLStructures 0.2 names say the new one."""
-            from rlstructures.dicttensor._renamed import DICT_TENSOR, missing_attribute
-
-            raise missing_attribute(self, name, DICT_TENSOR, "DictTensor")
+    if not TYPE_CHECKING:  # hidden from the type checker: `a + b` stays a type error there
 
         def __add__(self, other: object) -> NoReturn:
             """RLStructures 0.2's merge: an error naming ``|``."""
-            from rlstructures.dicttensor._renamed import ADD_MESSAGE
-
             raise TypeError(ADD_MESSAGE)
 
 
+RemovedAttribute.install(DictTensor, DICT_TENSOR)  # 0.2 names, each naming its replacement
+
+
 # ---------------------------------------------------------------------- helpers
+def _unpack(
+    seq: Iterable[DictTensor], op: str
+) -> tuple[list[dict[str, Any]], list[tuple[int, ...]]]:
+    """The leaves and batch shapes of the parts of ``cat``/``stack`` (checked DictTensors)."""
+    if type(seq) is list:
+        parts: list[Any] = seq
+    else:
+        given: object = seq
+        if isinstance(given, DictTensor) or not isinstance(given, Iterable):
+            raise TypeError(
+                f"DictTensor.{op} takes a sequence of DictTensors, got a "
+                f"{type(given).__name__}; write `DictTensor.{op}([a, b])`."
+            )
+        parts = list(given)
+    if not parts:
+        raise ValueError(f"DictTensor.{op} needs at least one DictTensor, got an empty sequence.")
+    try:
+        return [p._data for p in parts], [p._batch_shape for p in parts]
+    except AttributeError:  # not DictTensors (only DictTensor has these slots)
+        pass
+    for i, part in enumerate(parts):
+        if not isinstance(part, DictTensor):
+            raise TypeError(
+                f"DictTensor.{op}: item {i} is a {type(part).__name__}, not a DictTensor."
+            )
+    raise AssertionError("_unpack found no faulty part")  # pragma: no cover
+
+
 def _check_prefix(prefix: object) -> None:
     if not isinstance(prefix, str):
         raise TypeError(f"prefix must be a str, got {prefix!r} ({type(prefix).__name__}).")

@@ -1,19 +1,28 @@
 """RLStructures 0.2 names of the data structures, each with what to write instead.
 
 A port of 0.2 code calls ``dt.truncate_key(...)``, ``d0 + d1`` or ``masked_dicttensor``:
-the AttributeError (ImportError for a module name) it gets says what replaces it. Only the
-error path runs this module's code: normal attribute access never reaches ``__getattr__``.
+the AttributeError (ImportError for a module name) it gets says what replaces it. The
+classes hold one ``RemovedAttribute`` per 0.2 name (``RemovedAttribute.install``), which
+costs nothing on normal attribute access; module names go through the module
+``__getattr__``, which Python calls only for a name the module lacks.
 The guide is ``docs/migrating-from-0.2.md`` at the root of the repository.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Final
+from typing import Final, NoReturn
 
 from rlstructures.dicttensor.errors import RemovedImportError, RemovedNameError
 
-__all__ = ["ADD_MESSAGE", "missing_attribute", "missing_module_name"]
+__all__ = [
+    "ADD_MESSAGE",
+    "DICT_TENSOR",
+    "TEMPORAL",
+    "TRAJECTORIES",
+    "RemovedAttribute",
+    "missing_module_name",
+]
 
 _SPECS: Final = (
     "`specs()` now returns `{key: Spec(shape, dtype)}` (numpy dtypes), e.g. "
@@ -88,16 +97,52 @@ ADD_MESSAGE: Final = (
 )
 
 
-def missing_attribute(
-    obj: object, name: str, table: Mapping[str, str], kind: str
-) -> AttributeError:
-    """The error of ``obj.name``: a RemovedNameError for a 0.2 name, else AttributeError."""
-    advice = table.get(name)
-    if advice is None:  # what Python says, with its "Did you mean" suggestions
-        return AttributeError(f"{kind!r} object has no attribute {name!r}", name=name, obj=obj)
-    return RemovedNameError(
-        f"{kind}.{name} is a name of RLStructures 0.2; {advice}", name=name, obj=obj
-    )
+class RemovedAttribute:
+    """A class attribute standing for a name of RLStructures 0.2 that was renamed or removed.
+
+    Public (``rlstructures.dicttensor.RemovedAttribute``) so that every rlstructures package
+    marks its 0.2 names the same way.
+
+    Reading it (``dt.truncate_key``) raises a ``RemovedNameError`` (an AttributeError, so
+    ``hasattr`` is False) whose message says what to write instead. A class attribute, not
+    a ``__getattr__``: a class with ``__getattr__`` pays for it on every attribute access
+    (CPython then takes its slow lookup path), while these cost nothing until read.
+
+    Args:
+        advice: what replaces the name, e.g. ``"use `dt.select_prefix(prefix)`."``.
+
+    Example:
+        >>> class Box:
+        ...     total = RemovedAttribute("use `sum(box)`.")
+        >>> Box().total  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        rlstructures.dicttensor.errors.RemovedNameError: Box.total is a name of ... `sum(box)`.
+    """
+
+    __slots__ = ("_advice", "_message", "_name")
+
+    def __init__(self, advice: str) -> None:
+        self._advice = advice
+        self._name = ""
+        self._message = advice
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._name = name
+        self._message = f"{owner.__name__}.{name} is a name of RLStructures 0.2; {self._advice}"
+
+    def __get__(self, obj: object, owner: type | None = None) -> NoReturn:
+        raise RemovedNameError(self._message, name=self._name, obj=obj)
+
+    @staticmethod
+    def install(cls: type, names: Mapping[str, str]) -> None:
+        """Add one ``RemovedAttribute`` attribute per ``{name: advice}`` to ``cls``."""
+        for name, advice in names.items():
+            if hasattr(cls, name):
+                raise TypeError(f"{cls.__name__}.{name} exists: it cannot be a removed name.")
+            removed = RemovedAttribute(advice)
+            setattr(cls, name, removed)
+            removed.__set_name__(cls, name)
 
 
 def missing_module_name(module: str, name: str) -> AttributeError | ImportError:

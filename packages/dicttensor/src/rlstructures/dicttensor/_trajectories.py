@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from rlstructures.dicttensor._dicttensor import DictTensor
+from rlstructures.dicttensor._renamed import TRAJECTORIES, RemovedAttribute
 from rlstructures.dicttensor._temporal import SeqIndex, TemporalDictTensor
 from rlstructures.dicttensor.errors import BackendError, BatchIndexError, BatchShapeError
 
@@ -147,10 +148,5 @@ class Trajectories:
     def __repr__(self) -> str:
         return f"Trajectories(info={self.info!r}, trajectories={self.trajectories!r})"
 
-    if not TYPE_CHECKING:  # for the type checker, a __getattr__ would accept any name
 
-        def __getattr__(self, name: str) -> Any:
-            """Only reached for a missing attribute: RLStructures 0.2 names say the new one."""
-            from rlstructures.dicttensor._renamed import TRAJECTORIES, missing_attribute
-
-            raise missing_attribute(self, name, TRAJECTORIES, "Trajectories")
+RemovedAttribute.install(Trajectories, TRAJECTORIES)  # 0.2 names, each naming its replacement
