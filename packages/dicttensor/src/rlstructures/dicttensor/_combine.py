@@ -4,9 +4,10 @@ They work on leaves and batch shapes (``dict[str, array]`` and ``tuple[int, ...]
 return leaves: the DictTensor class checks that its arguments are DictTensors and wraps the
 result, so this module knows nothing of the class.
 
-The fast path of ``cat``/``stack`` checks only what numpy does not (key counts, backends,
-number of batch dims); numpy's ``casting="no"`` checks dtypes and shapes, and a failure is
-diagnosed afterwards into a precise message.
+``DictTensor.cat``/``stack`` check what numpy does not (key counts, backends, batch shapes)
+in one pass over the parts, then ``combine`` lets numpy's ``casting="no"`` check dtypes and
+row shapes; a failure is diagnosed afterwards into a precise message (``raise_part`` for
+parts that do not fit, a SpecMismatchError for row specs).
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from rlstructures.dicttensor import _backend
 from rlstructures.dicttensor._backend import Backend, is_tensor, require_torch
 from rlstructures.dicttensor._checks import (
     batch_positions,
-    dim_arg,
     index_repr,
     raise_spec_mismatch,
     row_key,
@@ -34,7 +34,7 @@ from rlstructures.dicttensor.errors import (
     SpecMismatchError,
 )
 
-__all__ = ["Leaves", "backend", "cat", "stack", "where", "write_rows"]
+__all__ = ["Leaves", "backend", "combine", "raise_part", "where", "write_rows"]
 
 Op = Literal["cat", "stack"]
 #: The leaves of a DictTensor: ``{key: [*batch_shape, *row_shape] array}``.
@@ -49,64 +49,15 @@ def backend(data: Leaves) -> Backend:
     return "numpy"
 
 
-def cat(datas: list[Leaves], shapes: list[Shape], dim: object) -> tuple[Leaves, Shape]:
-    """Leaves and batch shape of ``DictTensor.cat`` of the parts ``(datas[i], shapes[i])``."""
-    shape0 = shapes[0]
-    nb = len(shape0)
-    if nb == 0:
-        raise BatchShapeError(
-            "DictTensor.cat: the parts have batch_shape () (single rows), so there is no "
-            "dimension to concatenate along; use `DictTensor.stack(parts)` instead."
-        )
-    d = dim if type(dim) is int and 0 <= dim < nb else dim_arg(dim, nb, "DictTensor.cat")
-    total = _check_parts(datas, shapes, "cat", d)
-    shape = (*shape0[:d], total, *shape0[d + 1 :])
-    if not datas[0]:  # no leaves: numpy cannot check the other batch dims
-        for i, bs in enumerate(shapes):
-            if bs[:d] != shape0[:d] or bs[d + 1 :] != shape0[d + 1 :]:
-                _raise_batch_shapes(shapes, d, "cat", i)
-        return {}, shape
-    return _combine(datas, shapes, d, "cat"), shape
+def raise_part(datas: list[Leaves], shapes: list[Shape], op: Op, cat_dim: int | None) -> NoReturn:
+    """Raise the error of the first part that does not fit part 0.
 
-
-def stack(datas: list[Leaves], shapes: list[Shape], dim: object) -> tuple[Leaves, Shape]:
-    """Leaves and batch shape of ``DictTensor.stack`` of the parts ``(datas[i], shapes[i])``."""
-    shape0 = shapes[0]
-    nb = len(shape0)
-    d = dim if type(dim) is int and 0 <= dim <= nb else dim_arg(dim, nb + 1, "DictTensor.stack")
-    _check_parts(datas, shapes, "stack", None)
-    shape = (*shape0[:d], len(datas), *shape0[d:])
-    if not datas[0]:
-        return {}, shape
-    return _combine(datas, shapes, d, "stack"), shape
-
-
-def _check_parts(datas: list[Leaves], shapes: list[Shape], op: Op, cat_dim: int | None) -> int:
-    """Check what numpy does not; return the total size on ``cat_dim`` (0 for stack).
-
-    Every part must have as many keys, batch dims (for stack: the same batch shape) and the
-    leaf type of part 0.
+    Args:
+        datas: the leaves of every part.
+        shapes: the batch shape of every part.
+        op: ``"cat"`` or ``"stack"``.
+        cat_dim: the dimension of ``cat`` (None for ``stack``: batch shapes must be equal).
     """
-    keys, shape0 = datas[0], shapes[0]
-    nkeys, nb = len(keys), len(shape0)
-    k0 = next(iter(keys), "")
-    leaf_type = type(keys.get(k0))
-    total = 0
-    for data, bs in zip(datas, shapes, strict=True):
-        if len(data) != nkeys or type(data.get(k0)) is not leaf_type:
-            _raise_part(datas, shapes, op, cat_dim)
-        if cat_dim is None:
-            if bs != shape0:
-                _raise_part(datas, shapes, op, cat_dim)
-        elif len(bs) == nb:
-            total += bs[cat_dim]
-        else:
-            _raise_part(datas, shapes, op, cat_dim)
-    return total
-
-
-def _raise_part(datas: list[Leaves], shapes: list[Shape], op: Op, cat_dim: int | None) -> NoReturn:
-    """Raise the error of the first part that does not fit part 0."""
     first, shape0 = datas[0], shapes[0]
     for i, (data, bs) in enumerate(zip(datas, shapes, strict=True)):
         same_keys(first, data, f"DictTensor.{op} (part 0 vs part {i})")
@@ -115,13 +66,22 @@ def _raise_part(datas: list[Leaves], shapes: list[Shape], op: Op, cat_dim: int |
                 f"DictTensor.{op}: part {i} is {backend(data)}, part 0 is {backend(first)}; "
                 "convert with `.numpy()` or `.torch()` first."
             )
-        if len(bs) != len(shape0) or (cat_dim is None and bs != shape0):
+        if len(bs) != len(shape0) or (
+            bs[:cat_dim] != shape0[:cat_dim] or bs[cat_dim + 1 :] != shape0[cat_dim + 1 :]
+            if cat_dim is not None
+            else bs != shape0
+        ):
             _raise_batch_shapes(shapes, cat_dim, op, i)
-    raise AssertionError("_raise_part found no faulty part")  # pragma: no cover
+    raise AssertionError("raise_part found no faulty part")  # pragma: no cover
 
 
-def _combine(datas: list[Leaves], shapes: list[Shape], d: int, op: Op) -> Leaves:
-    """Concatenate (``op="cat"``) or stack every key of the parts along ``d``."""
+def combine(datas: list[Leaves], nb: int, d: int, op: Op) -> Leaves:
+    """Concatenate (``op="cat"``) or stack every key of the parts along ``d``.
+
+    The parts have been checked to fit (same keys, backend and batch shapes, but for the
+    size on ``d`` for cat), each with ``nb`` batch dimensions: what can still fail is a
+    row shape or dtype, diagnosed into a SpecMismatchError naming the key.
+    """
     first = datas[0]
     out: Leaves = {}
     if type(next(iter(first.values()))) is np.ndarray or backend(first) == "numpy":
@@ -134,11 +94,10 @@ def _combine(datas: list[Leaves], shapes: list[Shape], d: int, op: Op) -> Leaves
             try:
                 out[key] = fn(arrays, axis=d, dtype=v0.dtype, casting="no")
             except (TypeError, ValueError):
-                _diagnose(datas, shapes, key, d, op)
+                _diagnose(datas, nb, key, op)
         return out
     require_torch(f"DictTensor.{op}()")
     tfn = _backend.torch.cat if op == "cat" else _backend.torch.stack
-    nb = len(shapes[0])
     for key, v0 in first.items():
         try:
             tensors = [data[key] for data in datas]
@@ -147,7 +106,7 @@ def _combine(datas: list[Leaves], shapes: list[Shape], d: int, op: Op) -> Leaves
         dtype, row = v0.dtype, v0.shape[nb:]
         for t in tensors:
             if t.dtype != dtype or t.shape[nb:] != row:
-                _diagnose(datas, shapes, key, d, op)
+                _diagnose(datas, nb, key, op)
         try:
             out[key] = tfn(tensors, dim=d)
         except RuntimeError as exc:
@@ -177,14 +136,10 @@ def _raise_batch_shapes(shapes: list[Shape], d: int | None, op: Op, i: int) -> N
     )
 
 
-def _diagnose(datas: list[Leaves], shapes: list[Shape], key: str, d: int, op: Op) -> NoReturn:
-    """Raise the error explaining why combining ``key`` failed."""
-    shape0 = shapes[0]
-    for i, bs in enumerate(shapes):
-        if op == "cat" and (bs[:d] != shape0[:d] or bs[d + 1 :] != shape0[d + 1 :]):
-            _raise_batch_shapes(shapes, d, op, i)
+def _diagnose(datas: list[Leaves], nb: int, key: str, op: Op) -> NoReturn:
+    """Raise the error explaining why combining ``key`` failed (its row specs differ)."""
     arrays = [data[key] for data in datas]
-    raise_spec_mismatch(key, arrays, [len(bs) for bs in shapes], f"DictTensor.{op}")
+    raise_spec_mismatch(key, arrays, [nb] * len(arrays), f"DictTensor.{op}")
 
 
 # ---------------------------------------------------------------------- two DictTensors

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import ItemsView, Iterable, Iterator, KeysView, Mapping, Sequence, ValuesView
-from typing import TYPE_CHECKING, Any, NoReturn, SupportsIndex, TypeAlias, overload
+from typing import TYPE_CHECKING, Any, Literal, NoReturn, SupportsIndex, TypeAlias, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -14,6 +14,7 @@ from rlstructures.dicttensor._checks import (
     batch_positions,
     batch_shape_arg,
     check_leaves,
+    dim_arg,
     index_error,
     leaf_backend,
     missing_key_msg,
@@ -353,9 +354,18 @@ class DictTensor:
             >>> DictTensor.cat([a, a[:1]]).batch_shape
             (3,)
         """
-        datas, shapes = _unpack(seq, "cat")
-        data, shape = _combine.cat(datas, shapes, dim)
-        return DictTensor._trusted(data, shape)
+        parts = _parts(seq, "cat")
+        shape0 = parts[0]._batch_shape
+        nb = len(shape0)
+        if nb == 0:
+            raise BatchShapeError(
+                "DictTensor.cat: the parts have batch_shape () (single rows), so there is no "
+                "dimension to concatenate along; use `DictTensor.stack(parts)` instead."
+            )
+        d = dim if type(dim) is int and 0 <= dim < nb else dim_arg(dim, nb, "DictTensor.cat")
+        datas, total = _fitting_leaves(parts, "cat", d)
+        data = _combine.combine(datas, nb, d, "cat") if datas[0] else {}
+        return DictTensor._trusted(data, (*shape0[:d], total, *shape0[d + 1 :]))
 
     @staticmethod
     def stack(seq: Iterable[DictTensor], dim: int = 0) -> DictTensor:
@@ -375,9 +385,13 @@ class DictTensor:
             >>> DictTensor.stack([a, a, a, a]).batch_shape
             (4, 2)
         """
-        datas, shapes = _unpack(seq, "stack")
-        data, shape = _combine.stack(datas, shapes, dim)
-        return DictTensor._trusted(data, shape)
+        parts = _parts(seq, "stack")
+        shape0 = parts[0]._batch_shape
+        nb = len(shape0)
+        d = dim if type(dim) is int and 0 <= dim <= nb else dim_arg(dim, nb + 1, "DictTensor.stack")
+        datas, _ = _fitting_leaves(parts, "stack", None)
+        data = _combine.combine(datas, nb, d, "stack") if datas[0] else {}
+        return DictTensor._trusted(data, (*shape0[:d], len(parts), *shape0[d:]))
 
     def clone(self) -> DictTensor:
         """A deep copy: new (writable, contiguous) arrays; same keys, values and dtypes."""
@@ -651,10 +665,11 @@ RemovedAttribute.install(DictTensor, DICT_TENSOR)  # 0.2 names, each naming its 
 
 
 # ---------------------------------------------------------------------- helpers
-def _unpack(
-    seq: Iterable[DictTensor], op: str
-) -> tuple[list[dict[str, Any]], list[tuple[int, ...]]]:
-    """The leaves and batch shapes of the parts of ``cat``/``stack`` (checked DictTensors)."""
+def _parts(seq: Iterable[DictTensor], op: str) -> list[Any]:
+    """The parts of ``cat``/``stack`` as a non-empty list whose first item is a DictTensor.
+
+    Typed ``list[Any]``: the other items are checked by ``_fitting_leaves``.
+    """
     if type(seq) is list:
         parts: list[Any] = seq
     else:
@@ -667,16 +682,53 @@ def _unpack(
         parts = list(given)
     if not parts:
         raise ValueError(f"DictTensor.{op} needs at least one DictTensor, got an empty sequence.")
-    try:
-        return [p._data for p in parts], [p._batch_shape for p in parts]
-    except AttributeError:  # not DictTensors (only DictTensor has these slots)
-        pass
-    for i, part in enumerate(parts):
+    if not isinstance(parts[0], DictTensor):
+        raise TypeError(
+            f"DictTensor.{op}: item 0 is a {type(parts[0]).__name__}, not a DictTensor."
+        )
+    return parts
+
+
+def _fitting_leaves(
+    parts: list[Any], op: Literal["cat", "stack"], cat_dim: int | None
+) -> tuple[list[dict[str, Any]], int]:
+    """The leaves of every part, checked to fit part 0, and the total size on ``cat_dim``.
+
+    One pass over the parts checks what numpy does not: each is a DictTensor with as many
+    keys and the leaf type of part 0, and a batch shape that may differ from part 0's only
+    on ``cat_dim`` (for stack, not at all). Dtypes and row shapes are numpy's to check.
+    """
+    first = parts[0]
+    keys, shape0 = first._data, first._batch_shape
+    nkeys, nb = len(keys), len(shape0)
+    k0 = next(iter(keys), "")
+    leaf_type = type(keys.get(k0))
+    datas = []
+    total = 0
+    for part in parts:
+        if type(part) is not DictTensor and not isinstance(part, DictTensor):
+            break
+        data, bs = part._data, part._batch_shape
+        if len(data) != nkeys or type(data.get(k0)) is not leaf_type:
+            break
+        if cat_dim is None:
+            if bs != shape0:
+                break
+        elif len(bs) != nb or (nb > 1 and (bs[:cat_dim], bs[cat_dim + 1 :]) != (
+            shape0[:cat_dim], shape0[cat_dim + 1 :]
+        )):
+            break
+        else:
+            total += bs[cat_dim]
+        datas.append(data)
+    else:
+        return datas, total
+    for i, part in enumerate(parts):  # the error path: say which part and why
         if not isinstance(part, DictTensor):
             raise TypeError(
                 f"DictTensor.{op}: item {i} is a {type(part).__name__}, not a DictTensor."
             )
-    raise AssertionError("_unpack found no faulty part")  # pragma: no cover
+    _combine.raise_part([p._data for p in parts], [p._batch_shape for p in parts], op, cat_dim)
 
 
 def _check_prefix(prefix: object) -> None:
