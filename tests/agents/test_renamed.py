@@ -48,3 +48,16 @@ def test_a_02_gym_env_attribute_names_its_replacement(name: str, replacement: st
         assert replacement in str(info.value)
         with pytest.raises(AttributeError, match="'GymVecEnv' object has no attribute 'x'"):
             env.x  # type: ignore[attr-defined]  # noqa: B018  # the point of the test
+
+
+def test_a_list_of_envs_as_0_2_gym_env_took_says_to_pass_a_factory() -> None:
+    import gymnasium
+
+    from rlstructures.agents import EnvError
+
+    envs = [gymnasium.make("CartPole-v1") for _ in range(3)]
+    with pytest.raises(EnvError, match=r"list of 3 envs, as RLStructures 0.2's GymEnv\(envs, "
+                                       r"seed\) took; .*GymVecEnv\(lambda: gymnasium.make"):
+        GymVecEnv(envs, 3, seed=0)  # type: ignore[arg-type]  # the 0.2 call, on purpose
+    for env in envs:
+        env.close()

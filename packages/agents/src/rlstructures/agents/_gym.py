@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import operator
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final, NoReturn, TypeAlias
@@ -68,6 +69,12 @@ def _row(leaf: ObsLeaf, value: Any, env_id: int, when: str) -> Any:
         return np.array(value, dtype=leaf.dtype)
     except OverflowError:
         raise ObservationError(range_message(leaf, [value], [env_id], when)) from None
+
+
+#: ``Flags`` of a tuple of 6 arrays (``tuple.__new__``: what ``Flags._make`` does, unchecked)
+_flags: Callable[[tuple[npt.NDArray[Any], ...]], Flags[npt.NDArray[Any]]] = functools.partial(
+    tuple.__new__, Flags
+)
 
 
 def _info_row(leaf: InfoLeaf, info: Any, env_id: int, when: str) -> npt.NDArray[Any]:
@@ -430,7 +437,7 @@ class GymVecEnv:
             fins = self._get_arrays(final)
         except KeyError as exc:
             raise self._out_key_error("final", exc) from None
-        flags: Flags[npt.NDArray[Any]] = Flags._make(dsts[self._flag_slice])
+        flags: Flags[npt.NDArray[Any]] = _flags(dsts[self._flag_slice])
         values = self._check_action(action, self._n, copy=False)
         observations: Sequence[Any]
         rewards: Sequence[Any]
@@ -450,7 +457,8 @@ class GymVecEnv:
         if some:  # the ended envs: their final row into `final`, then reset them
             ended = [j for j in range(len(running)) if terminated[j] or truncated[j]]
             observations, rewards, infos = self._end_episodes(
-                ended, fins, observations, rewards, infos, terminated, truncated, values, results
+                ended, fins, observations, rewards, infos, terminated, truncated, values, results,
+                running,
             )
         frame = self._frame
         if frame is not None:  # a single "frame" leaf: the common case, made cheap
@@ -466,24 +474,25 @@ class GymVecEnv:
         else:
             for leaf, dst in zip(self._leaves, dsts, strict=False):
                 dst[...] = stack_leaf(leaf, gather(observations, leaf.path), running, "step_into()")
+        initial, last_action = flags.initial_state, flags.last_action
         try:
             flags.reward[...] = rewards
         except (TypeError, ValueError):
             raise scalar_error(results, running) from None
-        flags.last_action[...] = values
+        last_action[...] = values
         # what an env continues from is never terminal: an ended env starts a new episode
         flags.terminated[...] = False
         flags.truncated[...] = False
         flags.done[...] = False
-        flags.initial_state[...] = False
+        initial[...] = False
         if self._info:
             for info, dst in zip(self._info, dsts[self._info_slice], strict=True):
                 dst[...] = stack_info(info, infos, running, "step_into()")
         if not some:
             return _NO_IDS
         for j in ended:
-            flags.initial_state[j] = True
-            flags.last_action[j] = 0
+            initial[j] = True
+            last_action[j] = 0
         return np.array(ended, np.int64)
 
     def _end_episodes(
@@ -497,6 +506,7 @@ class GymVecEnv:
         truncated: Sequence[Any],
         values: npt.NDArray[Any],
         results: list[Any],
+        running: EnvIds,
     ) -> tuple[list[Any], list[Any], list[Any]]:
         """``step_into``: write the final row of each ended env into ``fins`` and reset it.
 
@@ -505,11 +515,10 @@ class GymVecEnv:
             envs hold the first observation of their next episode, a reward of 0 and the
             info of that reset.
         """
-        running = np.arange(self._n, dtype=np.int64)  # every env runs: row j is env j
-        leaves = self._leaves
-        final: Flags[npt.NDArray[Any]] = Flags._make(fins[self._flag_slice])
+        leaves, info_fields = self._leaves, self._info
+        final: Flags[npt.NDArray[Any]] = _flags(fins[self._flag_slice])
         obs_rows, reward_rows, info_rows = list(observations), list(rewards), list(infos)
-        for j in ended:
+        for j in ended:  # every env runs in auto-reset mode: row j is env j
             obs = obs_rows[j]  # its final observation
             for leaf, f_dst in zip(leaves, fins, strict=False):
                 f_dst[j] = _row(leaf, get(obs, leaf.path), j, "step_into()")
@@ -522,8 +531,9 @@ class GymVecEnv:
             final.done[j] = True
             final.initial_state[j] = False
             final.last_action[j] = values[j]
-            for field, f_dst in zip(self._info, fins[self._info_slice], strict=True):
-                f_dst[j] = _info_row(field, info_rows[j], j, "step_into()")
+            if info_fields:
+                for field, f_dst in zip(info_fields, fins[self._info_slice], strict=True):
+                    f_dst[j] = _info_row(field, info_rows[j], j, "step_into()")
             obs_rows[j], info_rows[j] = self._reset_env(j)
             reward_rows[j] = 0.0
         return obs_rows, reward_rows, info_rows
