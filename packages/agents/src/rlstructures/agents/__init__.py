@@ -8,6 +8,8 @@ Public API:
 * `VecEnv`, `EnvIds`, `StepResult`: the protocol of n_envs envs stepped as a batch;
   `StepIntoVecEnv`: its optional extension that writes observations into given arrays.
 * `GymVecEnv`: a `VecEnv` over gymnasium (or old gym API) envs; needs the ``gym`` extra.
+* `GymVectorVecEnv`: a `VecEnv` over any gymnasium ``VectorEnv`` (gymnasium's vectorized
+  envs, EnvPool); needs the ``gym`` extra.
 * errors: `AgentsError` and its subclasses (also in ``rlstructures.agents.errors``), and
   `MissingDependencyError` (the one of ``rlstructures.dicttensor``).
 
@@ -26,6 +28,7 @@ from rlstructures.agents._env import VecEnv as VecEnv
 from rlstructures.agents._episodes import EpisodeTracker as EpisodeTracker
 from rlstructures.agents._gym import GymVecEnv as GymVecEnv
 from rlstructures.agents._replay import replay_agent as replay_agent
+from rlstructures.agents._vector import GymVectorVecEnv as GymVectorVecEnv
 from rlstructures.agents.errors import ActionError as ActionError
 from rlstructures.agents.errors import AgentsError as AgentsError
 from rlstructures.agents.errors import EnvError as EnvError
@@ -48,6 +51,7 @@ __all__ = [
     "StepResult",
     "StepIntoVecEnv",
     "GymVecEnv",
+    "GymVectorVecEnv",
     "AgentsError",
     "ActionError",
     "ObservationError",
