@@ -20,7 +20,8 @@ def _run(code: str) -> subprocess.CompletedProcess[str]:
 def test_public_names() -> None:
     assert set(rlstructures.agents.__all__) == {
         "Agent", "replay_agent", "EpisodeTracker", "VecEnv", "EnvIds", "StepResult",
-        "StepIntoVecEnv", "GymVecEnv", "errors", "__version__", *errors.__all__,
+        "StepIntoVecEnv", "GymVecEnv", "GymVectorVecEnv", "errors", "__version__",
+        *errors.__all__,
     }
     for name in rlstructures.agents.__all__:
         assert hasattr(rlstructures.agents, name)
@@ -39,7 +40,7 @@ def test_import_loads_neither_torch_nor_gymnasium() -> None:
     done = _run("""
         import sys
         import rlstructures.agents
-        from rlstructures.agents import Agent, GymVecEnv, replay_agent, errors
+        from rlstructures.agents import Agent, GymVecEnv, GymVectorVecEnv, replay_agent, errors
         print(sorted(m for m in ("torch", "gymnasium", "gym") if m in sys.modules))
     """)
     assert done.returncode == 0, done.stderr

@@ -8,6 +8,8 @@ Public API:
 * `VecEnv`, `EnvIds`, `StepResult`: the protocol of n_envs envs stepped as a batch;
   `StepIntoVecEnv`: its optional extension that writes observations into given arrays.
 * `GymVecEnv`: a `VecEnv` over gymnasium (or old gym API) envs; needs the ``gym`` extra.
+* `GymVectorVecEnv`: a `VecEnv` over any gymnasium ``VectorEnv`` (gymnasium's vectorized
+  envs, EnvPool); needs the ``gym`` extra.
 * errors: `AgentsError` and its subclasses (also in ``rlstructures.agents.errors``), and
   `MissingDependencyError` (the one of ``rlstructures.dicttensor``).
 
@@ -15,6 +17,7 @@ Importing this package imports neither torch nor gymnasium.
 """
 
 import importlib.metadata
+from typing import TYPE_CHECKING, Any
 
 from rlstructures.agents import errors as errors
 from rlstructures.agents._agent import Agent as Agent
@@ -25,6 +28,7 @@ from rlstructures.agents._env import VecEnv as VecEnv
 from rlstructures.agents._episodes import EpisodeTracker as EpisodeTracker
 from rlstructures.agents._gym import GymVecEnv as GymVecEnv
 from rlstructures.agents._replay import replay_agent as replay_agent
+from rlstructures.agents._vector import GymVectorVecEnv as GymVectorVecEnv
 from rlstructures.agents.errors import ActionError as ActionError
 from rlstructures.agents.errors import AgentsError as AgentsError
 from rlstructures.agents.errors import EnvError as EnvError
@@ -47,6 +51,7 @@ __all__ = [
     "StepResult",
     "StepIntoVecEnv",
     "GymVecEnv",
+    "GymVectorVecEnv",
     "AgentsError",
     "ActionError",
     "ObservationError",
@@ -60,3 +65,11 @@ __all__ = [
     "errors",
     "__version__",
 ]
+
+if not TYPE_CHECKING:  # for the type checker, a module __getattr__ would accept any name
+
+    def __getattr__(name: str) -> Any:
+        """RLStructures 0.2 names (``RL_Agent``, ``GymEnv``, ...) fail naming the replacement."""
+        from rlstructures.agents._renamed import missing_module_name
+
+        raise missing_module_name(__name__, name)

@@ -269,7 +269,10 @@ class ActionSpec:
                 f"needs {what} values ({self.dtype}). Cast it, e.g. `a.astype(np.{self.dtype})`."
             )
         arr = value if not copy and value.dtype is self.dtype else np.array(value, self.dtype)
-        if self.int_values is not None:  # Python sets beat numpy on small n
+        if self.int_bounds is not None and n > _MANY_ROWS:  # numpy beats Python on many rows
+            if arr.min() < self.int_bounds[0] or arr.max() > self.int_bounds[1]:
+                self._raise_out_of_space(arr, (arr >= self.low) & (arr <= self.high))
+        elif self.int_values is not None:  # Python sets beat numpy on small n
             if not self.int_values.issuperset(arr.tolist()):
                 self._raise_out_of_space(arr, (arr >= self.low) & (arr <= self.high))
         elif self.int_bounds is not None and n:
@@ -303,6 +306,8 @@ class ActionSpec:
 
 
 _SMALL_DISCRETE: Final = 1024
+#: Above this many rows, a Discrete action is checked with numpy's min and max (vector envs).
+_MANY_ROWS: Final = 64
 
 
 def action_spec(space: Space[Any]) -> ActionSpec:
