@@ -18,6 +18,7 @@ __all__ = [
     "NoDataError",
     "DatasetExistsError",
     "UnknownTagError",
+    "LogWriteError",
     "RemovedNameError",
     "RemovedImportError",
 ]
@@ -48,7 +49,22 @@ class SchemaMismatchError(LoggingError, ValueError):
 
 
 class CorruptFileError(LoggingError, ValueError):
-    """A file is not what this package writes, or is damaged beyond what can be recovered."""
+    """A file is not what this package writes, or is damaged.
+
+    Attributes:
+        path: the damaged file (None when the damage is not in one file).
+        offset: the byte offset where the damage starts (None when unknown).
+        partial: what was read before the damage, where the format allows keeping it (a
+            ``pyarrow.Table`` for ``read_logs``, `Trajectories` for ``read_trajectories``),
+            else None.
+    """
+
+    def __init__(self, message: str, *, path: object = None, offset: int | None = None,
+                 partial: object = None) -> None:
+        super().__init__(message)
+        self.path = path
+        self.offset = offset
+        self.partial = partial
 
 
 class NoDataError(LoggingError, FileNotFoundError):
@@ -65,6 +81,14 @@ class UnknownTagError(LoggingError, KeyError):
     def __str__(self) -> str:
         # KeyError's str() is the repr of its argument (quotes, escaped newlines): the message.
         return str(self.args[0]) if self.args else ""
+
+
+class LogWriteError(LoggingError, OSError):
+    """Writing a log or trajectory file failed (disk full, file size limit, I/O error).
+
+    The file was rolled back to its last complete record, so everything written before
+    reads back; ``errno`` is the operating system's error number.
+    """
 
 
 class RemovedNameError(LoggingError, AttributeError):
