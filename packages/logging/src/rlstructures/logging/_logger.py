@@ -42,6 +42,8 @@ if TYPE_CHECKING:
 __all__ = ["BACKENDS", "HPARAMS_NAME", "Logger", "ScalarLogger", "read_logs"]
 
 _log = logging.getLogger(__name__)
+_INT64_MIN: Final = -(2**63)
+_INT64_MAX: Final = 2**63 - 1
 
 Backend = Literal["csv", "tensorboard", "arrow"]
 #: Every backend, in the order they are written.
@@ -290,6 +292,11 @@ class Logger:
 
     def _check_open(self, method: str) -> None:
         state = self._state
+        if state.closed or state.forked:
+            self._raise_closed(method)
+
+    def _raise_closed(self, method: str) -> None:
+        state = self._state
         if not state.in_owner():
             raise WriterClosedError(
                 f"Logger.{method}() in process {os.getpid()}, a child forked from process "
@@ -319,7 +326,21 @@ class Logger:
         """
         if type(tag) is not str or tag not in self._tags:
             self._tags.add(check_tag(tag))
-        self._append([(tag, check_value(value, tag))], check_step(step, tag))
+        value = value if type(value) is float else check_value(value, tag)
+        step = step if type(step) is int and _INT64_MIN <= step <= _INT64_MAX else (
+            check_step(step, tag))
+        state = self._state
+        with state.lock:
+            if state.closed or state.forked:
+                self._raise_closed("add_scalar")
+            pending = state.pending
+            pending.append(time.time(), step, tag, value)
+            self._last[tag] = value
+            if len(pending.step) >= self._max_pending or (
+                time.monotonic() - self._last_flush >= self._flush_secs
+            ):
+                self._last_flush = time.monotonic()
+                state.flush()
 
     def add_scalars(self, mapping: Mapping[str, Any], step: SupportsIndex) -> None:
         """Log several tags at the same ``step`` (all validated before any is logged).
@@ -362,7 +383,7 @@ class Logger:
             for tag, value in checked:
                 pending.append(now, step, tag, value)
                 last[tag] = value
-            if len(pending) >= self._max_pending or (
+            if len(pending.step) >= self._max_pending or (
                 time.monotonic() - self._last_flush >= self._flush_secs
             ):
                 self._last_flush = time.monotonic()
