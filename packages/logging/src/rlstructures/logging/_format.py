@@ -4,14 +4,22 @@ from __future__ import annotations
 
 import functools
 import importlib.metadata
+import zlib
 from collections.abc import Mapping
 from typing import Any, Final, Literal
 
-from rlstructures.dicttensor import Spec
+import numpy as np
+
+from rlstructures.dicttensor import DictTensor, Spec
 from rlstructures.logging.errors import SchemaMismatchError
 
 __all__ = [
+    "CRC_KEY",
     "EXTENSIONS",
+    "SEQ_KEY",
+    "arrow_type",
+    "batch_custom_metadata",
+    "companion_crc",
     "FORMAT_NAME",
     "FORMAT_VERSION",
     "METADATA_KEY",
@@ -40,6 +48,43 @@ STEP_COLUMNS: Final = ("trajectory", "t")
 TRAJECTORY_COLUMNS: Final = ("trajectory", "length", "max_length")
 #: Sub-directory of the per-trajectory table (``_``: skipped by dataset readers).
 TRAJECTORIES_DIR: Final = "_trajectories"
+#: Custom metadata of each record batch of an Arrow part: the write's number in the part
+#: (both tables), and a CRC-32 of the per-trajectory table's values (lengths and info).
+SEQ_KEY: Final = b"rlstructures.seq"
+CRC_KEY: Final = b"rlstructures.crc32"
+#: The numpy dtypes a trajectory file may hold (what DictTensor stores).
+_DTYPES: Final = frozenset(
+    ["bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
+     "float16", "float32", "float64"])
+
+
+def arrow_type(spec: Spec) -> Any:
+    """The Arrow type of a column of rows of ``spec`` (as DictTensor.to_arrow writes it)."""
+    import pyarrow as pa
+
+    value = pa.from_numpy_dtype(spec.dtype)
+    if len(spec.shape) == 1:
+        return pa.list_(value, spec.shape[0])
+    if spec.shape:
+        return pa.fixed_shape_tensor(value, list(spec.shape))
+    return value
+
+
+def companion_crc(batch: Any) -> int:
+    """CRC-32 of a per-trajectory batch's values, decoded as numpy (the same on both sides)."""
+    decoded = DictTensor.from_arrow(batch.replace_schema_metadata(None))
+    crc = zlib.crc32(np.int64(batch.num_rows).tobytes())
+    for key in batch.schema.names:
+        crc = zlib.crc32(np.ascontiguousarray(decoded[key]).data, crc)
+    return crc
+
+
+def batch_custom_metadata(seq: int, crc: int | None = None) -> dict[bytes, bytes]:
+    """The custom metadata of one record batch of a part."""
+    meta = {SEQ_KEY: str(seq).encode()}
+    if crc is not None:
+        meta[CRC_KEY] = f"{crc:08x}".encode()
+    return meta
 
 
 def part_name(index: int, fmt: str) -> str:
@@ -52,9 +97,22 @@ def specs_to_json(specs: Mapping[str, Spec]) -> dict[str, dict[str, Any]]:
     return {k: {"shape": list(s.shape), "dtype": s.dtype.name} for k, s in specs.items()}
 
 
-def specs_from_json(raw: Mapping[str, Any]) -> dict[str, Spec]:
-    """Inverse of `specs_to_json`."""
-    return {k: Spec(tuple(v["shape"]), v["dtype"]) for k, v in raw.items()}
+def specs_from_json(raw: object) -> dict[str, Spec]:
+    """Inverse of `specs_to_json`; ValueError for anything `specs_to_json` cannot produce."""
+    if not isinstance(raw, dict):
+        raise ValueError(f"specs are a {type(raw).__name__}, not a JSON object")
+    out: dict[str, Spec] = {}
+    for key, value in raw.items():
+        if not isinstance(value, dict) or set(value) != {"shape", "dtype"}:
+            raise ValueError(f"the spec of {key!r} is {value!r}")
+        shape, dtype = value["shape"], value["dtype"]
+        if (not isinstance(shape, list) or len(shape) > 32
+                or not all(type(d) is int and 0 <= d < 2**31 for d in shape)):
+            raise ValueError(f"the shape of {key!r} is {shape!r}")
+        if dtype not in _DTYPES:
+            raise ValueError(f"the dtype of {key!r} is {dtype!r}")
+        out[key] = Spec(tuple(shape), dtype)
+    return out
 
 
 @functools.cache
