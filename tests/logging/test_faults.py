@@ -177,3 +177,73 @@ def test_a_flush_interrupted_by_keyboardinterrupt_loses_nothing(
 
 def test_log_write_error_is_an_os_error() -> None:
     assert issubclass(LogWriteError, OSError)
+
+
+_FILLS_THE_DISK_WITH_TRAJECTORIES = textwrap.dedent("""
+    import resource, signal, sys
+    from rlstructures.logging import LogWriteError, TrajectoryWriter
+    from tests.logging.data import make_batch
+
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    limit = int(sys.argv[3])
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, resource.RLIM_INFINITY))
+    writer = TrajectoryWriter(sys.argv[1], sys.argv[2], max_file_bytes=int(sys.argv[4]))
+    written, seed, failures = [], 0, 0
+    while failures < 3 and seed < 1000:
+        try:
+            writer.write(make_batch(4, 6, lengths=[6, seed % 7, 0, 3], seed=seed))
+            written.append(seed)
+        except LogWriteError as exc:
+            failures += 1
+            assert exc.errno == 27, exc  # EFBIG
+        seed += 1
+    print(" ".join(map(str, written)), flush=True)
+    sys.stdin.readline()
+    resource.setrlimit(resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY,) * 2)
+    for _ in range(3):
+        writer.write(make_batch(4, 6, lengths=[6, seed % 7, 0, 3], seed=seed))
+        written.append(seed)
+        seed += 1
+    writer.close()
+    print(" ".join(map(str, written)), flush=True)
+""")
+
+
+@pytest.mark.parametrize("fmt", ["arrow", "parquet"])
+def test_a_full_disk_never_corrupts_trajectories(tmp_path: Path, fmt: str) -> None:
+    """Each failed write abandons its part (cut back), the next starts a new one."""
+    from rlstructures.dicttensor import Trajectories
+    from rlstructures.logging import read_trajectories
+    from tests.logging.data import make_batch
+
+    def expected(seeds: list[int]) -> Trajectories:
+        return Trajectories.cat([make_batch(4, 6, lengths=[6, s % 7, 0, 3], seed=s)
+                                 for s in seeds])
+
+    args = [str(tmp_path / "data"), fmt, "12000", str(2**30)]
+    child = subprocess.Popen([sys.executable, "-c", _FILLS_THE_DISK_WITH_TRAJECTORIES, *args],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, env=_env())
+    assert child.stdin is not None
+    assert child.stdout is not None
+    try:
+        line = child.stdout.readline()
+        assert line, child.stderr.read() if child.stderr else ""
+        seeds = [int(s) for s in line.split()]
+        assert 0 < len(seeds) < 900
+        back = read_trajectories(tmp_path / "data")  # the disk is full: every write so far
+        assert back.equal(expected(seeds))
+        child.stdin.write("go on\n")
+        child.stdin.flush()
+        seeds = [int(s) for s in child.stdout.readline().split()]
+        assert child.wait(timeout=60) == 0
+    finally:
+        child.kill()
+        _, err = child.communicate()
+    assert read_trajectories(tmp_path / "data").equal(expected(seeds)), err
+    if fmt == "parquet":  # every part converted, readable by other tools
+        import pandas as pd
+
+        assert not list((tmp_path / "data" / "_staging").glob("**/part-*"))
+        steps = pd.read_parquet(tmp_path / "data")
+        assert len(steps) == int(expected(seeds).lengths.sum())

@@ -37,7 +37,8 @@ _CONTINUATION: Final = b"\xff\xff\xff\xff"
 _MAX_PROBES: Final = 4096
 #: What pyarrow raises for bytes that are not a valid message (MemoryError: a damaged
 #: length of a compressed buffer asks for exabytes).
-READ_ERRORS: Final = (pa.ArrowException, OSError, ValueError, MemoryError, UnicodeDecodeError)
+READ_ERRORS: Final = (pa.ArrowException, OSError, EOFError, ValueError, MemoryError,
+                      UnicodeDecodeError)
 
 
 def create_exclusive(path: Path) -> bool:

@@ -234,7 +234,28 @@ def read_part(steps_path: Path, trajs_path: Path) -> PartData | None:
         keep = int(np.searchsorted(np.cumsum(lengths), available, side="right"))
         trajs_batches = _cut(trajs_batches, keep)
         steps_batches = _cut(steps_batches, int(lengths[:keep].sum()))
+        lengths = lengths[:keep]
+    ids = np.concatenate(
+        [np.asarray(b.column("trajectory")) for b in trajs_batches] or [np.zeros(0, np.int64)])
+    _check_step_index(steps_batches, ids, lengths, steps_path)
     return PartData(meta, step_specs, info_specs, steps_batches, trajs_batches, steps_path)
+
+
+def _check_step_index(batches: list[Any], ids: Any, lengths: Any, path: Path) -> None:
+    """The steps are the rows (id, 0..length-1) of each trajectory, in the companion's order."""
+    expected_ids = np.repeat(ids, lengths)
+    starts = np.cumsum(lengths) - lengths
+    expected_t = np.arange(len(expected_ids), dtype=np.int64) - np.repeat(starts, lengths)
+    row = 0
+    for number, batch in enumerate(batches):
+        rows = slice(row, row + batch.num_rows)
+        if not (np.array_equal(np.asarray(batch.column("trajectory")), expected_ids[rows])
+                and np.array_equal(np.asarray(batch.column("t")), expected_t[rows])):
+            raise CorruptFileError(
+                f"{path}: the step rows {rows.start}..{rows.stop - 1} (record batch {number}) "
+                "are not the rows (trajectory, t = 0..length-1) that its companion lists.",
+                path=path)
+        row = rows.stop
 
 
 def _indexed(folder: Path) -> dict[int, Path]:

@@ -87,7 +87,7 @@ def _valid_message_after(data: memoryview, start: int) -> bool:
                 batch = pa.ipc.read_record_batch(message, schema)
                 batch.validate(full=True)
                 return True
-        except (pa.ArrowException, OSError, ValueError):
+        except (pa.ArrowException, OSError, EOFError, ValueError, MemoryError):
             pass
         at = raw.find(_CONTINUATION, at + 1)
     return False
@@ -117,7 +117,7 @@ def read_arrow_part(path: Path) -> list[Any]:
                     f"{path} holds columns {schema.names} of types {schema.types}, not the "
                     f"scalar table {expected.names} ({expected.types}) that Logger writes. "
                     "Move it out of the log directory.", path=path, offset=0)
-    except (pa.ArrowException, OSError, ValueError, UnicodeDecodeError) as exc:
+    except (pa.ArrowException, OSError, EOFError, ValueError, MemoryError) as exc:
         raise CorruptFileError(f"{path} does not start with an Arrow stream schema ({exc}).",
                                path=path, offset=0) from exc
     closed = bytes(data[-len(EOS):]) == EOS
@@ -131,7 +131,7 @@ def read_arrow_part(path: Path) -> list[Any]:
                 problem = f"an end-of-stream marker followed by {len(data) - source.tell()} bytes"
                 break
             return batches
-        except (pa.ArrowException, OSError, ValueError) as exc:
+        except (pa.ArrowException, OSError, EOFError, ValueError, MemoryError) as exc:
             if not closed and not _valid_message_after(data, offset):
                 _log.warning("%s: stopped after %d complete record batches at a cut one "
                              "(%s); the process writing it probably died.", path, len(batches),

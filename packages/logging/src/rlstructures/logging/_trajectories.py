@@ -132,6 +132,12 @@ class _State(ProcessOwned):
         self.closed = True
         self.close_part()
         self.convert_staged()
+        staging = self.root / STAGING_DIR
+        for folder in (staging / TRAJECTORIES_DIR, staging):  # empty once all converted
+            try:
+                folder.rmdir()
+            except OSError:
+                pass
 
 
 class TrajectoryWriter:

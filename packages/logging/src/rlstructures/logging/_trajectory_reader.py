@@ -100,14 +100,8 @@ def _steps(parts: list[PartData], specs: dict[str, Spec], ids: IntArray, lengths
     starts = np.cumsum(lengths) - lengths
     t_of_row = np.arange(n, dtype=np.int64) - np.repeat(starts, lengths)
     r0 = 0
-    for batch in batches:
+    for batch in batches:  # their (trajectory, t) columns were checked part by part
         rows = slice(r0, r0 + batch.num_rows)
-        if not (np.array_equal(np.asarray(batch.column("trajectory")), ids[b_of_row[rows]])
-                and np.array_equal(np.asarray(batch.column("t")), t_of_row[rows])):
-            raise CorruptFileError(
-                f"step rows {rows.start}..{rows.stop - 1} are not in (trajectory, t) order "
-                "with t = 0..length-1 as TrajectoryWriter writes them."
-            )
         _fill(out, batch, keys, rows, (b_of_row, t_of_row, starts, lengths, t))
         r0 = rows.stop
     return out
@@ -179,7 +173,27 @@ def read_trajectories(path: str | os.PathLike[str]) -> Trajectories:
             parts.append(part)
     if not parts:
         raise NoDataError(f"{str(path)!r} holds only empty trajectory files.")
+    _check_contiguous(parts, whole_dataset=Path(path).is_dir())
     return _assemble(parts, str(path))
+
+
+def _check_contiguous(parts: list[PartData], whole_dataset: bool) -> None:
+    """Trajectory ids are 0, 1, 2, ... in write order: a gap is a missing or damaged part."""
+    expected = 0 if whole_dataset else None
+    for part in parts:
+        ids = _column(part.trajs, "trajectory")
+        if not len(ids):
+            continue
+        first = int(ids[0]) if expected is None else expected
+        if not np.array_equal(ids, np.arange(first, first + len(ids))):
+            raise CorruptFileError(
+                f"{part.path} holds trajectory ids {int(ids[0])}..{int(ids[-1])} where "
+                f"{first}..{first + len(ids) - 1} were expected: a part of the dataset is "
+                "missing or damaged (ids are 0, 1, 2, ... in write order across the parts). "
+                "Read the parts one by one (`read_trajectories(path / 'part-00000.arrow')`) "
+                "to get what is left.", path=part.path, partial=_partial(parts[:parts.index(
+                    part)]))
+        expected = first + len(ids)
 
 
 def _partial(parts: list[PartData]) -> Trajectories | None:

@@ -7,6 +7,8 @@ package.
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = [
     "LoggingError",
     "MissingDependencyError",
@@ -60,11 +62,11 @@ class CorruptFileError(LoggingError, ValueError):
     """
 
     def __init__(self, message: str, *, path: object = None, offset: int | None = None,
-                 partial: object = None) -> None:
+                 partial: Any = None) -> None:
         super().__init__(message)
         self.path = path
         self.offset = offset
-        self.partial = partial
+        self.partial: Any = partial
 
 
 class NoDataError(LoggingError, FileNotFoundError):
