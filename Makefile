@@ -21,8 +21,11 @@ $(STAMP): $(PY) pyproject.toml $(CONSTRAINTS) $(foreach p,$(PACKAGES),packages/$
 
 install: $(STAMP)
 
+# PPO on CartPole-v1 until an evaluation reaches 475; everything lands in runs/demo/.
 demo: $(STAMP)
-	$(PY) tools/demo.py --out runs
+	rm -rf runs/demo
+	$(VENV)/bin/rlstructures-train ppo --env CartPole-v1 --target-return 475 \
+		--logdir runs/demo --save-trajectories
 
 layering: $(STAMP)
 	$(PY) tools/check_layering.py

@@ -114,9 +114,6 @@ class ConstantAgent(Agent):
     def __init__(self, action: int = 1) -> None:
         self.action = action
 
-    def initial_state(self, agent_info: DictTensor, batch_size: int) -> DictTensor:
-        return DictTensor({}, batch_shape=(batch_size,))
-
     def __call__(
         self,
         state: DictTensor,
@@ -135,9 +132,6 @@ class RandomAgent(Agent):
         self.n = n
         self.rng = np.random.default_rng(seed)
 
-    def initial_state(self, agent_info: DictTensor, batch_size: int) -> DictTensor:
-        return DictTensor({}, batch_shape=(batch_size,))
-
     def __call__(
         self,
         state: DictTensor,
@@ -149,7 +143,69 @@ class RandomAgent(Agent):
         return DictTensor({"action": self.rng.integers(0, self.n, b)}), state
 
 
+class AttentionAgent(Agent):
+    """Dot-product attention over its history: the slice's earlier frames and its own
+    earlier outputs (``action/action``, ``action/score``); deterministic (argmax), numpy.
+
+    Its outputs depend on every history key, so a history that differs in any way (missing
+    actions, another window, other rows) gives other outputs.
+    """
+
+    def __init__(self, obs_dim: int = 4, n_actions: int = 2, seed: int = 0) -> None:
+        rng = np.random.default_rng(seed)
+        self.n_actions = n_actions
+        self.w_query = rng.normal(size=(obs_dim, 8))
+        self.w_key = rng.normal(size=(obs_dim + n_actions + 1, 8))
+        self.w_out = rng.normal(size=(2 * obs_dim, n_actions))
+        self.calls: list[int] = []  # the history length T of every call
+
+    def require_history(self) -> bool:
+        return True
+
+    def __call__(
+        self,
+        state: DictTensor,
+        observation: DictTensor,
+        agent_info: DictTensor,
+        history: TemporalDictTensor | None = None,
+    ) -> tuple[DictTensor, DictTensor]:
+        if history is None:
+            raise TypeError("AttentionAgent requires its history")
+        frame = observation["frame"].astype(np.float64)  # [B, d]
+        t = history.max_length
+        self.calls.append(t)
+        context = np.zeros_like(frame)
+        if t:
+            past = history["observation/frame"].astype(np.float64)  # [B, t, d]
+            actions = np.eye(self.n_actions)[history["action/action"]]  # [B, t, n_actions]
+            score = history["action/score"][..., None]  # [B, t, 1]
+            keys = np.tanh(np.concatenate([past, actions, score], axis=-1) @ self.w_key)
+            logits = np.einsum("bk,btk->bt", frame @ self.w_query, keys)
+            weights = np.exp(logits - logits.max(axis=1, keepdims=True))
+            weights /= weights.sum(axis=1, keepdims=True)
+            context = np.einsum("bt,btd->bd", weights, past)
+        out = np.concatenate([frame, context], axis=1) @ self.w_out  # [B, n_actions]
+        action = out.argmax(axis=1).astype(np.int64)
+        return DictTensor({"action": action, "score": out.max(axis=1)}), state
+
+
 # ---------------------------------------------------------------------- rollout
+def history_so_far(
+    rows: list[tuple[npt.NDArray[np.int64], DictTensor]], ids: npt.NDArray[np.int64],
+    first_observation: DictTensor,
+) -> TemporalDictTensor:
+    """The ``history`` of the documented contract at step ``len(rows)`` for envs ``ids``:
+    the earlier steps of the slice, ``observation/*`` and ``action/*`` keys only."""
+    if not rows:  # T = 0: the observation keys (what the batchers' probe step passes)
+        specs = first_observation.prefix("observation/").specs()
+        return TemporalDictTensor(DictTensor.zeros(specs, (len(ids), 0)))
+    past = []
+    for step_ids, step in rows:
+        keys = [k for k in step.keys() if k.startswith(("observation/", "action/"))]
+        past.append(step.select(keys)[np.searchsorted(step_ids, ids)])
+    return TemporalDictTensor(DictTensor.stack(past, dim=1))
+
+
 def rollout(
     env: VecEnv,
     agent: Agent,
@@ -160,7 +216,8 @@ def rollout(
 
     Trajectory keys ``"observation/<k>"``, ``"action/<k>"`` and ``"_observation/<k>"``
     (numpy), info ``"agent_info/..."`` and ``"agent_state/..."`` (the state at step 0).
-    An env that stops (episode mode) gives a shorter sequence.
+    An env that stops (episode mode) gives a shorter sequence. An agent that
+    ``require_history()`` gets the history of the documented contract (one slice).
     """
     n = env.n_envs
     info = agent_info if agent_info is not None else DictTensor({}, batch_shape=(n,))
@@ -168,7 +225,11 @@ def rollout(
     state = agent.initial_state(info, n)
     rows: list[tuple[npt.NDArray[np.int64], DictTensor]] = []
     for _ in range(n_steps):
-        action, new_state = agent(state, obs, info[ids])
+        if agent.require_history():  # the slice's earlier steps, as the batchers pass them
+            history = history_so_far(rows, ids, obs)
+            action, new_state = agent(state, obs, info[ids], history)
+        else:
+            action, new_state = agent(state, obs, info[ids])
         (next_obs, next_ids), (cont_obs, cont_ids) = env.step(action)
         assert np.array_equal(next_ids, ids)
         step = obs.prefix("observation/") | action.numpy().prefix("action/")

@@ -17,6 +17,15 @@ def test_agent_is_abstract() -> None:
         Agent()  # type: ignore[abstract] # the point of the test
 
 
+def test_default_initial_state_is_keyless_with_batch_size_rows() -> None:
+    agent = ConstantAgent()  # writes no initial_state
+    assert "initial_state" not in type(agent).__dict__
+    for n in (0, 1, 5):
+        state = agent.initial_state(DictTensor({}, batch_shape=(n,)), n)
+        assert state.batch_shape == (n,)
+        assert not state.keys()
+
+
 def test_default_hooks() -> None:
     agent = ConstantAgent()
     assert agent.require_history() is False
@@ -27,9 +36,6 @@ def test_default_hooks() -> None:
 
 def test_default_call_replay_feeds_observation_and_agent_info() -> None:
     class Echo(Agent):
-        def initial_state(self, agent_info: DictTensor, batch_size: int) -> DictTensor:
-            return DictTensor({}, batch_shape=(batch_size,))
-
         def __call__(
             self,
             state: DictTensor,

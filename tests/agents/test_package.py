@@ -19,19 +19,28 @@ def _run(code: str) -> subprocess.CompletedProcess[str]:
 
 def test_public_names() -> None:
     assert set(rlstructures.agents.__all__) == {
-        "Agent", "replay_agent", "VecEnv", "EnvIds", "StepResult", "StepIntoVecEnv", "GymVecEnv",
-        "errors",
-        "__version__",
+        "Agent", "replay_agent", "EpisodeTracker", "VecEnv", "EnvIds", "StepResult",
+        "StepIntoVecEnv", "GymVecEnv", "GymVectorVecEnv", "errors", "__version__",
+        *errors.__all__,
     }
     for name in rlstructures.agents.__all__:
         assert hasattr(rlstructures.agents, name)
+    for name in errors.__all__:  # the error classes are exported like the other packages'
+        assert getattr(rlstructures.agents, name) is getattr(errors, name)
+
+
+def test_one_missing_dependency_error_and_one_is_tensor() -> None:
+    import rlstructures.dicttensor
+
+    assert errors.MissingDependencyError is rlstructures.dicttensor.MissingDependencyError
+    assert not hasattr(rlstructures.agents, "is_tensor")
 
 
 def test_import_loads_neither_torch_nor_gymnasium() -> None:
     done = _run("""
         import sys
         import rlstructures.agents
-        from rlstructures.agents import Agent, GymVecEnv, replay_agent, errors
+        from rlstructures.agents import Agent, GymVecEnv, GymVectorVecEnv, replay_agent, errors
         print(sorted(m for m in ("torch", "gymnasium", "gym") if m in sys.modules))
     """)
     assert done.returncode == 0, done.stderr
@@ -83,7 +92,7 @@ def test_numpy_only_agent_and_replay_work_without_torch() -> None:
     assert done.stdout.strip() == "[[1, 1, 1], [1, 1, 0]]"
 
 
-@pytest.mark.parametrize("name", errors.__all__)
+@pytest.mark.parametrize("name", sorted(set(errors.__all__) - {"MissingDependencyError"}))
 def test_errors_refine_a_builtin(name: str) -> None:
     cls = getattr(errors, name)
     assert issubclass(cls, errors.AgentsError)

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from rlstructures.agents import Agent, GymVecEnv, replay_agent
 from rlstructures.agents.errors import ReplayError
 from rlstructures.dicttensor import DictTensor, TemporalDictTensor, Trajectories
-from tests.agents.helpers import ConstantAgent, RandomAgent, rollout
+from tests.agents.helpers import AttentionAgent, ConstantAgent, RandomAgent, rollout
 
 torch = pytest.importorskip("torch")
 
@@ -294,3 +294,38 @@ def test_torch_trajectories_and_torch_outputs() -> None:
     assert out.backend == "torch"
     assert torch.equal(out["count"], torch.tensor([[1, 2, 3], [1, 0, 0]]))
     assert torch.equal(out.lengths, torch.tensor([3, 1]))
+
+
+# ---------------------------------------------------------------------- history (bug 3)
+@pytest.mark.parametrize("auto_reset", [False, True])
+def test_default_call_replay_rebuilds_the_history(auto_reset: bool) -> None:
+    """An attention agent over its history replays to exactly what it output while acting."""
+    agent = AttentionAgent()
+    with GymVecEnv("CartPole-v1", n_envs=3, seed=5, auto_reset=auto_reset) as env:
+        trajectories = rollout(env, agent, 25)
+    if not auto_reset:
+        assert len(set(trajectories.lengths.tolist())) > 1  # sequences of several lengths
+    acted = agent.calls.copy()
+    agent.calls.clear()
+    out = replay_agent(agent, trajectories)
+    assert agent.calls == acted  # the same history lengths, step by step
+    steps = trajectories.trajectories
+    mask = steps.mask()
+    for key in ("action", "score"):
+        np.testing.assert_array_equal(out[key][mask], steps[f"action/{key}"][mask])
+
+
+def test_history_at_is_the_documented_history() -> None:
+    steps = TemporalDictTensor({
+        "observation/frame": np.arange(12).reshape(2, 6),
+        "action/action": np.arange(12).reshape(2, 6) * 10,
+        "_observation/frame": np.zeros((2, 6), np.int64),
+        "agent_state/h": np.zeros((2, 6)),
+    }, np.array([6, 3]))
+    tr = Trajectories(DictTensor({}, batch_shape=(2,)), steps)
+    history = Agent.history_at(tr, 4)
+    assert sorted(history.keys()) == ["action/action", "observation/frame"]
+    assert history.batch_shape == (2, 4)
+    np.testing.assert_array_equal(history.lengths, [4, 3])
+    np.testing.assert_array_equal(history["action/action"][0], [0, 10, 20, 30])
+    assert Agent.history_at(tr, 0).batch_shape == (2, 0)

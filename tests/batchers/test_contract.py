@@ -32,7 +32,7 @@ def make(cls: Any, env: Any = None, agent: Any = CountingAgent, **kw: Any) -> Ba
     return batcher
 
 
-def execute_and_get(b: Batcher) -> Trajectories | None:
+def execute_and_get(b: Batcher) -> Trajectories:
     """One collection: errors surface from execute() (local) or get() (processes)."""
     b.execute()
     return b.get()[0]

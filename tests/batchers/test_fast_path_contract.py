@@ -154,9 +154,6 @@ def test_a_state_viewing_the_observation_keeps_its_values(agent: str, store: boo
 class SeesInfo(Agent):
     """Returns the agent_info ``k`` it was given as part of its action."""
 
-    def initial_state(self, agent_info: DictTensor, batch_size: int) -> DictTensor:
-        return DictTensor({}, batch_shape=(batch_size,))
-
     def __call__(
         self,
         state: DictTensor,

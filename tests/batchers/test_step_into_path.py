@@ -101,18 +101,11 @@ def make_spy(seed: int, calls: list[str], auto_reset: bool = True) -> Spy:
 
 
 # ---------------------------------------------------------------------- agents
-def no_state(n: int) -> DictTensor:
-    return DictTensor({}, batch_shape=(n,))
-
-
 class LeanAgent(Agent):
     """Deterministic: pushes the cart the way the pole leans, offset by agent_info "bias".
 
     Pushing toward the lean is wrong half of the time, so episodes end every ~10-40 steps.
     """
-
-    def initial_state(self, agent_info: DictTensor, batch_size: int) -> DictTensor:
-        return no_state(batch_size)
 
     def __call__(
         self,
@@ -136,9 +129,6 @@ class CoinAgent(Agent):
 
     def seed(self, seed: int) -> None:
         self.rng = np.random.default_rng(seed)
-
-    def initial_state(self, agent_info: DictTensor, batch_size: int) -> DictTensor:
-        return no_state(batch_size)
 
     def __call__(
         self,
@@ -224,9 +214,6 @@ class HistoryAgent(Agent):
 
     def require_history(self) -> bool:
         return True
-
-    def initial_state(self, agent_info: DictTensor, batch_size: int) -> DictTensor:
-        return no_state(batch_size)
 
     def __call__(
         self,

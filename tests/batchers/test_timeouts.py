@@ -60,8 +60,8 @@ def test_an_infinite_timeout_means_no_limit(cls: type[Batcher]) -> None:
 def test_update_times_out_while_a_worker_has_not_read_the_previous_weights() -> None:
     # A worker reads new weights between slices: while it collects a long slice, a
     # second update (which overwrites the buffer the first is in) has to wait.
-    slow = functools.partial(CountingEnv, n_envs=2, auto_reset=True, sleep=0.05)
-    with MultiProcessBatcher(CountingAgent, slow, n_timesteps=40, seeds=[0, 1]) as b:
+    slow = functools.partial(CountingEnv, n_envs=2, auto_reset=True, sleep=0.02)
+    with MultiProcessBatcher(CountingAgent, slow, n_timesteps=25, seeds=[0, 1]) as b:
         b.reset()
         b.execute()
         b.update({"w": np.full(1, 1.0)})

@@ -16,13 +16,18 @@ one block each:
 * stable-baselines3 ``SubprocVecEnv`` (2N envs) and TorchRL ``MultiSyncCollector`` (2 workers
   x N envs) when the ``bench`` extra is installed (``make bench``).
 
-Run: ``python tools/bench/batchers.py [--envs 16 32] [--repeats 5] [--rounds 3]``.
+Then natively vectorized envs through ``GymVectorVecEnv`` (``--vector-envs`` per worker; see
+``tools/bench/vector_batchers.py``).
+
+Run: ``python tools/bench/batchers.py [--envs 16 32] [--repeats 5] [--rounds 3]
+[--vector-envs 256]``.
 """
 
 from __future__ import annotations
 
 import argparse
 import functools
+import importlib
 import os
 import platform
 import statistics
@@ -66,9 +71,6 @@ class MLPAgent(Agent):
 
     def __init__(self) -> None:
         self.policy = make_policy()
-
-    def initial_state(self, agent_info: DictTensor, batch_size: int) -> DictTensor:
-        return DictTensor({}, batch_shape=(batch_size,))
 
     def __call__(
         self,
@@ -255,6 +257,9 @@ def main() -> None:
         "--rounds", type=int, default=3, help="alternating blocks of the in-process contenders"
     )
     parser.add_argument("--skip-async", action="store_true", help="skip gymnasium AsyncVectorEnv")
+    parser.add_argument(  # issue 14: tools/bench/vector_batchers.py
+        "--vector-envs", type=int, default=256, help="vectorized CartPole envs per worker (0: skip)"
+    )
     args = parser.parse_args()
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
@@ -303,6 +308,10 @@ def main() -> None:
             f"against the bare loop: {overhead_us:+.2f} us "
             "(bars: >= 0.85 x limit, >= 1.5 x best peer)"
         )
+    if args.vector_envs:  # natively vectorized envs through GymVectorVecEnv (a sibling script)
+        vector: Any = importlib.import_module("vector_batchers")
+        async_envs = 0 if args.skip_async else 32
+        vector.vector_main(args.vector_envs, args.timesteps, args.repeats, args.rounds, async_envs)
 
 
 def block(contender: Contender, repeats: int) -> float:

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 
-from rlstructures.agents._deps import is_tensor
-from rlstructures.dicttensor import DictTensor, TemporalDictTensor, Trajectories
+from rlstructures.dicttensor import DictTensor, TemporalDictTensor, Trajectories, is_tensor
 
 __all__ = ["Agent"]
+
+#: The key groups of ``history``: the observations and the agent's own outputs.
+_HISTORY_PREFIXES: Final = ("observation/", "action/")
 
 
 class Agent(abc.ABC):
@@ -36,24 +38,29 @@ class Agent(abc.ABC):
     (zero-copy, a no-op on torch) or ``.to(device)`` on its inputs, state included, and may
     return torch or numpy DictTensors. An agent that never imports torch works everywhere.
 
+    A stateless agent defines ``__call__`` only: the default ``initial_state`` is a
+    DictTensor without keys, and a keyless state is accepted whatever its batch shape
+    (``DictTensor({})`` included), by ``replay_agent`` and the batchers alike.
+
     Example:
         >>> import numpy as np
-        >>> class Greedy(Agent):
-        ...     def initial_state(self, agent_info, batch_size):
-        ...         return DictTensor({}, batch_shape=(batch_size,))  # stateless
+        >>> class Greedy(Agent):  # stateless: no initial_state to write
         ...     def __call__(self, state, observation, agent_info, history=None):
         ...         action = observation["frame"].argmax(axis=1)
         ...         return DictTensor({"action": action}), state
+        >>> agent = Greedy()
         >>> obs = DictTensor({"frame": np.array([[0.1, 0.9], [0.8, 0.2]])})
         >>> no_keys = DictTensor({}, batch_shape=(2,))
-        >>> action, state = Greedy()(no_keys, obs, no_keys)
-        >>> action["action"]
-        array([1, 0])
+        >>> action, state = agent(agent.initial_state(no_keys, 2), obs, no_keys)
+        >>> action["action"], state
+        (array([1, 0]), DictTensor(batch_shape=(2,), backend=numpy, {}))
     """
 
-    @abc.abstractmethod
     def initial_state(self, agent_info: DictTensor, batch_size: int) -> DictTensor:
         """The state of ``batch_size`` fresh episodes.
+
+        The default, for a stateless agent, is a DictTensor without keys of batch
+        ``(batch_size,)``. A recurrent agent overrides it (e.g. zeros of the hidden size).
 
         Args:
             agent_info: per-row agent parameters, batch ``(batch_size,)`` (may have no keys).
@@ -62,6 +69,7 @@ class Agent(abc.ABC):
         Returns:
             A DictTensor of batch ``(B,)``; it may hold no keys (a stateless agent).
         """
+        return DictTensor({}, batch_shape=(batch_size,))
 
     @abc.abstractmethod
     def __call__(
@@ -79,9 +87,10 @@ class Agent(abc.ABC):
             observation: ``[B]`` the observation keys of the env (``"frame"``, ``"reward"``,
                 ``"initial_state"``, ...).
             agent_info: ``[B]`` per-row agent parameters (e.g. an exploration epsilon).
-            history: when ``require_history()``: the observations of the previous steps of
-                the current slice, ``[B, t, ...]`` under the keys ``"observation/..."``
-                (T = 0 at the first step of a slice and at the batchers' probe step).
+            history: when ``require_history()``: the previous steps of the current slice,
+                ``[B, t, ...]``: the observations under ``"observation/..."`` and this
+                agent's own earlier outputs under ``"action/..."`` (T = 0 at the first step
+                of a slice and at the batchers' probe step). See ``history_at``.
 
         The arrays of ``observation``, ``agent_info`` and ``history`` may be views of a
         batcher's buffer (not contiguous), valid during the call: copy what you keep beyond
@@ -111,10 +120,11 @@ class Agent(abc.ABC):
 
         ``trajectories`` holds only the sequences still running at step t (``t < lengths``)
         and ``state`` their states. The default feeds the stored observation at t
-        (``"observation/..."`` keys) and ``"agent_info/..."`` of ``trajectories.info`` to
-        ``__call__``. Override it to compute extra outputs for a loss (values, logits with
-        gradients, ...). An agent that ``require_history()`` overrides it and builds the
-        history from ``trajectories.trajectories.temporal_slice(0, t)``.
+        (``"observation/..."`` keys), ``"agent_info/..."`` of ``trajectories.info`` and,
+        when ``require_history()``, ``history_at(trajectories, t)`` (the history the
+        batchers passed at that step) to ``__call__``, so replayed outputs equal acting
+        outputs. Override it to compute extra outputs for a loss (values, logits with
+        gradients, ...).
 
         Args:
             trajectories: the sequences still running at step t (a sub-batch).
@@ -126,7 +136,44 @@ class Agent(abc.ABC):
         """
         observation = trajectories.trajectories.temporal_index(t).select_prefix("observation/")
         agent_info = trajectories.info.select_prefix("agent_info/")
+        if self.require_history():
+            return self(state, observation, agent_info, self.history_at(trajectories, t))
         return self(state, observation, agent_info)
+
+    @staticmethod
+    def history_at(trajectories: Trajectories, t: int) -> TemporalDictTensor:
+        """The ``history`` a batcher passes at step ``t`` of a slice, rebuilt from storage.
+
+        The steps ``0 .. t-1`` of ``trajectories`` (``temporal_slice(0, t)``, a view),
+        restricted to the ``"observation/..."`` keys and the agent's own stored outputs
+        ``"action/..."``: exactly what ``__call__`` received as ``history`` while acting,
+        when ``trajectories`` is one slice returned by a batcher (step 0 of each sequence
+        is the first step of the slice).
+
+        Args:
+            trajectories: stored sequences (e.g. the sub-batch given to ``call_replay``).
+            t: the step about to be (re-)run, ``0 <= t <= T``.
+
+        Returns:
+            TemporalDictTensor ``[B, t, ...]`` (T = 0 at ``t = 0``), lengths
+            ``min(lengths, t)``.
+
+        Example:
+            >>> import numpy as np
+            >>> steps = TemporalDictTensor({
+            ...     "observation/frame": np.arange(6).reshape(2, 3),
+            ...     "action/action": np.zeros((2, 3), np.int64),
+            ...     "_observation/frame": np.arange(6).reshape(2, 3) + 1,
+            ... })
+            >>> tr = Trajectories(DictTensor({}, batch_shape=2), steps)
+            >>> history = Agent.history_at(tr, 2)
+            >>> sorted(history.keys()), history["observation/frame"]
+            (['action/action', 'observation/frame'], array([[0, 1],
+                   [3, 4]]))
+        """
+        past = trajectories.trajectories.temporal_slice(0, t)
+        keys = [k for k in past.keys() if k.startswith(_HISTORY_PREFIXES)]
+        return past.select(keys)
 
     @staticmethod
     def reset_where_initial(

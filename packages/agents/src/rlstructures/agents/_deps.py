@@ -1,13 +1,12 @@
-"""Lazy access to the optional dependencies of rlstructures.agents (gymnasium, torch)."""
+"""Lazy access to gymnasium, the optional dependency of GymVecEnv."""
 
 from __future__ import annotations
 
-import sys
-from typing import Any, Final
+from typing import Final
 
-from rlstructures.agents.errors import MissingDependencyError
+from rlstructures.dicttensor import MissingDependencyError
 
-__all__ = ["GYM_EXTRA_MSG", "is_tensor", "require_gymnasium"]
+__all__ = ["GYM_EXTRA_MSG", "require_gymnasium"]
 
 GYM_EXTRA_MSG: Final = (
     "{what} needs gymnasium, which is not installed. "
@@ -25,9 +24,3 @@ def require_gymnasium(what: str) -> None:
         import gymnasium  # noqa: F401 - imported for its side effect of being importable
     except ImportError as exc:
         raise MissingDependencyError(GYM_EXTRA_MSG.format(what=what)) from exc
-
-
-def is_tensor(x: object) -> bool:
-    """True when ``x`` is a torch tensor; never imports torch (it checks ``sys.modules``)."""
-    mod: Any = sys.modules.get("torch")
-    return mod is not None and isinstance(x, mod.Tensor)

@@ -87,7 +87,13 @@ class StepIntoVecEnv(VecEnv, Protocol):
 
     Optional: batchers call ``step_into`` instead of ``step`` when a VecEnv has it and is in
     auto-reset mode, which saves allocating and copying every observation leaf twice per
-    step. `GymVecEnv` implements it.
+    step. `GymVecEnv` and `GymVectorVecEnv` implement it.
+
+    A VecEnv whose envs sometimes spend a step on a reset (`GymVectorVecEnv` over a
+    ``NEXT_STEP`` gymnasium vector env without partial resets) also has a ``reset_step_ids``
+    attribute: after each ``step_into``, the sorted int64 ids of the envs whose row of that
+    step was such a reset step (their action ignored, their ``out`` row the first
+    observation of their next episode). That row is no transition; the batchers drop it.
     """
 
     @property

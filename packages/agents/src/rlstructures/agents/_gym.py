@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Final, NoReturn
+from typing import TYPE_CHECKING, Any, Final, NoReturn, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
 
 from rlstructures.agents._deps import require_gymnasium
 from rlstructures.agents._env import EnvIds, StepResult
+from rlstructures.agents._info import InfoLeaf, info_leaves, stack_info
 from rlstructures.agents._make import (
     add_note,
     close_all,
@@ -20,8 +21,8 @@ from rlstructures.agents._make import (
     step_api_error,
 )
 from rlstructures.agents._spaces import (
-    RESERVED_KEYS,
     ActionSpec,
+    Flags,
     ObsLeaf,
     action_spec,
     check_row,
@@ -37,8 +38,9 @@ from rlstructures.agents.errors import (
     EnvInfoError,
     EnvStateError,
     ObservationError,
+    UnsupportedSpaceError,
 )
-from rlstructures.dicttensor import DictTensor
+from rlstructures.dicttensor import DictTensor, Spec
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -48,6 +50,7 @@ if TYPE_CHECKING:
 __all__ = ["GymVecEnv"]
 
 _CLOSED: Final = "this GymVecEnv is closed; create a new one."
+_Field: TypeAlias = tuple[Any, ...]  # one item per running env
 _NO_IDS: Final = np.zeros(0, np.int64)
 _NO_IDS.flags.writeable = False
 
@@ -66,6 +69,12 @@ def _row(leaf: ObsLeaf, value: Any, env_id: int, when: str) -> Any:
         raise ObservationError(range_message(leaf, [value], [env_id], when)) from None
 
 
+def _info_row(leaf: InfoLeaf, info: Any, env_id: int, when: str) -> npt.NDArray[Any]:
+    """One row of an info field (zeros when ``info`` lacks it)."""
+    row: npt.NDArray[Any] = stack_info(leaf, [info], [env_id], when)[0]
+    return row
+
+
 class GymVecEnv:
     """``n_envs`` gymnasium envs, stepped one after the other in this process (a `VecEnv`).
 
@@ -77,6 +86,15 @@ class GymVecEnv:
     ``"truncated"``, ``"done"`` (``terminated | truncated``) and ``"initial_state"``
     ``[n] bool`` (True on the first observation of an episode), and ``"last_action"`` (the
     action that led here, zeros at reset; dtype and shape of the action space).
+
+    Gymnasium's ``info`` dicts are dropped, except the fields named in ``info_keys``: field
+    ``name`` becomes the observation key ``"info/<name>"`` (``"a/b"`` reads
+    ``info["a"]["b"]``), a float32 scalar per row unless a dtype or a ``Spec`` is given
+    (``info_keys={"is_success": "bool"}``). A step (or reset) whose info lacks a field
+    gives zeros (False) in that row. Each row holds the info of the call that produced
+    that observation: the final observation of an episode has the info of its last
+    ``step``, and in auto-reset mode the fresh observation an env continues from has the
+    info of its ``reset``.
 
     Modes:
 
@@ -106,12 +124,17 @@ class GymVecEnv:
         n_envs: how many envs (>= 1).
         seed: env k is seeded ``seed + k``.
         auto_reset: the mode (see above).
+        info_keys: info fields kept as observation keys: names (float32 scalars), or a
+            mapping ``{name: dtype or Spec(shape, dtype)}``.
 
     Raises:
         MissingDependencyError: gymnasium is not installed.
         EnvError: ``make_env`` is not usable, or returned something that is not an env,
             or envs with different spaces.
-        UnsupportedSpaceError: a space type GymVecEnv does not handle.
+        UnsupportedSpaceError: a space type GymVecEnv does not handle, or an info key
+            equal to an observation key.
+        TypeError, ValueError: ``info_keys`` is not a sequence of names or a mapping to
+            dtypes or Specs, or names a field twice.
 
     Example:
         >>> import numpy as np
@@ -131,8 +154,11 @@ class GymVecEnv:
         n_envs: int,
         seed: int,
         auto_reset: bool = False,
+        *,
+        info_keys: Sequence[str] | Mapping[str, Spec | npt.DTypeLike] = (),
     ) -> None:
         require_gymnasium("GymVecEnv")
+        self._info: tuple[InfoLeaf, ...] = info_leaves(info_keys)
         n_given: object = n_envs  # checked at runtime: users pass anything
         if isinstance(n_given, bool) or not isinstance(n_given, (int, np.integer)):
             raise TypeError(f"n_envs must be an int >= 1, got {n_envs!r}.")
@@ -156,8 +182,19 @@ class GymVecEnv:
             raise
         single = len(self._leaves) == 1 and not self._leaves[0].path
         self._frame: ObsLeaf | None = self._leaves[0] if single else None
-        self._keys = (*(leaf.key for leaf in self._leaves), *RESERVED_KEYS)
+        frame_keys = tuple(leaf.key for leaf in self._leaves)
+        clash = sorted(set(frame_keys) & {leaf.key for leaf in self._info})
+        if clash:
+            self._close_envs()
+            raise UnsupportedSpaceError(
+                f"info_keys gives the observation keys {clash}, which the observation space "
+                "already has; rename that Dict entry with a `gymnasium.ObservationWrapper`."
+            )
+        # every array step_into writes, in groups: the frames, the flags (by name), the info
+        self._keys = (*frame_keys, *Flags._fields, *(leaf.key for leaf in self._info))
         self._get_arrays = operator.itemgetter(*self._keys)
+        self._flag_slice = slice(len(frame_keys), len(frame_keys) + len(Flags._fields))
+        self._info_slice = slice(self._flag_slice.stop, None)
         self._seeded = [False] * self._n
         self._options: list[dict[str, Any] | None] = [None] * self._n
         self._running: EnvIds | None = None
@@ -216,8 +253,8 @@ class GymVecEnv:
         self._check_open()
         self._options = self._options_of(env_info)
         ids = np.arange(self._n, dtype=np.int64)
-        observations = [self._reset_env(k) for k in range(self._n)]
-        obs = self._first_observation(observations, ids, "reset()")
+        observations, infos = zip(*[self._reset_env(k) for k in range(self._n)], strict=True)
+        obs = self._first_observation(observations, infos, ids, "reset()")
         self._set_running(ids)
         return obs, ids.copy()
 
@@ -242,7 +279,8 @@ class GymVecEnv:
             for k in range(self._n)
         ]
 
-    def _reset_env(self, k: int) -> Any:
+    def _reset_env(self, k: int) -> tuple[Any, Any]:
+        """Reset env k (seeded at its first reset): ``(observation, info)``."""
         seed = None if self._seeded[k] else self._seed + k
         options = self._options[k]
         try:  # no keywords when both are None: the same reset, cheaper through wrappers
@@ -259,9 +297,11 @@ class GymVecEnv:
                 f"env {k} ({type(self._envs[k]).__name__}).reset() returned "
                 f"{type(result).__name__}; a gymnasium env returns (observation, info)."
             )
-        return result[0]
+        return result[0], result[1]
 
-    def _first_observation(self, observations: list[Any], ids: EnvIds, when: str) -> DictTensor:
+    def _first_observation(
+        self, observations: Sequence[Any], infos: Sequence[Any], ids: EnvIds, when: str
+    ) -> DictTensor:
         n = len(observations)
         data = {
             leaf.key: stack_leaf(leaf, gather(observations, leaf.path), ids, when)
@@ -274,6 +314,8 @@ class GymVecEnv:
         data["done"] = false.copy()
         data["initial_state"] = np.ones(n, np.bool_)
         data["last_action"] = np.zeros((n, *self._action.shape), self._action.dtype)
+        for info in self._info:
+            data[info.key] = stack_info(info, infos, ids, when)
         return DictTensor(data, batch_shape=(n,))
 
     # ------------------------------------------------------------------ step
@@ -298,7 +340,7 @@ class GymVecEnv:
         running = self._check_running()
         n = len(running)
         values = self._check_action(action, n)
-        observations, rewards, terminated, truncated, results = self._step_envs(
+        observations, rewards, terminated, truncated, infos, results = self._step_envs(
             values, running, "step()"
         )
         if self._frame is not None:  # a single "frame" leaf: the common case, made cheap
@@ -316,6 +358,8 @@ class GymVecEnv:
         done = data["done"] = term_arr | trunc_arr
         data["initial_state"] = np.zeros(n, np.bool_)
         data["last_action"] = values
+        for info in self._info:
+            data[info.key] = stack_info(info, infos, running, "step()")
         next_obs = DictTensor(data)  # every leaf starts with n: batch_shape (n,) inferred
         if not (any(terminated) or any(truncated)):
             return (next_obs, running.copy()), (next_obs.clone(), running.copy())
@@ -372,8 +416,8 @@ class GymVecEnv:
         if self._closed or not self._auto_reset or self._running is None:
             self._step_into_state_error()
         running = self._running
-        # every array up front, in the order of self._keys: a missing key is reported
-        # before any env steps
+        # every array up front (a missing key is reported before any env steps): the
+        # frames, the flags (by name) and the info fields, in the groups of self._keys
         dsts: tuple[npt.NDArray[Any], ...]
         fins: tuple[npt.NDArray[Any], ...]
         try:
@@ -384,26 +428,27 @@ class GymVecEnv:
             fins = self._get_arrays(final)
         except KeyError as exc:
             raise self._out_key_error("final", exc) from None
+        flags: Flags[npt.NDArray[Any]] = Flags._make(dsts[self._flag_slice])
         values = self._check_action(action, self._n, copy=False)
         observations: Sequence[Any]
         rewards: Sequence[Any]
-        observations, rewards, terminated, truncated, results = self._step_envs(
+        infos: Sequence[Any]
+        observations, rewards, terminated, truncated, infos, results = self._step_envs(
             values, running, "step_into()"
         )
-        reward, term, trunc, done, initial, last_action = dsts[len(self._leaves) :]
         try:
             some = any(terminated) or any(truncated)
             if not self._flags_checked:  # once: their types do not change from step to step
-                flags = np.array([terminated, truncated], np.bool_)
-                if flags.shape != (2, len(running)):
-                    raise ValueError(flags.shape)
+                shape = np.array([terminated, truncated], np.bool_).shape
+                if shape != (2, len(running)):
+                    raise ValueError(shape)
                 self._flags_checked = True
         except (TypeError, ValueError):  # an array, not a scalar
             raise scalar_error(results, running) from None
         if some:  # the ended envs: their final row into `final`, then reset them
             ended = [j for j in range(len(running)) if terminated[j] or truncated[j]]
-            observations, rewards = self._end_episodes(
-                ended, fins, observations, rewards, terminated, truncated, values, results, running
+            observations, rewards, infos = self._end_episodes(
+                ended, fins, observations, rewards, infos, terminated, truncated, values, results
             )
         frame = self._frame
         if frame is not None:  # a single "frame" leaf: the common case, made cheap
@@ -420,20 +465,23 @@ class GymVecEnv:
             for leaf, dst in zip(self._leaves, dsts, strict=False):
                 dst[...] = stack_leaf(leaf, gather(observations, leaf.path), running, "step_into()")
         try:
-            reward[...] = rewards
+            flags.reward[...] = rewards
         except (TypeError, ValueError):
             raise scalar_error(results, running) from None
-        last_action[...] = values
+        flags.last_action[...] = values
         # what an env continues from is never terminal: an ended env starts a new episode
-        term[...] = False
-        trunc[...] = False
-        done[...] = False
-        initial[...] = False
+        flags.terminated[...] = False
+        flags.truncated[...] = False
+        flags.done[...] = False
+        flags.initial_state[...] = False
+        if self._info:
+            for info, dst in zip(self._info, dsts[self._info_slice], strict=True):
+                dst[...] = stack_info(info, infos, running, "step_into()")
         if not some:
             return _NO_IDS
         for j in ended:
-            initial[j] = True
-            last_action[j] = 0
+            flags.initial_state[j] = True
+            flags.last_action[j] = 0
         return np.array(ended, np.int64)
 
     def _end_episodes(
@@ -442,37 +490,41 @@ class GymVecEnv:
         fins: tuple[npt.NDArray[Any], ...],
         observations: Sequence[Any],
         rewards: Sequence[Any],
+        infos: Sequence[Any],
         terminated: Sequence[Any],
         truncated: Sequence[Any],
         values: npt.NDArray[Any],
         results: list[Any],
-        running: EnvIds,
-    ) -> tuple[list[Any], list[Any]]:
+    ) -> tuple[list[Any], list[Any], list[Any]]:
         """``step_into``: write the final row of each ended env into ``fins`` and reset it.
 
         Returns:
-            ``observations`` and ``rewards`` as lists where the rows of the ended envs
-            hold the first observation of their next episode and a reward of 0.
+            ``observations``, ``rewards`` and ``infos`` as lists where the rows of the ended
+            envs hold the first observation of their next episode, a reward of 0 and the
+            info of that reset.
         """
+        running = np.arange(self._n, dtype=np.int64)  # every env runs: row j is env j
         leaves = self._leaves
-        f_reward, f_term, f_trunc, f_done, f_initial, f_action = fins[len(leaves) :]
-        obs_rows, reward_rows = list(observations), list(rewards)
-        for j in ended:  # every env runs in auto-reset mode: row j is env j
+        final: Flags[npt.NDArray[Any]] = Flags._make(fins[self._flag_slice])
+        obs_rows, reward_rows, info_rows = list(observations), list(rewards), list(infos)
+        for j in ended:
             obs = obs_rows[j]  # its final observation
             for leaf, f_dst in zip(leaves, fins, strict=False):
                 f_dst[j] = _row(leaf, get(obs, leaf.path), j, "step_into()")
             try:
-                f_reward[j] = reward_rows[j]
-                f_term[j] = terminated[j]
-                f_trunc[j] = truncated[j]
+                final.reward[j] = reward_rows[j]
+                final.terminated[j] = terminated[j]
+                final.truncated[j] = truncated[j]
             except (TypeError, ValueError):
                 raise scalar_error(results, running) from None
-            f_done[j] = True
-            f_initial[j] = False
-            f_action[j] = values[j]
-            obs_rows[j] = self._reset_env(j)
+            final.done[j] = True
+            final.initial_state[j] = False
+            final.last_action[j] = values[j]
+            for field, f_dst in zip(self._info, fins[self._info_slice], strict=True):
+                f_dst[j] = _info_row(field, info_rows[j], j, "step_into()")
+            obs_rows[j], info_rows[j] = self._reset_env(j)
             reward_rows[j] = 0.0
-        return obs_rows, reward_rows
+        return obs_rows, reward_rows, info_rows
 
     def _env_in(self, exc: BaseException) -> str:
         """Which env raised ``exc``, found in its traceback ("an env" when unknown)."""
@@ -500,18 +552,23 @@ class GymVecEnv:
 
     def _step_envs(
         self, values: npt.NDArray[Any], running: EnvIds, when: str
-    ) -> tuple[tuple[Any, ...], tuple[Any, ...], tuple[Any, ...], tuple[Any, ...], list[Any]]:
-        """Step the running envs: ``(observations, rewards, terminated, truncated, results)``."""
+    ) -> tuple[_Field, _Field, _Field, _Field, _Field, list[Any]]:
+        """Step the running envs.
+
+        Returns:
+            ``(observations, rewards, terminated, truncated, infos, results)``: one tuple
+            per field of the envs' results (one item per running env), and the results.
+        """
         try:  # np scalars or rows; values has one row per running env (checked)
             results = [step(a) for step, a in zip(self._running_steps, values, strict=False)]
         except BaseException as exc:  # SystemExit and KeyboardInterrupt get the note too
             add_note(exc, f"raised by {self._env_in(exc)} of GymVecEnv during {when}")
             raise
         try:  # transpose: one tuple per field
-            observations, rewards, terminated, truncated, _ = zip(*results, strict=True)
+            observations, rewards, terminated, truncated, infos = zip(*results, strict=True)
         except (TypeError, ValueError):
             raise step_api_error(self._envs, running, results) from None
-        return observations, rewards, terminated, truncated, results
+        return observations, rewards, terminated, truncated, infos, results
 
     def _set_running(self, ids: EnvIds) -> None:
         self._running = ids
@@ -578,12 +635,14 @@ class GymVecEnv:
         initial = data["initial_state"]
         for j in rows:  # usually one or two rows: row-wise is faster
             k = int(ids[j])
-            obs = self._reset_env(k)
+            obs, info = self._reset_env(k)
             for leaf, frame in frames:
                 frame[j] = _row(leaf, get(obs, leaf.path), k, "an auto-reset")
             for leaf_array in zeros:
                 leaf_array[j] = 0
             initial[j] = True
+            for field in self._info:
+                data[field.key][j] = _info_row(field, info, k, "an auto-reset")
 
     # ------------------------------------------------------------------ close
     def close(self) -> None:

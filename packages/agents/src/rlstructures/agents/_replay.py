@@ -8,9 +8,14 @@ import numpy as np
 import numpy.typing as npt
 
 from rlstructures.agents._agent import Agent
-from rlstructures.agents._deps import is_tensor
 from rlstructures.agents.errors import ReplayError
-from rlstructures.dicttensor import DictTensor, Spec, TemporalDictTensor, Trajectories
+from rlstructures.dicttensor import (
+    DictTensor,
+    Spec,
+    TemporalDictTensor,
+    Trajectories,
+    is_tensor,
+)
 
 __all__ = ["replay_agent"]
 
@@ -52,9 +57,7 @@ def replay_agent(
     Example:
         >>> import numpy as np
         >>> from rlstructures.dicttensor import DictTensor, TemporalDictTensor, Trajectories
-        >>> class Doubler(Agent):
-        ...     def initial_state(self, agent_info, batch_size):
-        ...         return DictTensor({}, batch_shape=(batch_size,))
+        >>> class Doubler(Agent):  # stateless: the default initial_state
         ...     def __call__(self, state, observation, agent_info, history=None):
         ...         return DictTensor({"action": observation["frame"] * 2}), state
         >>> steps = TemporalDictTensor({"observation/frame": np.ones((2, 3), np.int64)},

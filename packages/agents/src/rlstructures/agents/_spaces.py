@@ -8,28 +8,46 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Generic, Literal, NamedTuple, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
-from rlstructures.agents._deps import is_tensor
 from rlstructures.agents.errors import ActionError, ObservationError, UnsupportedSpaceError
+from rlstructures.dicttensor import is_tensor
 
 if TYPE_CHECKING:
     from gymnasium import Space
 
-__all__ = ["RESERVED_KEYS", "ActionSpec", "ObsLeaf", "action_spec", "observation_leaves"]
+T = TypeVar("T")
+
+__all__ = [
+    "RESERVED_KEYS",
+    "ActionSpec",
+    "Flags",
+    "ObsLeaf",
+    "action_spec",
+    "observation_leaves",
+]
+
+
+class Flags(NamedTuple, Generic[T]):
+    """One value per observation key that GymVecEnv adds next to the frame keys, by name.
+
+    The field names are the keys: ``Flags._make(itemgetter(*Flags._fields)(arrays))``
+    reads the arrays of a mapping so that code uses ``flags.reward``, never a position.
+    """
+
+    reward: T
+    terminated: T
+    truncated: T
+    done: T
+    initial_state: T
+    last_action: T
+
 
 #: Observation keys written by GymVecEnv next to the frame keys.
-RESERVED_KEYS: Final = (
-    "reward",
-    "terminated",
-    "truncated",
-    "done",
-    "initial_state",
-    "last_action",
-)
+RESERVED_KEYS: Final = Flags._fields
 _OBS_SPACES: Final = "Box, Discrete, MultiDiscrete, MultiBinary, Dict and Tuple"
 _ACTION_SPACES: Final = "Discrete, Box, MultiDiscrete and MultiBinary"
 
@@ -251,7 +269,10 @@ class ActionSpec:
                 f"needs {what} values ({self.dtype}). Cast it, e.g. `a.astype(np.{self.dtype})`."
             )
         arr = value if not copy and value.dtype is self.dtype else np.array(value, self.dtype)
-        if self.int_values is not None:  # Python sets beat numpy on small n
+        if self.int_bounds is not None and n > _MANY_ROWS:  # numpy beats Python on many rows
+            if arr.min() < self.int_bounds[0] or arr.max() > self.int_bounds[1]:
+                self._raise_out_of_space(arr, (arr >= self.low) & (arr <= self.high))
+        elif self.int_values is not None:  # Python sets beat numpy on small n
             if not self.int_values.issuperset(arr.tolist()):
                 self._raise_out_of_space(arr, (arr >= self.low) & (arr <= self.high))
         elif self.int_bounds is not None and n:
@@ -285,6 +306,8 @@ class ActionSpec:
 
 
 _SMALL_DISCRETE: Final = 1024
+#: Above this many rows, a Discrete action is checked with numpy's min and max (vector envs).
+_MANY_ROWS: Final = 64
 
 
 def action_spec(space: Space[Any]) -> ActionSpec:

@@ -2,10 +2,14 @@
 
 Every leaf class also subclasses the builtin exception it refines, so ``except ValueError``
 (or ``TypeError``, ``ImportError``, ``RuntimeError``) keeps working for code that does not
-know this package; ``except AgentsError`` catches all of them.
+know this package; ``except AgentsError`` catches all of them but ``MissingDependencyError``
+(a missing extra, e.g. ``gym``), which is ``rlstructures.dicttensor.MissingDependencyError``,
+the one class every rlstructures package raises for a missing extra (an ``ImportError``).
 """
 
 from __future__ import annotations
+
+from rlstructures.dicttensor import MissingDependencyError as MissingDependencyError
 
 __all__ = [
     "AgentsError",
@@ -16,6 +20,7 @@ __all__ = [
     "UnsupportedSpaceError",
     "EnvStateError",
     "ReplayError",
+    "EpisodeTrackerError",
     "MissingDependencyError",
 ]
 
@@ -75,5 +80,9 @@ class ReplayError(AgentsError, ValueError):
     """
 
 
-class MissingDependencyError(AgentsError, ImportError):
-    """An optional dependency (an extra, e.g. ``gym``) is needed but not installed."""
+class EpisodeTrackerError(AgentsError, ValueError):
+    """``EpisodeTracker.update`` got trajectories it cannot read.
+
+    Not trajectories, keys it needs are missing, or a batch size that differs from the
+    earlier batches (a tracker follows the envs of one batcher).
+    """

@@ -6,20 +6,26 @@ Public API:
 * `MultiProcessBatcher`: one worker process per seed, trajectories in shared memory.
 * `Batcher`: the interface both implement.
 * errors: `WorkerError`, `AgentOutputError`, `BatcherStateError`, `BatcherTimeoutError`,
-  `BatcherError`.
+  `SharedMemoryError`, `BatcherError`; `RemovedImportError` / `RemovedNameError` for the
+  names of RLStructures 0.2 (``RL_Batcher``, ``batcher.n_elems()``), naming ours.
 * `rlstructures.batchers.testing`: small deterministic envs and agents, with fault
   injection, for tests of code built on batchers.
 """
 
 import importlib.metadata
+from typing import TYPE_CHECKING, Any
 
 from rlstructures.batchers._base import Batcher as Batcher
+from rlstructures.batchers._legacy import removed_module_name
 from rlstructures.batchers._local import LocalBatcher as LocalBatcher
 from rlstructures.batchers._multiprocess import MultiProcessBatcher as MultiProcessBatcher
 from rlstructures.batchers.errors import AgentOutputError as AgentOutputError
 from rlstructures.batchers.errors import BatcherError as BatcherError
 from rlstructures.batchers.errors import BatcherStateError as BatcherStateError
 from rlstructures.batchers.errors import BatcherTimeoutError as BatcherTimeoutError
+from rlstructures.batchers.errors import RemovedImportError as RemovedImportError
+from rlstructures.batchers.errors import RemovedNameError as RemovedNameError
+from rlstructures.batchers.errors import SharedMemoryError as SharedMemoryError
 from rlstructures.batchers.errors import WorkerError as WorkerError
 
 __version__ = importlib.metadata.version("rlstructures-batchers")
@@ -32,6 +38,15 @@ __all__ = [
     "AgentOutputError",
     "BatcherStateError",
     "BatcherTimeoutError",
+    "SharedMemoryError",
+    "RemovedImportError",
+    "RemovedNameError",
     "BatcherError",
     "__version__",
 ]
+
+if not TYPE_CHECKING:  # for the type checker, a module __getattr__ would accept any name
+
+    def __getattr__(name: str) -> Any:
+        """RLStructures 0.2 names (``RL_Batcher``, ...) fail naming the replacement."""
+        raise removed_module_name(__name__, name)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import abc
 import enum
 import math
+import os
 import sys
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
@@ -15,8 +17,10 @@ import numpy as np
 import numpy.typing as npt
 
 from rlstructures.agents import Agent, VecEnv
-from rlstructures.batchers._collector import probe_specs, replicate
+from rlstructures.batchers._build import probe_specs, replicate
 from rlstructures.batchers._layout import BufferLayout, Specs
+from rlstructures.batchers._legacy import removed_attribute
+from rlstructures.batchers._shm import format_bytes
 from rlstructures.batchers.errors import BatcherStateError
 from rlstructures.dicttensor import DictTensor, Spec, TemporalDictTensor, Trajectories
 
@@ -71,6 +75,18 @@ def _check_rows(value: DictTensor | None, expected: Mapping[str, Spec], n: int, 
             f"rows with the keys, shapes and dtypes of the `{what}` example given to the "
             "constructor."
         )
+
+
+def private_buffer(layout: BufferLayout, what: str, zeros: bool = False) -> npt.NDArray[np.uint8]:
+    """``layout.size`` bytes of this process's memory, or a MemoryError saying what to change."""
+    try:
+        return (np.zeros if zeros else np.empty)(layout.size, np.uint8)
+    except MemoryError:
+        raise MemoryError(
+            f"{what} needs {format_bytes(layout.size)} of memory ({layout.n_envs} envs x "
+            f"n_timesteps={layout.n_timesteps}), which this process could not allocate. Lower "
+            "`n_timesteps` or the number of envs, or make the observations smaller."
+        ) from None
 
 
 def check_timeout(timeout: object) -> float | None:
@@ -135,6 +151,10 @@ class Batcher(abc.ABC):
         store_agent_state: bool = False,
     ) -> None:
         self._state = _State.CLOSED  # until construction succeeds
+        # One call at a time: another thread's call waits (get(blocking=False) returns
+        # (None, n) instead); close() interrupts a call that waits for workers.
+        self._lock = threading.RLock()
+        self._pid = os.getpid()  # the process that owns the batcher (see _require)
         makers: tuple[object, object] = (make_agent, make_env)
         if not all(callable(m) for m in makers):
             raise TypeError(
@@ -204,14 +224,15 @@ class Batcher(abc.ABC):
                 constructor's example row for every env.
             env_info: ``[n_envs]`` rows passed to the env resets; None: the example row.
         """
-        self._require(_State.NEW, _State.IDLE, what="reset()")
-        _check_rows(agent_info, self.specs.agent_info, self.n_envs, "agent_info")
-        _check_rows(env_info, self.specs.env_info, self.n_envs, "env_info")
-        ai = self._agent_info_default if agent_info is None else agent_info.numpy()
-        ei = self._env_info_default if env_info is None else env_info.numpy()
-        self._reset(ai, ei)
-        self._n_running = self.n_envs
-        self._state = _State.IDLE
+        with self._lock:
+            self._require(_State.NEW, _State.IDLE, what="reset()")
+            _check_rows(agent_info, self.specs.agent_info, self.n_envs, "agent_info")
+            _check_rows(env_info, self.specs.env_info, self.n_envs, "env_info")
+            ai = self._agent_info_default if agent_info is None else agent_info.numpy()
+            ei = self._env_info_default if env_info is None else env_info.numpy()
+            self._reset(ai, ei)
+            self._n_running = self.n_envs
+            self._state = _State.IDLE
 
     def execute(self, agent_info: DictTensor | None = None) -> None:
         """Start collecting ``n_timesteps`` steps per running env; returns at once.
@@ -223,15 +244,16 @@ class Batcher(abc.ABC):
             BatcherStateError: not reset, a previous result not yet fetched with ``get()``,
                 or no env running (episode mode: call ``reset()``).
         """
-        self._require(_State.IDLE, what="execute()")
-        if self._n_running == 0:
-            raise BatcherStateError(
-                "execute(): no env is running (every episode ended). Call `reset()` to start "
-                "new episodes, or build the envs with auto_reset=True."
-            )
-        _check_rows(agent_info, self.specs.agent_info, self.n_envs, "agent_info")
-        self._execute(None if agent_info is None else agent_info.numpy())
-        self._state = _State.RUNNING
+        with self._lock:
+            self._require(_State.IDLE, what="execute()")
+            if self._n_running == 0:
+                raise BatcherStateError(
+                    "execute(): no env is running (every episode ended). Call `reset()` to start "
+                    "new episodes, or build the envs with auto_reset=True."
+                )
+            _check_rows(agent_info, self.specs.agent_info, self.n_envs, "agent_info")
+            self._execute(None if agent_info is None else agent_info.numpy())
+            self._state = _State.RUNNING
 
     @overload
     def get(
@@ -265,14 +287,19 @@ class Batcher(abc.ABC):
                 ``get()`` again).
             ValueError: ``timeout`` is NaN or negative.
         """
-        self._require(_State.RUNNING, what="get()")
-        seconds = check_timeout(timeout)
-        n_running = self._wait(blocking, seconds)
-        if n_running is None:
-            return None, self._n_running
-        self._n_running = n_running
-        self._state = _State.IDLE
-        trajectories = self._assemble()
+        if not self._lock.acquire(blocking=bool(blocking)):
+            return None, self._n_running  # another thread is in a call: not ready for this one
+        try:
+            self._require(_State.RUNNING, what="get()")
+            seconds = check_timeout(timeout)
+            n_running = self._wait(blocking, seconds)
+            if n_running is None:
+                return None, self._n_running
+            self._n_running = n_running
+            self._state = _State.IDLE
+            trajectories = self._assemble()
+        finally:
+            self._lock.release()
         if self._target is not None:
             from rlstructures.batchers._cuda import to_device
 
@@ -292,8 +319,9 @@ class Batcher(abc.ABC):
             BatcherTimeoutError: ``timeout`` expired; nothing was sent.
             ValueError: ``timeout`` is NaN or negative.
         """
-        self._require(_State.NEW, _State.IDLE, _State.RUNNING, what="update()")
-        self._update(state_dict, check_timeout(timeout))
+        with self._lock:
+            self._require(_State.NEW, _State.IDLE, _State.RUNNING, what="update()")
+            self._update(state_dict, check_timeout(timeout))
 
     @property
     def n_running(self) -> int:
@@ -306,10 +334,24 @@ class Batcher(abc.ABC):
         return self._state is _State.CLOSED
 
     def close(self) -> None:
-        """Stop the workers and release every resource. Idempotent."""
-        if self._state is not _State.CLOSED:
-            self._state = _State.CLOSED
-            self._close()
+        """Stop the workers and release every resource. Idempotent.
+
+        In a forked child of the process that created the batcher, only this copy of the
+        object is marked closed: the workers and buffers belong to the creator. Called from
+        another thread while a call waits for the workers (``get()``, ``update()``,
+        ``reset()``), that call raises ``BatcherStateError`` at once and the batcher closes;
+        while ``LocalBatcher`` collects, ``close()`` waits for the slice to end.
+        """
+        if not self._lock.acquire(blocking=False):  # another thread is in a call
+            self._interrupt()  # a wait there raises BatcherStateError and lets go
+            self._lock.acquire()
+        try:
+            if self._state is not _State.CLOSED:
+                self._state = _State.CLOSED
+                if os.getpid() == self._pid:
+                    self._close()
+        finally:
+            self._lock.release()
 
     def __enter__(self) -> Self:
         return self
@@ -322,10 +364,23 @@ class Batcher(abc.ABC):
     ) -> None:
         self.close()
 
+    if not TYPE_CHECKING:  # for the type checker, __getattr__ would accept any attribute
+
+        def __getattr__(self, name: str) -> Any:
+            """Only for names not found: 0.2's (``n_elems``) fail naming the replacement."""
+            raise removed_attribute(type(self).__name__, name)
+
     # ------------------------------------------------------------------ helpers
     def _require(self, *states: _State, what: str) -> None:
-        if self._state in states:
+        if self._state in states and os.getpid() == self._pid:
             return
+        if os.getpid() != self._pid:
+            raise BatcherStateError(
+                f"{what} is not allowed here: this batcher was created in process {self._pid} "
+                f"and this is process {os.getpid()} (a fork of it). A batcher works only in "
+                "the process that created it (its workers, buffers and envs are that "
+                "process's); build a new one in this process."
+            )
         hints = {
             _State.CLOSED: "the batcher is closed (close() ran, or a WorkerError closed it).",
             _State.NEW: "call reset() first.",
@@ -358,7 +413,7 @@ class Batcher(abc.ABC):
                 output = pool.pop(i)
                 pool.append(output)  # most recently used last
                 return output
-        out = np.empty(self.layout.size, np.uint8)
+        out = private_buffer(self.layout, "get()'s copy of the trajectories")
         views = self.layout.views(out)
         n, t = self.n_envs, self.n_timesteps
         step = {k[5:]: v for k, v in views.items() if k.startswith("step:")}
@@ -411,3 +466,6 @@ class Batcher(abc.ABC):
 
     @abc.abstractmethod
     def _close(self) -> None: ...
+
+    def _interrupt(self) -> None:  # noqa: B027 - optional hook
+        """Make a wait for the workers in another thread raise BatcherStateError (if any)."""

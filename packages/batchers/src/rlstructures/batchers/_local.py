@@ -3,32 +3,24 @@
 from __future__ import annotations
 
 import functools
-import traceback
+import os
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from rlstructures.agents import Agent, VecEnv
-from rlstructures.batchers._base import Batcher
-from rlstructures.batchers._collector import Collector, check_env
+from rlstructures.batchers._base import Batcher, private_buffer
+from rlstructures.batchers._build import build_collector
+from rlstructures.batchers._collector import Collector
+from rlstructures.batchers._exceptions import worker_error
 from rlstructures.batchers._layout import rows
 from rlstructures.batchers._weights import restore, split
-from rlstructures.batchers.errors import AgentOutputError, WorkerError
+from rlstructures.batchers.errors import AgentOutputError
 from rlstructures.dicttensor import DictTensor, Trajectories
 
 __all__ = ["LocalBatcher"]
 
 _T = TypeVar("_T")
-
-
-def worker_error(worker: int, seed: int, exc: BaseException) -> WorkerError:
-    """The WorkerError for an exception raised by worker ``worker``."""
-    tb = "".join(traceback.format_exception(exc))
-    return WorkerError(
-        f"worker {worker} (seed {seed}) raised {type(exc).__name__}: {exc}\n"
-        f"--- worker traceback ---\n{tb}",
-        worker=worker,
-        remote_traceback=tb,
-    )
 
 
 class LocalBatcher(Batcher):
@@ -78,32 +70,28 @@ class LocalBatcher(Batcher):
             device=device,
             store_agent_state=store_agent_state,
         )
-        self._buffer = bytearray(self.layout.size)
+        self._buffer = private_buffer(self.layout, "LocalBatcher's trajectory buffer", zeros=True)
         self._views = self.layout.views(self._buffer)
         self._collectors: list[Collector] = []
+        # closes the VecEnvs and agents on close(), garbage collection or interpreter exit,
+        # once, and only in this process (not in a forked child)
+        self._finalizer = weakref.finalize(self, _close_all, self._collectors, os.getpid())
         n = self.n_envs_per_worker
         try:
             for w, seed in enumerate(self.seeds):
-                env = check_env(make_env(seed), f"worker {w}")
-                agent = make_agent()
-                if self.agent_seeds is not None:
-                    agent.seed(self.agent_seeds[w])
-                if env.n_envs != n:
-                    raise ValueError(
-                        f"worker {w}: make_env({seed}) has {env.n_envs} envs, but the first had "
-                        f"{n}; every VecEnv must have the same n_envs."
-                    )
-                self._collectors.append(
-                    Collector(
-                        agent,
-                        env,
-                        rows(self._views, w * n, (w + 1) * n),
-                        self.specs,
-                        n_timesteps=self.n_timesteps,
-                        store_agent_state=self.store_agent_state,
-                        worker=w,
-                    )
+                collector = build_collector(
+                    make_agent,
+                    make_env,
+                    seed=seed,
+                    agent_seed=None if self.agent_seeds is None else self.agent_seeds[w],
+                    views=rows(self._views, w * n, (w + 1) * n),
+                    specs=self.specs,
+                    n_envs=n,
+                    n_timesteps=self.n_timesteps,
+                    store_agent_state=self.store_agent_state,
+                    worker=w,
                 )
+                self._collectors.append(collector)
         except BaseException:
             self._close()
             raise
@@ -149,9 +137,15 @@ class LocalBatcher(Batcher):
             self._run(w, functools.partial(c.agent.update, sd))
 
     def _close(self) -> None:
-        collectors, self._collectors = self._collectors, []
-        for c in collectors:
-            try:
-                c.close()
-            except Exception:
-                pass
+        self._finalizer()
+
+
+def _close_all(collectors: list[Collector], pid: int) -> None:
+    """Close every collector (its env and agent), if this is the process that made them."""
+    if os.getpid() != pid:
+        return
+    while collectors:
+        try:
+            collectors.pop(0).close()
+        except Exception:
+            pass

@@ -7,10 +7,12 @@ import os
 import pickle
 import selectors
 import signal
+import threading
 import time
 import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from multiprocessing import reduction
 from multiprocessing.connection import Connection
 from multiprocessing.reduction import ForkingPickler
 from typing import Any, Final
@@ -19,10 +21,17 @@ import numpy as np
 
 from rlstructures.agents import Agent, VecEnv
 from rlstructures.batchers._base import Batcher, _Output
-from rlstructures.batchers._shm import Segment
+from rlstructures.batchers._exceptions import remote_error
+from rlstructures.batchers._layout import BufferLayout
+from rlstructures.batchers._shm import Segment, format_bytes
 from rlstructures.batchers._weights import WeightsLayout, split
 from rlstructures.batchers._worker import WorkerConfig, worker_main
-from rlstructures.batchers.errors import AgentOutputError, BatcherTimeoutError, WorkerError
+from rlstructures.batchers.errors import (
+    AgentOutputError,
+    BatcherStateError,
+    BatcherTimeoutError,
+    WorkerError,
+)
 from rlstructures.dicttensor import DictTensor, Trajectories
 
 __all__ = ["MultiProcessBatcher"]
@@ -53,18 +62,50 @@ class _Worker:
     weights_version: int = 0
 
 
+# Worker processes of every live batcher. A fork of their owner (``os.fork()``) inherits
+# multiprocessing's registry of the owner's children, and at its exit multiprocessing would
+# terminate those that are daemons and try to join them ("can only join a child process"):
+# the child forgets them right after the fork (a hook registered once, below).
+_WORKER_PROCESSES: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+def _forget_workers_after_fork() -> None:
+    children = getattr(mp.process, "_children", None)  # multiprocessing's registry (a set)
+    if isinstance(children, set):
+        children.difference_update(_WORKER_PROCESSES)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_workers_after_fork)
+
+
 @dataclass(slots=True)
 class _Resources:
-    """What must be released, shared with the finalizer (which must not reference the batcher)."""
+    """What must be released, shared with the finalizer (which must not reference the batcher).
 
+    ``release`` acts only in the process that created it (``pid``): in a forked child the
+    workers, pipes and segments are the parent's.
+    """
+
+    pid: int = field(default_factory=os.getpid)
     workers: list[_Worker] = field(default_factory=list)
     segments: list[Segment] = field(default_factory=list)
     selector: selectors.BaseSelector | None = None
+    # a pipe that close() in another thread writes to, to wake a wait (see _interrupt)
+    wakeup: tuple[int, int] = field(default_factory=os.pipe)
 
     def release(self) -> None:
+        if os.getpid() != self.pid:
+            return
         if self.selector is not None:
             self.selector.close()
             self.selector = None
+        for fd in self.wakeup:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self.wakeup = (-1, -1)
         for w in self.workers:
             try:
                 if w.busy:  # mid-collection: it would not read "close" before the slice ends
@@ -84,9 +125,17 @@ class _Resources:
                 w.process.close()
         self.workers.clear()
         for seg in self.segments:
-            seg.unlink()
             seg.close()
         self.segments.clear()
+
+
+def _is_stopped(pid: int | None) -> bool:
+    """Whether process ``pid`` is stopped (state T or t in /proc; False where unknown)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] in ("T", "t")
+    except (OSError, IndexError):
+        return False
 
 
 def _describe_death(worker: _Worker) -> str:
@@ -116,8 +165,11 @@ class MultiProcessBatcher(Batcher):
     as ``WorkerError`` with the worker's traceback; a worker killed by a signal likewise;
     every wait watches the worker processes, so nothing hangs. After a WorkerError the
     batcher is closed. ``close()`` is idempotent and also runs on garbage collection and at
-    interpreter exit; the shared memory name is removed from /dev/shm as soon as the
-    workers have mapped it, so nothing is left behind even if a process is killed.
+    interpreter exit, and only in the process that created the batcher (not in a fork of
+    it). The shared memory segments never have a name (workers get file descriptors), so
+    nothing is left behind in /dev/shm whoever is killed when; their whole size is
+    reserved up front, so a full /dev/shm is a ``SharedMemoryError`` at construction (or
+    from ``update()``), never a SIGBUS later.
 
     Args:
         make_agent, make_env, n_timesteps, seeds, agent_info, env_info, agent_seeds, device,
@@ -178,7 +230,6 @@ class MultiProcessBatcher(Batcher):
         self._weights_layout: WeightsLayout | None = None
         self._weights_segment: Segment | None = None
         self._weights_version = 0
-        self._unlink_at: tuple[int, Segment] | None = None  # (version, segment) once all read it
         self._prepared: _Output | None = None  # the output of the running collection
         try:
             self._start(mp.get_context(start_method), torch_threads, bool(batch_scheduling))
@@ -199,7 +250,12 @@ class MultiProcessBatcher(Batcher):
                     "module-level functions or classes, or functools.partial of them (not "
                     "lambdas or local functions)."
                 ) from exc
-        segment = Segment.create(self.layout.size)
+        segment = Segment.create(
+            self.layout.size,
+            what=_describe_buffer(self.layout),
+            fix="Lower `n_timesteps` or the number of envs (`seeds` x the envs of each VecEnv), "
+            "or make the observations smaller.",
+        )
         self._res.segments.append(segment)
         # pre-touch every page once: first-touch faults cost ~10x a warm write
         np.frombuffer(segment.buffer, dtype=np.uint8)[:] = 0
@@ -209,7 +265,6 @@ class MultiProcessBatcher(Batcher):
                 factories=factories,
                 seed=seed,
                 agent_seed=None if self.agent_seeds is None else self.agent_seeds[i],
-                shm_path=segment.path,
                 layout=self.layout,
                 specs=self.specs,
                 n_envs=self.n_envs_per_worker,
@@ -217,18 +272,24 @@ class MultiProcessBatcher(Batcher):
                 torch_threads=torch_threads,
                 batch_scheduling=batch_scheduling,
                 parent_pid=os.getpid(),
+                from_main_thread=threading.current_thread() is threading.main_thread(),
             )
             parent, child = ctx.Pipe(duplex=True)
             process = ctx.Process(
                 target=worker_main, args=(cfg, child), daemon=True, name=f"rlstructures-worker-{i}"
             )
             process.start()
+            _WORKER_PROCESSES.add(process)
             child.close()
-            self._res.workers.append(_Worker(i, seed, process, parent))
+            worker = _Worker(i, seed, process, parent)
+            self._res.workers.append(worker)
+            try:  # the segment has no name: the worker gets its file descriptor
+                reduction.send_handle(parent, segment.fileno(), process.pid)
+            except OSError:
+                pass  # it died already: the wait below reports how
         self._wait_for(
             lambda: [w for w in self._workers if not w.ready], START_TIMEOUT, "start"
         )
-        segment.unlink()  # every worker has it mapped: the name is no longer needed
 
     @property
     def _workers(self) -> list[_Worker]:
@@ -236,6 +297,12 @@ class MultiProcessBatcher(Batcher):
 
     def _close(self) -> None:
         self._finalizer()
+
+    def _interrupt(self) -> None:
+        try:
+            os.write(self._res.wakeup[1], b"!")
+        except OSError:  # closed already
+            pass
 
     # ------------------------------------------------------------------ messages
     def _send(self, worker: _Worker, msg: tuple[Any, ...]) -> None:
@@ -263,33 +330,28 @@ class MultiProcessBatcher(Batcher):
             worker.resetting = False
         elif kind == "weights_done":
             worker.weights_version = int(msg[1])
-            pending = self._unlink_at
-            if pending and all(w.weights_version >= pending[0] for w in self._workers):
-                pending[1].unlink()  # every worker has mapped it: the name is no longer needed
-                self._unlink_at = None
         elif kind == "error":
             _, name, text, tb = msg
             if name == AgentOutputError.__name__:
                 self._fail(AgentOutputError(text))
-            self._fail(
-                WorkerError(
-                    f"worker {worker.index} (seed {worker.seed}) raised {name}: {text}\n"
-                    f"--- worker traceback ---\n{tb}",
-                    worker=worker.index,
-                    remote_traceback=tb,
-                )
-            )
+            self._fail(remote_error(worker.index, worker.seed, name, text, tb))
 
     def _pump(self, timeout: float | None) -> None:
         """Handle the messages that arrive within ``timeout``; raise on a dead worker."""
         selector = self._res.selector
         if selector is None:  # one epoll set for the batcher's life: no setup per wait
             selector = self._res.selector = selectors.DefaultSelector()
+            selector.register(self._res.wakeup[0], selectors.EVENT_READ, None)
             for w in self._workers:
                 selector.register(w.conn, selectors.EVENT_READ, (w, False))
                 selector.register(w.process.sentinel, selectors.EVENT_READ, (w, True))
         dead = []
         for key, _ in selector.select(timeout):
+            if key.data is None:  # close() from another thread
+                raise BatcherStateError(
+                    "this call was interrupted: close() was called from another thread while "
+                    "it waited for the workers; the batcher is closed."
+                )
             worker, exited = key.data
             if exited:
                 dead.append(worker)
@@ -329,14 +391,22 @@ class MultiProcessBatcher(Batcher):
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
                 self._pump(0)  # what already arrived counts
-                waiting = [w.index for w in pending()]
-                if not waiting:
+                late = pending()
+                if not late:
                     break
                 if what == "poll":
                     return False
+                stopped = [w.index for w in late if _is_stopped(w.process.pid)]
+                why = (
+                    f"; workers {stopped} are stopped (SIGSTOP, Ctrl-Z or a debugger): "
+                    "`kill -CONT` them"
+                    if stopped
+                    else ""
+                )
                 error = BatcherTimeoutError(
-                    f"{what}: workers {waiting} did not answer within {timeout} s (they are "
-                    "alive: an env or agent may be stuck, or the machine overloaded)."
+                    f"{what}: workers {[w.index for w in late]} did not answer within {timeout} s "
+                    f"(they are alive: an env or agent may be stuck, or the machine "
+                    f"overloaded{why})."
                 )
                 if what == "start":
                     self._fail(error)
@@ -398,24 +468,50 @@ class MultiProcessBatcher(Batcher):
             lambda: [w for w in self._workers if w.weights_version < previous], timeout, "update()"
         )
         version = previous + 1
-        path = None
-        if self._weights_layout is None or layout.signature != self._weights_layout.signature:
-            old = self._weights_segment
-            self._weights_segment = Segment.create(layout.size)
-            self._res.segments.append(self._weights_segment)
-            self._weights_layout = layout
-            path = self._weights_segment.path
-            if old is not None:
-                old.close()
+        current = self._weights_layout
+        fresh = current is None or layout.signature != current.signature
+        if current is not None and not fresh:
+            layout = current  # the same arrays: the same segment, nothing to send but a message
         else:
-            layout = self._weights_layout
+            new = Segment.create(
+                layout.size,
+                what=f"update()'s {len(arrays)} arrays",
+                fix="Send fewer or smaller arrays to `update()`.",
+            )
+            old, self._weights_segment = self._weights_segment, new
+            self._res.segments.append(new)
+            self._weights_layout = layout
+            if old is not None:
+                self._res.segments.remove(old)
+                old.close()
         segment = self._weights_segment
         if segment is None:  # pragma: no cover - set just above
             raise RuntimeError("weights segment missing")
         layout.write(segment.buffer, arrays)
+        message = _dumps(("weights", version, layout if fresh else None, others))
         for w in self._workers:
-            self._send(w, ("weights", version, path, layout if path else None, others))
+            self._send_bytes(w, message)
+            if fresh:  # a new segment: its file descriptor follows the message
+                self._send_fd(w, segment.fileno())
         self._weights_version = version
-        if path is not None:
-            self._unlink_at = (version, segment)
         self._pump(0)
+
+    def _send_fd(self, worker: _Worker, fd: int) -> None:
+        try:
+            reduction.send_handle(worker.conn, fd, worker.process.pid)
+        except OSError:
+            self._pump(0.5)  # the worker died: report how
+            self._fail(WorkerError(_describe_death(worker), worker=worker.index))
+
+
+def _describe_buffer(layout: BufferLayout) -> str:
+    """The trajectory buffer and its largest arrays, for an allocation error."""
+    largest = sorted(layout.entries, key=lambda e: -e.nbytes)[:3]
+    arrays = ", ".join(
+        f"{e.name.split(':', 1)[1] if ':' in e.name else e.name} {format_bytes(e.nbytes)}"
+        for e in largest
+    )
+    return (
+        f"MultiProcessBatcher's trajectory buffer ({layout.n_envs} envs x "
+        f"n_timesteps={layout.n_timesteps}; largest arrays: {arrays})"
+    )

@@ -16,6 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from rlstructures.batchers._layout import ALIGN
+from rlstructures.dicttensor import is_tensor
 
 __all__ = ["WeightsLayout", "restore", "split"]
 
@@ -57,11 +58,6 @@ class WeightsLayout:
         return out
 
 
-def _is_tensor(value: object) -> bool:
-    mod = sys.modules.get("torch")
-    return mod is not None and isinstance(value, mod.Tensor)
-
-
 def split(
     state_dict: Mapping[str, Any],
 ) -> tuple[WeightsLayout, dict[str, npt.NDArray[Any]], dict[str, Any]]:
@@ -76,7 +72,7 @@ def split(
     entries = []
     offset = 0
     for key, value in state_dict.items():
-        kind = "torch" if _is_tensor(value) else "numpy"
+        kind = "torch" if is_tensor(value) else "numpy"
         if kind == "torch":
             tensor = value.detach().cpu()
             if str(tensor.dtype) == "torch.bfloat16":  # no numpy dtype: send its bits

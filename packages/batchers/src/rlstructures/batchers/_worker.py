@@ -3,8 +3,11 @@
 Messages are small and once per command (never per step): the trajectories themselves are
 written straight into the shared buffer.
 
-parent -> worker: ("reset", agent_info, env_info) | ("execute", agent_info | None)
-                  | ("weights", version, path | None, layout | None, others) | ("close",)
+parent -> worker: the buffer's file descriptor (first, by ``send_handle``), then
+                  ("reset", agent_info, env_info) | ("execute", agent_info | None)
+                  | ("weights", version, layout | None, others) | ("close",)
+                  (a "weights" message with a layout is followed by the file descriptor of
+                  a new weights segment)
 worker -> parent: ("ready",) | ("reset_done",) | ("done", n_running)
                   | ("weights_done", version) | ("error", type_name, message, traceback)
 """
@@ -19,14 +22,16 @@ import signal
 import sys
 import threading
 import time
-import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
+from multiprocessing import reduction
 from multiprocessing.connection import Connection
 from typing import Any, Final
 
 from rlstructures.agents import Agent, VecEnv
-from rlstructures.batchers._collector import Collector, check_env
+from rlstructures.batchers._build import build_collector
+from rlstructures.batchers._collector import Collector
+from rlstructures.batchers._exceptions import describe_exception
 from rlstructures.batchers._layout import BufferLayout, Specs, rows
 from rlstructures.batchers._shm import Segment
 from rlstructures.batchers._weights import WeightsLayout, restore
@@ -42,7 +47,6 @@ class WorkerConfig:
     factories: Any  # pickled (make_agent, make_env), or the pair itself with "fork"
     seed: int
     agent_seed: int | None
-    shm_path: str
     layout: BufferLayout
     specs: Specs
     n_envs: int
@@ -50,6 +54,7 @@ class WorkerConfig:
     torch_threads: int | None
     batch_scheduling: bool
     parent_pid: int
+    from_main_thread: bool  # the owner started the worker from its main thread
 
 
 def _set_torch_threads(n: int | None) -> None:
@@ -75,9 +80,17 @@ def _use_batch_scheduling() -> None:
         pass
 
 
-def _die_with_owner(owner_pid: int) -> None:
-    """Make sure this worker never outlives the process that owns the batcher."""
-    if os.getppid() == owner_pid:  # spawn and fork: the owner is our parent
+def _die_with_owner(owner_pid: int, by_parent_death_signal: bool) -> None:
+    """Make sure this worker never outlives the process that owns the batcher.
+
+    Args:
+        owner_pid: the owner's pid.
+        by_parent_death_signal: the owner started this worker from its main thread, so
+            Linux's ``PR_SET_PDEATHSIG`` applies (it fires when the *thread* that started
+            the child ends: for a batcher built in another thread, that thread's end would
+            kill the workers of a live owner). Otherwise a thread watches the owner.
+    """
+    if os.getppid() == owner_pid and by_parent_death_signal:  # spawn and fork
         if sys.platform.startswith("linux"):
             try:
                 libc = ctypes.CDLL(None, use_errno=True)
@@ -86,14 +99,21 @@ def _die_with_owner(owner_pid: int) -> None:
                 pass
         if os.getppid() != owner_pid:  # the owner died before prctl took effect
             os._exit(0)
-        return
-    # forkserver: our parent is the fork server, so watch the owner from a thread
-    threading.Thread(target=_watch_owner, args=(owner_pid,), daemon=True).start()
+        if sys.platform.startswith("linux"):
+            return
+    # forkserver (our parent is the fork server), another thread, or no prctl: a watcher
+    threading.Thread(
+        target=_watch_owner, args=(owner_pid, os.getppid() == owner_pid), daemon=True
+    ).start()
 
 
-def _watch_owner(owner_pid: int) -> None:
+def _watch_owner(owner_pid: int, is_parent: bool) -> None:
     while True:
-        time.sleep(0.5)
+        time.sleep(0.25)
+        if is_parent:
+            if os.getppid() != owner_pid:  # reparented: the owner is gone
+                os._exit(0)
+            continue
         try:
             os.kill(owner_pid, 0)
         except ProcessLookupError:
@@ -121,7 +141,7 @@ def _factories(payload: Any) -> tuple[Callable[[], Agent], Callable[[int], VecEn
 def worker_main(cfg: WorkerConfig, conn: Connection) -> None:
     """Entry point of a worker process."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
-    _die_with_owner(cfg.parent_pid)
+    _die_with_owner(cfg.parent_pid, cfg.from_main_thread)
     if cfg.batch_scheduling:
         _use_batch_scheduling()
     segment: Segment | None = None
@@ -129,29 +149,23 @@ def worker_main(cfg: WorkerConfig, conn: Connection) -> None:
     collector: Collector | None = None
     wlayout: WeightsLayout | None = None
     try:
-        segment = Segment.attach(cfg.shm_path, cfg.layout.size)
+        segment = Segment.attach(reduction.recv_handle(conn), cfg.layout.size)
         start = cfg.index * cfg.n_envs
         views = rows(cfg.layout.views(segment.buffer), start, start + cfg.n_envs)
         make_agent, make_env = _factories(cfg.factories)
-        env = check_env(make_env(cfg.seed), f"worker {cfg.index}")
-        agent = make_agent()
-        _set_torch_threads(cfg.torch_threads)
-        if cfg.agent_seed is not None:
-            agent.seed(cfg.agent_seed)
-        if env.n_envs != cfg.n_envs:
-            raise ValueError(
-                f"make_env({cfg.seed}) has {env.n_envs} envs, but the probe env had "
-                f"{cfg.n_envs}; every VecEnv must have the same n_envs."
-            )
-        collector = Collector(
-            agent,
-            env,
-            views,
-            cfg.specs,
+        collector = build_collector(
+            make_agent,
+            make_env,
+            seed=cfg.seed,
+            agent_seed=cfg.agent_seed,
+            views=views,
+            specs=cfg.specs,
+            n_envs=cfg.n_envs,
             n_timesteps=cfg.layout.n_timesteps,
             store_agent_state=cfg.store_agent_state,
             worker=cfg.index,
         )
+        _set_torch_threads(cfg.torch_threads)
         del views
         # What exists now (modules, the env, the agent) lives as long as the worker: out of
         # the collector's reach, full collections no longer walk it (they cost milliseconds
@@ -168,11 +182,11 @@ def worker_main(cfg: WorkerConfig, conn: Connection) -> None:
                 collector.reset(msg[1], msg[2])
                 conn.send(("reset_done",))
             elif cmd == "weights":
-                _, version, path, layout, others = msg
-                if path is not None:
+                _, version, layout, others = msg
+                if layout is not None:  # a new segment: its file descriptor follows
                     if weights is not None:
                         weights.close()
-                    weights = Segment.attach(path, layout.size)
+                    weights = Segment.attach(reduction.recv_handle(conn), layout.size)
                     wlayout = layout
                 if wlayout is None or weights is None:
                     raise RuntimeError("weights message without a layout")  # parent bug guard
@@ -184,7 +198,7 @@ def worker_main(cfg: WorkerConfig, conn: Connection) -> None:
         pass  # the parent is gone: exit quietly
     except BaseException as exc:
         try:
-            conn.send(("error", type(exc).__name__, str(exc), traceback.format_exc()))
+            conn.send(("error", *describe_exception(exc)))
         except (OSError, ValueError):
             pass
     finally:

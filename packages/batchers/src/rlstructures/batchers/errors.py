@@ -10,6 +10,9 @@ __all__ = [
     "BatcherError",
     "BatcherStateError",
     "BatcherTimeoutError",
+    "RemovedImportError",
+    "RemovedNameError",
+    "SharedMemoryError",
     "WorkerError",
 ]
 
@@ -56,3 +59,22 @@ class BatcherStateError(BatcherError, RuntimeError):
 
 class BatcherTimeoutError(BatcherError, TimeoutError):
     """``get(timeout=...)`` expired before the workers finished."""
+
+
+class SharedMemoryError(BatcherError, OSError):
+    """Shared memory for a batcher's buffers could not be allocated (e.g. /dev/shm is full).
+
+    Raised when the buffer is allocated (at construction, or by ``update()`` for the
+    weights), never later: the whole size is reserved up front, so a full /dev/shm cannot
+    kill a process with SIGBUS at a later write. Nothing stays allocated. ``errno`` is the
+    system's (``ENOSPC`` when full); the message says how much was needed, how much is
+    free and what to change.
+    """
+
+
+class RemovedNameError(BatcherError, AttributeError):
+    """A method of RLStructures 0.2's batcher (``n_elems``); the message names ours."""
+
+
+class RemovedImportError(BatcherError, ImportError):
+    """``from rlstructures.batchers import RL_Batcher`` (a 0.2 name); the message names ours."""

@@ -6,8 +6,10 @@ Public API:
 * `TemporalDictTensor`: B sequences of various lengths, padded to T steps.
 * `Trajectories`: per-sequence info plus a TemporalDictTensor (what batchers return).
 * `Spec`: the per-row shape and dtype of a leaf.
+* `is_tensor`: whether a value is a torch tensor, without importing torch.
 * errors: `DictTensorError` and its subclasses (each also a ValueError, IndexError,
-  TypeError or ImportError).
+  TypeError or ImportError). `MissingDependencyError` is the one raised by every
+  rlstructures package for a missing extra.
 
 Importing this package imports numpy only: torch (extra ``torch``) and pyarrow (extra
 ``arrow``) are imported by the methods that need them.
@@ -15,6 +17,7 @@ Importing this package imports numpy only: torch (extra ``torch``) and pyarrow (
 
 import importlib.metadata
 
+from rlstructures.dicttensor._backend import is_tensor as is_tensor
 from rlstructures.dicttensor._dicttensor import DictTensor as DictTensor
 from rlstructures.dicttensor._spec import Spec as Spec
 from rlstructures.dicttensor._temporal import TemporalDictTensor as TemporalDictTensor
@@ -34,6 +37,7 @@ __all__ = [
     "TemporalDictTensor",
     "Trajectories",
     "Spec",
+    "is_tensor",
     "DictTensorError",
     "BatchShapeError",
     "BatchIndexError",

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import sys
 from types import ModuleType
-from typing import Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal, TypeGuard
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = ["Backend", "backend_of", "is_tensor", "torch_helpers"]
 
@@ -20,8 +23,17 @@ TORCH_EXTRA_MSG: Final = (
 )
 
 
-def is_tensor(x: object) -> bool:
-    """True when ``x`` is a torch tensor; never imports torch (it checks ``sys.modules``)."""
+def is_tensor(x: object) -> TypeGuard[torch.Tensor]:
+    """True when ``x`` is a torch tensor; never imports torch.
+
+    It looks torch up in ``sys.modules``: if torch was never imported, ``x`` cannot be a
+    tensor. Shared by every rlstructures package (numpy-only code calls it freely).
+
+    Example:
+        >>> import numpy as np
+        >>> is_tensor(np.zeros(2)), is_tensor([1.0])
+        (False, False)
+    """
     mod = sys.modules.get("torch")
     return mod is not None and isinstance(x, mod.Tensor)
 

@@ -43,4 +43,8 @@ class BackendError(DictTensorError, TypeError):
 
 
 class MissingDependencyError(DictTensorError, ImportError):
-    """An optional dependency (an extra) is needed but not installed."""
+    """An optional dependency (an extra) is needed but not installed.
+
+    The one class every rlstructures package raises for a missing extra (agents, batchers
+    and logging re-export it); the message is the pip command that installs the extra.
+    """

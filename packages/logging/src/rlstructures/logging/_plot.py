@@ -228,7 +228,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.logdirs, args.output, tags=tags, group=None if args.no_group else args.group,
             smooth=args.smooth, title=args.title, dpi=args.dpi,
         )
-    except LoggingError as exc:
+    except (LoggingError, MissingDependencyError) as exc:
         print(f"rlstructures-plot: error: {exc}", file=sys.stderr)
         return 1
     for tag, groups in drawn.items():

@@ -9,6 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
+# A missing extra (``tensorboard``, ``plot``): the one class every rlstructures package
+# raises for it (an ImportError, not a LoggingError).
+from rlstructures.dicttensor import MissingDependencyError as MissingDependencyError
+
 __all__ = [
     "LoggingError",
     "MissingDependencyError",
@@ -28,10 +32,6 @@ __all__ = [
 
 class LoggingError(Exception):
     """Base class of every error raised by rlstructures.logging."""
-
-
-class MissingDependencyError(LoggingError, ImportError):
-    """An optional dependency (an extra: ``tensorboard``, ``plot``) is needed but missing."""
 
 
 class InvalidScalarError(LoggingError, ValueError):

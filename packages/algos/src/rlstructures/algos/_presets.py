@@ -1,0 +1,59 @@
+"""Per-env hyperparameters, as rl-baselines3-zoo keeps them (``hyperparams/<algo>.yml``).
+
+``PRESETS[algo][env_id]`` maps config field names to values; they replace the dataclass
+defaults when the user does not set a field (``TrainConfig.from_preset``, the command
+line). Values follow the rl-zoo entry of the same env unless a comment says otherwise; its
+``lin_X`` learning rates and clip ranges (linear decay to 0) are ``X`` with
+``anneal_lr`` / ``anneal_clip`` True, and ``n_timesteps`` is ``total_steps``.
+
+Adding an algorithm: add ``PRESETS["name"] = {...}`` with the envs it was tuned on.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+__all__ = ["PRESETS", "preset"]
+
+PRESETS: Final[dict[str, dict[str, dict[str, Any]]]] = {
+    "ppo": {
+        "CartPole-v1": {
+            "n_envs": 8,
+            "total_steps": 100_000,
+            "n_steps": 32,
+            "batch_size": 256,
+            "gae_lambda": 0.8,
+            "gamma": 0.98,
+            "n_epochs": 20,
+            "ent_coef": 0.0,
+            "learning_rate": 1e-3,
+            "anneal_lr": True,
+            "clip_range": 0.2,
+            "anneal_clip": True,
+        },
+        # rl-zoo trains Pendulum with gSDE, which we do not implement: a plain Gaussian here
+        "Pendulum-v1": {
+            "n_envs": 4,
+            "total_steps": 100_000,
+            "n_steps": 1024,
+            "gae_lambda": 0.95,
+            "gamma": 0.9,
+            "n_epochs": 10,
+            "ent_coef": 0.0,
+            "learning_rate": 1e-3,
+            "clip_range": 0.2,
+        },
+    },
+    "a2c": {
+        "CartPole-v1": {
+            "n_envs": 8,
+            "total_steps": 500_000,
+            "ent_coef": 0.0,
+        },
+    },
+}
+
+
+def preset(algo: str, env_id: str) -> dict[str, Any]:
+    """The preset of ``algo`` for ``env_id``; empty when there is none (defaults apply)."""
+    return dict(PRESETS.get(algo, {}).get(env_id, {}))

@@ -1,0 +1,130 @@
+"""Batchers used from several threads, built in a short-lived thread, and stopped workers."""
+
+from __future__ import annotations
+
+import functools
+import multiprocessing as mp
+import os
+import signal
+import sys
+import threading
+import time
+
+import pytest
+
+from rlstructures.batchers import (
+    Batcher,
+    BatcherStateError,
+    BatcherTimeoutError,
+    MultiProcessBatcher,
+)
+from rlstructures.batchers.testing import CountingAgent, CountingEnv
+from tests.batchers.conftest import BATCHERS
+
+pytestmark = pytest.mark.timeout(60)
+ENV = functools.partial(CountingEnv, n_envs=2, auto_reset=True)
+SLOW = functools.partial(CountingEnv, n_envs=2, auto_reset=True, sleep=0.02)
+
+
+def _workers() -> list[mp.process.BaseProcess]:
+    return [p for p in mp.active_children() if p.name.startswith("rlstructures-worker")]
+
+
+def test_a_batcher_built_in_a_thread_that_ended_keeps_its_workers() -> None:
+    # Linux's parent-death signal fires when the *thread* that started a child ends
+    built: list[MultiProcessBatcher] = []
+    thread = threading.Thread(
+        target=lambda: built.append(
+            MultiProcessBatcher(CountingAgent, ENV, n_timesteps=3, seeds=[0, 1])
+        )
+    )
+    thread.start()
+    thread.join()
+    with built[0] as b:
+        time.sleep(0.3)  # time for a signal to land
+        b.reset()
+        b.execute()
+        tr, _ = b.get()
+    assert tr.lengths.tolist() == [3, 3, 3, 3]
+
+
+def test_close_from_another_thread_interrupts_a_waiting_get() -> None:
+    b = MultiProcessBatcher(CountingAgent, SLOW, n_timesteps=1000, seeds=[0, 1])  # ~20 s
+    b.reset()
+    b.execute()
+    raised: list[BaseException] = []
+
+    def wait() -> None:
+        try:
+            b.get()
+        except BaseException as exc:
+            raised.append(exc)
+
+    waiter = threading.Thread(target=wait)
+    waiter.start()
+    time.sleep(0.3)
+    t0 = time.monotonic()
+    b.close()
+    waiter.join(10)
+    assert not waiter.is_alive()
+    assert time.monotonic() - t0 < 5
+    assert len(raised) == 1
+    assert isinstance(raised[0], BatcherStateError), raised
+    assert "close() was called from another thread" in str(raised[0])
+    assert b.closed
+
+
+@pytest.mark.parametrize("cls", BATCHERS)
+def test_two_threads_calling_get_get_one_result_and_one_clear_error(cls: type[Batcher]) -> None:
+    env = SLOW if cls is MultiProcessBatcher else ENV
+    with cls(CountingAgent, env, n_timesteps=20, seeds=[0, 1]) as b:
+        b.reset()
+        b.execute()
+        results: list[object] = []
+
+        def get() -> None:
+            try:
+                results.append(b.get()[0])
+            except BatcherStateError as exc:
+                results.append(exc)
+
+        threads = [threading.Thread(target=get) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+    errors = [r for r in results if isinstance(r, BatcherStateError)]
+    assert len(results) == 2
+    assert len(errors) == 1, results
+    assert "call execute() first" in str(errors[0])
+
+
+def test_a_non_blocking_get_does_not_wait_for_another_threads_get() -> None:
+    with MultiProcessBatcher(CountingAgent, SLOW, n_timesteps=50, seeds=[0, 1]) as b:
+        b.reset()
+        b.execute()
+        waiter = threading.Thread(target=b.get)
+        waiter.start()
+        time.sleep(0.1)
+        t0 = time.monotonic()
+        tr, _ = b.get(blocking=False)
+        assert time.monotonic() - t0 < 0.5
+        assert tr is None
+        waiter.join(30)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="process states from /proc")
+def test_a_stopped_worker_is_named_in_the_timeout_and_the_batcher_goes_on() -> None:
+    with MultiProcessBatcher(CountingAgent, SLOW, n_timesteps=20, seeds=[0, 1]) as b:
+        b.reset()
+        pid = _workers()[0].pid
+        assert pid is not None
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            b.execute()
+            with pytest.raises(BatcherTimeoutError, match=r"are stopped \(SIGSTOP"):
+                b.get(timeout=1.0)
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        tr, _ = b.get(timeout=30)
+    assert tr.lengths.tolist() == [20] * 4

@@ -1,0 +1,218 @@
+"""Batchers over natively vectorized envs (issue 14): GymVectorVecEnv against the 2-core limit.
+
+CartPole-v1 vectorized by gymnasium itself (``gymnasium.make_vec(...,
+vectorization_mode="vector_entry_point")``, one numpy step for the whole batch), ``--vector-envs``
+envs per worker, the benchmark's MLP policy (``batchers.py``). Env steps per second:
+
+* ``2 bare loops, 2 processes at once``: in each of two processes, the vector env and the
+  policy in a plain loop, both started together: the machine's real 2-core figure;
+* ``MultiProcessBatcher`` (2 workers) and ``LocalBatcher`` over
+  ``GymVectorVecEnv.from_id(..., vectorization_mode="vector_entry_point")``, auto-reset;
+* ``MultiProcessBatcher`` over the per-env ``GymVecEnv`` (the same number of envs);
+* gymnasium's ``AsyncVectorEnv`` (one process per env, so ``--async-envs`` of them) with the
+  policy batched in the main process.
+
+This vector env autoresets in NEXT_STEP mode: the step after an episode's end resets that env
+and ignores its action. The batchers store no such reset step (it is no transition), so they
+count transitions; the bare loops are shown both ways (vector env steps, and transitions,
+i.e. without the reset steps), and the bar (>= 0.85 x the limit) compares transitions.
+
+Run: ``python tools/bench/batchers.py --envs`` (no per-env sizes) ``--vector-envs 256``, or
+``python tools/bench/vector_batchers.py [--vector-envs 256] [--repeats 5] [--rounds 3]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import importlib
+import multiprocessing as mp
+import os
+import platform
+import statistics
+import time
+from multiprocessing.connection import Connection
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from rlstructures.agents import GymVectorVecEnv
+from rlstructures.batchers import LocalBatcher, MultiProcessBatcher
+
+# the rest of the benchmark (the policy, the per-env contenders), a sibling script
+bench: Any = importlib.import_module("batchers")
+WORKERS: int = bench.WORKERS
+ENV_ID = "CartPole-v1"
+BAR = 0.85
+
+
+def make_vector_env(seed: int, n_envs: int) -> GymVectorVecEnv:
+    return GymVectorVecEnv.from_id(
+        ENV_ID, n_envs, seed, auto_reset=True, vectorization_mode="vector_entry_point"
+    )
+
+
+def _bare_worker(conn: Connection, n_envs: int, timesteps: int, seed: int) -> None:
+    """One bare loop, run on each "go" (anything but None) it receives."""
+    torch.set_num_threads(1)
+    policy = bench.make_policy()
+    venv = gym.make_vec(ENV_ID, num_envs=n_envs, vectorization_mode="vector_entry_point")
+    obs, _ = venv.reset(seed=seed)
+    resetting = np.zeros(n_envs, np.bool_)
+    conn.send("ready")
+    while conn.recv() is not None:
+        transitions = 0
+        for _ in range(timesteps):
+            obs, _reward, terminated, truncated, _info = venv.step(bench.act(policy, obs))
+            transitions += n_envs - int(resetting.sum())
+            resetting = terminated | truncated
+        conn.send(transitions)
+    venv.close()
+
+
+class ParallelBareLoops:
+    """Two bare loops in two processes, started together: ``run()`` returns env steps done.
+
+    ``transitions`` is then the number of those steps that were not NEXT_STEP reset steps.
+    """
+
+    def __init__(self, n_envs: int, timesteps: int) -> None:
+        ctx = mp.get_context("spawn")
+        self.n_envs, self.timesteps = n_envs, timesteps
+        self.conns: list[Connection] = []
+        self.procs = []
+        for w in range(WORKERS):
+            parent, child = ctx.Pipe()
+            proc = ctx.Process(
+                target=_bare_worker, args=(child, n_envs, timesteps, 1000 * w), daemon=True
+            )
+            proc.start()
+            child.close()
+            self.conns.append(parent)
+            self.procs.append(proc)
+        for conn in self.conns:
+            assert conn.recv() == "ready"
+        self.transitions = 0
+
+    def run(self) -> int:
+        for conn in self.conns:
+            conn.send("go")
+        self.transitions = sum(int(conn.recv()) for conn in self.conns)
+        return WORKERS * self.n_envs * self.timesteps
+
+    def close(self) -> None:
+        for conn in self.conns:
+            conn.send(None)
+        for proc in self.procs:
+            proc.join(10)
+
+
+def batcher(cls: Any, make: Any, n_envs: int, timesteps: int) -> Any:
+    env = functools.partial(make, n_envs=n_envs)
+    b = cls(bench.MLPAgent, env, n_timesteps=timesteps, seeds=list(range(0, WORKERS * 1000, 1000)))
+    b.reset()
+
+    def run() -> int:
+        b.execute()
+        trajectories, _ = b.get()
+        return int(trajectories.lengths.sum())  # transitions: reset steps are not stored
+
+    return bench.Contender(run, b.close)
+
+
+def vector_main(n_envs: int, timesteps: int, repeats: int, rounds: int, async_envs: int) -> float:
+    """Runs and prints the table; returns MultiProcessBatcher / the limit (transitions)."""
+    t, r = timesteps, repeats
+    bare = ParallelBareLoops(n_envs, t)
+    alternating: list[tuple[str, Any]] = [
+        ("2 bare loops, 2 processes at once", bare),
+        (
+            "MultiProcessBatcher + GymVectorVecEnv",
+            batcher(MultiProcessBatcher, make_vector_env, n_envs, t),
+        ),
+        ("LocalBatcher + GymVectorVecEnv", batcher(LocalBatcher, make_vector_env, n_envs, t)),
+    ]
+    runs: dict[str, list[float]] = {name: [] for name, _ in alternating}
+    bare_transitions: list[float] = []
+    try:
+        for _ in range(rounds):
+            for name, contender in alternating:
+                if contender is bare:
+                    for _ in range(r):  # each run's transitions, over the same wall time
+                        t0 = time.perf_counter()
+                        steps = bare.run()
+                        elapsed = time.perf_counter() - t0
+                        runs[name].append(steps / elapsed)
+                        bare_transitions.append(bare.transitions / elapsed)
+                else:
+                    runs[name] += bench.timed_rates(contender.run, r)
+    finally:
+        for _, contender in alternating:
+            contender.close()
+    per_env = batcher(MultiProcessBatcher, bench.make_env, n_envs, t)
+    try:
+        per_env_rate = statistics.median(bench.timed_rates(per_env.run, max(2, r // 2)))
+    finally:
+        per_env.close()
+    async_rate = None
+    if async_envs:
+        contender = bench.gym_vector(True, async_envs // WORKERS, t)
+        try:
+            async_rate = statistics.median(bench.timed_rates(contender.run, r))
+        finally:
+            contender.close()
+    limit_steps = statistics.median(runs["2 bare loops, 2 processes at once"])
+    limit = statistics.median(bare_transitions)
+    mp_rate = statistics.median(runs["MultiProcessBatcher + GymVectorVecEnv"])
+    rows = [
+        ("2 bare loops: vector env steps/s", limit_steps),
+        ("2 bare loops: transitions/s (the limit)", limit),
+        ("MultiProcessBatcher + GymVectorVecEnv", mp_rate),
+        (
+            "LocalBatcher + GymVectorVecEnv",
+            statistics.median(runs["LocalBatcher + GymVectorVecEnv"]),
+        ),
+        (f"MultiProcessBatcher + GymVecEnv ({n_envs} per-env)", per_env_rate),
+        (f"gymnasium AsyncVectorEnv(shm), {async_envs} envs", async_rate),
+    ]
+    print(
+        f"\n{WORKERS} workers x {n_envs} {ENV_ID} (vector_entry_point), {t} steps per "
+        f"collection, medians of {r * rounds} ({rounds} alternating rounds of {r}); per-env "
+        "and AsyncVectorEnv: one block"
+    )
+    print(f"{'contender':46s} {'steps/s':>11s} {'/ limit':>8s}")
+    for name, rate in rows:
+        if rate is None:
+            continue
+        print(f"{name:46s} {rate:11,.0f} {rate / limit:8.2f}")
+    ratio = mp_rate / limit
+    print(
+        f"MultiProcessBatcher / limit = {ratio:.3f} (transitions; bar >= {BAR}); "
+        f"/ the bare loops' vector env steps = {mp_rate / limit_steps:.3f}; "
+        f"{mp_rate / per_env_rate:.1f}x the per-env GymVecEnv"
+        + (f", {mp_rate / async_rate:.1f}x AsyncVectorEnv" if async_rate else "")
+    )
+    return ratio
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--vector-envs", type=int, default=256, help="envs per worker")
+    parser.add_argument("--timesteps", type=int, default=100)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--async-envs", type=int, default=32, help="0: skip AsyncVectorEnv")
+    args = parser.parse_args()
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
+        f"{platform.python_version()}, torch {torch.__version__}, gymnasium {gym.__version__}"
+    )
+    vector_main(args.vector_envs, args.timesteps, args.repeats, args.rounds, args.async_envs)
+
+
+if __name__ == "__main__":
+    main()
