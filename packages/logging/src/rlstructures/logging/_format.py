@@ -10,7 +10,7 @@ from typing import Any, Final, Literal
 
 import numpy as np
 
-from rlstructures.dicttensor import DictTensor, Spec
+from rlstructures.dicttensor import Spec
 from rlstructures.logging.errors import SchemaMismatchError
 
 __all__ = [
@@ -20,6 +20,7 @@ __all__ = [
     "arrow_type",
     "batch_custom_metadata",
     "companion_crc",
+    "values_crc",
     "FORMAT_NAME",
     "FORMAT_VERSION",
     "METADATA_KEY",
@@ -58,6 +59,7 @@ _DTYPES: Final = frozenset(
      "float16", "float32", "float64"])
 
 
+@functools.lru_cache(maxsize=1024)
 def arrow_type(spec: Spec) -> Any:
     """The Arrow type of a column of rows of ``spec`` (as DictTensor.to_arrow writes it)."""
     import pyarrow as pa
@@ -70,13 +72,31 @@ def arrow_type(spec: Spec) -> Any:
     return value
 
 
-def companion_crc(batch: Any) -> int:
-    """CRC-32 of a per-trajectory batch's values, decoded as numpy (the same on both sides)."""
-    decoded = DictTensor.from_arrow(batch.replace_schema_metadata(None))
-    crc = zlib.crc32(np.int64(batch.num_rows).tobytes())
-    for key in batch.schema.names:
-        crc = zlib.crc32(np.ascontiguousarray(decoded[key]).data, crc)
+def values_crc(columns: list[Any]) -> int:
+    """CRC-32 of a table's columns as numpy arrays (bools as 0/1 bytes), in order."""
+    crc = zlib.crc32(np.int64(len(columns[0]) if columns else 0).tobytes())
+    for values in columns:
+        array = np.asarray(values)
+        if array.dtype == np.bool_:
+            array = array != 0  # one byte 0 or 1 per value, whatever the input's bytes
+        crc = zlib.crc32(np.ascontiguousarray(array).data, crc)
     return crc
+
+
+def _column_values(column: Any) -> Any:
+    """The flat numpy values of a (validated, null-free) column of fixed-width rows."""
+    import pyarrow as pa
+
+    if isinstance(column.type, pa.BaseExtensionType):
+        column = column.storage
+    while isinstance(column.type, pa.FixedSizeListType):
+        column = column.flatten()
+    return column.to_numpy(zero_copy_only=False)
+
+
+def companion_crc(batch: Any) -> int:
+    """`values_crc` of a per-trajectory batch read back (what the writer computed)."""
+    return values_crc([_column_values(column) for column in batch.columns])
 
 
 def batch_custom_metadata(seq: int, crc: int | None = None) -> dict[bytes, bytes]:

@@ -86,12 +86,19 @@ def _valid_message_after(source: Any, schema: Any, start: int) -> bool:
     return False
 
 
-def _footer_batches(path: Path) -> int | None:
-    """The number of record batches a file's footer lists; None without a valid footer."""
-    try:
-        return int(pa.ipc.open_file(pa.memory_map(str(path))).num_record_batches)
-    except READ_ERRORS:
-        return None
+def _has_footer(source: Any, size: int) -> bool:
+    """True when an IPC file ends with a footer: its length, then the magic ``ARROW1``."""
+    if size < _FILE_PREFIX + len(FILE_MAGIC) + 4:
+        return False
+    tail = bytes(source.read_at(len(FILE_MAGIC) + 4, size - len(FILE_MAGIC) - 4))
+    footer = int.from_bytes(tail[:4], "little", signed=True)
+    return tail[4:] == FILE_MAGIC and 0 < footer <= size - _FILE_PREFIX - len(tail)
+
+
+def _footer_start(source: Any, size: int) -> int:
+    """Where the footer of an IPC file starts (its messages end there)."""
+    tail = bytes(source.read_at(4, size - len(FILE_MAGIC) - 4))
+    return size - len(FILE_MAGIC) - 4 - int.from_bytes(tail, "little", signed=True)
 
 
 def read_ipc(path: Path) -> IpcContents:
@@ -105,18 +112,18 @@ def read_ipc(path: Path) -> IpcContents:
         head = fh.read(_FILE_PREFIX)
     is_file = head.startswith(FILE_MAGIC)
     start = _FILE_PREFIX if is_file else 0
-    listed = _footer_batches(path) if is_file else None
     source = pa.memory_map(str(path))
     size = source.size()
     if size <= start:
         return IpcContents(None, [], [], False)
+    closed = is_file and _has_footer(source, size)  # its writer closed it
     source.seek(start)
     try:
         reader = pa.ipc.open_stream(source)
         schema = reader.schema
         _ = schema.names, schema.metadata  # decodes the names (UTF-8) now
     except READ_ERRORS as exc:
-        if listed is None:  # unfinished: its writer may have died writing the schema
+        if not closed:  # unfinished: its writer may have died writing the schema
             _log.warning("%s: no complete Arrow schema at its start (%s).", path, exc)
             return IpcContents(None, [], [], False)
         raise CorruptFileError(f"{path}: no valid Arrow schema at its start ({exc}).",
@@ -128,16 +135,14 @@ def read_ipc(path: Path) -> IpcContents:
         try:
             batch, meta = reader.read_next_batch_with_custom_metadata()
         except StopIteration:
-            if listed is not None and listed != len(batches):
-                problem = (f"its footer lists {listed} record batches, but {len(batches)} "
-                           "were read before the end-of-stream marker")
+            end = _footer_start(source, size) if closed else size
+            if source.tell() != end:  # a damaged message that reads as end-of-stream
+                problem = (f"an end-of-stream marker {end - source.tell()} bytes before the "
+                           "end of the messages")
                 break
-            if not is_file and source.tell() < size:
-                problem = f"{size - source.tell()} bytes after the end-of-stream marker"
-                break
-            return IpcContents(schema, batches, metadata, is_file and listed is not None)
+            return IpcContents(schema, batches, metadata, closed)
         except READ_ERRORS as exc:
-            if listed is None and not _valid_message_after(source, schema, offset):
+            if not closed and not _valid_message_after(source, schema, offset):
                 _log.warning("%s: stopped after %d complete record batches at a cut one "
                              "(%s); the process writing it probably died.", path,
                              len(batches), exc)

@@ -29,7 +29,6 @@ from rlstructures.logging._appendfile import undo_append
 from rlstructures.logging._format import (
     TRAJECTORIES_DIR,
     batch_custom_metadata,
-    companion_crc,
     part_name,
 )
 from rlstructures.logging._ipc import create_exclusive
@@ -71,14 +70,14 @@ class ArrowPart:
                 return True
         return False
 
-    def write(self, steps: Any, trajs: Any) -> None:
+    def write(self, steps: Any, trajs: Any, trajs_crc: int) -> None:
         """Append one write to both files; on failure cut both back and abandon the part.
 
         Raises:
             LogWriteError: the write failed; nothing of it is in the files.
         """
         seq = self.n_writes
-        trajs_meta = batch_custom_metadata(seq, companion_crc(trajs))
+        trajs_meta = batch_custom_metadata(seq, trajs_crc)
         try:
             # Steps first: a reader recovering an unfinished part trusts the companion and
             # drops step rows of trajectories it does not list.

@@ -46,6 +46,7 @@ from rlstructures.logging._format import (
     check_reserved,
     check_same_specs,
     specs_to_json,
+    values_crc,
     writer_version,
 )
 from rlstructures.logging._parts import STAGING_DIR, ArrowPart, convert_to_parquet, open_part
@@ -155,7 +156,10 @@ class TrajectoryWriter:
     Arrow files are IPC *files* (Feather v2): pandas ``read_feather``, polars ``read_ipc``
     and ``pyarrow.dataset`` read them, and ``read_trajectories`` memory-maps them. An Arrow
     part whose writer died is still read up to its last complete write by
-    ``read_trajectories``; a Parquet part needs ``close()`` (its footer) to be readable.
+    ``read_trajectories``. A Parquet part is staged as Arrow in ``path/_staging/`` and
+    converted (atomically) when it rotates and at ``close()``. A write is all or nothing:
+    on a full disk both files are cut back to the last complete write and the next write
+    starts a new part.
 
     A writer belongs to the process that created it: in a child made by ``fork`` it refuses
     to write and does nothing at exit; it cannot be pickled. It is not thread-safe.
@@ -313,7 +317,7 @@ class TrajectoryWriter:
         else:
             check_same_specs("step", self._step_specs, step_specs)
             check_same_specs("info", self._info_specs, info_specs)
-        steps, trajs = self._encode(src, step_specs, info_specs)
+        steps, trajs, trajs_crc = self._encode(src, step_specs, info_specs)
         state = self._state
         if state.part is not None and (state.part.abandoned or state.part.replaced()):
             if not state.part.abandoned:
@@ -322,7 +326,7 @@ class TrajectoryWriter:
             state.close_part()
         part = state.part or state.open_part((steps.schema, trajs.schema))
         try:
-            part.write(steps, trajs)  # all or nothing
+            part.write(steps, trajs, trajs_crc)  # all or nothing
         finally:
             if part.abandoned:
                 state.close_part()
@@ -333,8 +337,11 @@ class TrajectoryWriter:
             state.close_part()
 
     def _encode(self, src: Trajectories, step_specs: dict[str, Spec],
-                info_specs: dict[str, Spec]) -> tuple[Any, Any]:
-        """The two record batches of one write (schemas fixed by the first write)."""
+                info_specs: dict[str, Spec]) -> tuple[Any, Any, int]:
+        """The two record batches of one write, and the per-trajectory one's CRC-32.
+
+        The schemas are fixed by the first write.
+        """
         b, t = src.trajectories.batch_shape
         try:
             long = src.trajectories.to_arrow()
@@ -349,8 +356,10 @@ class TrajectoryWriter:
         step_arrays = [pa.array(traj), long.column("t"), *(long.column(k) for k in step_keys)]
         ids = np.arange(self._next_id, self._next_id + b, dtype=np.int64)
         lengths = np.asarray(src.lengths, dtype=np.int64)
-        traj_arrays = [pa.array(ids), pa.array(lengths), pa.array(np.full(b, t, np.int64)),
+        max_lengths = np.full(b, t, np.int64)
+        traj_arrays = [pa.array(ids), pa.array(lengths), pa.array(max_lengths),
                        *(info.column(k) for k in info_keys)]
+        crc = values_crc([ids, lengths, max_lengths, *(src.info[k] for k in info_keys)])
         if schemas is None:
             meta = {
                 "format": FORMAT_NAME,
@@ -367,7 +376,7 @@ class TrajectoryWriter:
             )
             self._schemas = schemas
         return (pa.RecordBatch.from_arrays(step_arrays, schema=schemas[0]),
-                pa.RecordBatch.from_arrays(traj_arrays, schema=schemas[1]))
+                pa.RecordBatch.from_arrays(traj_arrays, schema=schemas[1]), crc)
 
     @staticmethod
     def _schema(names: tuple[str, ...], arrays: list[Any], meta: dict[str, Any],
