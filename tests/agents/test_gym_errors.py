@@ -143,6 +143,10 @@ def test_env_info_errors(env: GymVecEnv) -> None:
         env.reset(DictTensor({"task": np.zeros(2)}))
     with pytest.raises(EnvInfoError, match="must be a DictTensor"):
         env.reset({"task": np.zeros(3)})  # type: ignore[arg-type] # wrong on purpose
+    # no keys: nothing to pass, whatever the batch shape (0.2 code passes DictTensor({}))
+    obs, ids = env.reset(DictTensor({}))
+    assert len(obs) == 3
+    np.testing.assert_array_equal(ids, [0, 1, 2])
 
 
 def test_state_errors() -> None:

@@ -197,17 +197,39 @@ def test_vector_wrappers_record_statistics_and_normalize() -> None:
         venv = RecordEpisodeStatistics(sync_walk(3, AutoresetMode.NEXT_STEP))
         return NormalizeObservation(venv)
 
-    with GymVectorVecEnv(make, 0, auto_reset=True) as env:
+    with GymVectorVecEnv(make, 0, auto_reset=True, info_keys=("episode/l",)) as env:
         assert env.vector_env.num_envs == 3
+        assert "restart=reset_step" in repr(env)  # both wrappers mishandle partial resets
         obs, _ = env.reset()
         assert obs["frame"].dtype == np.float32
         out, final = obs.clone().to_dict(), obs.clone().to_dict()
-        ended = 0
+        ended, lengths = 0, np.zeros(3, np.int64)
         for _ in range(30):
-            ended += len(env.step_into(act(DictTensor(out), "discrete"), out, final))
+            lengths += 1
+            done = env.step_into(act(DictTensor(out), "discrete"), out, final)
+            lengths[env.reset_step_ids] = 0  # a reset step is no step of an episode
+            np.testing.assert_array_equal(final["info/episode/l"][done], lengths[done])
+            ended += len(done)
         assert ended > 0
         assert env.vector_env.env.episode_count == ended  # the statistics saw every end
         assert np.isfinite(out["frame"]).all()
+
+
+def test_record_episode_statistics_over_sync_gets_no_partial_resets() -> None:
+    """Its statistics would restart for every sub-env at one (gymnasium 1.4)."""
+
+    def make() -> Any:
+        return RecordEpisodeStatistics(gym.make_vec("CartPole-v1", 4, vectorization_mode="sync"))
+
+    with GymVectorVecEnv(make, 0, auto_reset=True, info_keys={"episode/l": "int64"}) as env:
+        assert "restart=reset_step" in repr(env)
+        obs, _ = env.reset()
+        out, final = obs.clone().to_dict(), obs.clone().to_dict()
+        for _ in range(40):
+            ended = env.step_into(DictTensor({"action": np.ones(4, np.int64)}), out, final)
+            assert (final["info/episode/l"][ended] >= 7).all()  # pushing right: >= 7 steps
+    with pytest.raises(EnvError, match="RecordEpisodeStatistics restarts the statistics"):
+        GymVectorVecEnv(make, 0, partial_reset="reset_mask")
 
 
 def test_torch_actions_and_box_bounds() -> None:

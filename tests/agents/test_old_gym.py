@@ -142,7 +142,7 @@ def test_old_api_errors() -> None:
     with GymVecEnv(NoSeed, 1, seed=0) as env, pytest.raises(EnvError, match="cannot seed"):
         env.reset()
     with GymVecEnv(OldCartPole, 2, seed=0) as env, pytest.raises(
-            EnvInfoError, match=r"reset\(\) takes no options"):
+            EnvInfoError, match=r"reset\(\) takes neither `options` \(gymnasium\) nor `env_info`"):
         env.reset(DictTensor({"task": np.array([1, 2])}))
 
     class ThreeValues(OldCartPole):
@@ -183,3 +183,64 @@ def test_old_spaces_are_converted() -> None:
 
     with pytest.raises(UnsupportedSpaceError, match="converts old gym Box, Discrete"):
         GymVecEnv(Unknown, 1, seed=0)
+
+
+class V02Env(gym.Env):  # the old API on purpose
+    """An RLStructures 0.2 tutorial env: a gymnasium.Env written to the old API, seeded by
+    ``seed()``, ``reset(env_info)`` receiving a dict of Python values, 4-tuple steps."""
+
+    def __init__(self) -> None:
+        self.observation_space = gym.spaces.Dict({
+            "x": gym.spaces.Box(-np.inf, np.inf, (), np.float64),
+            "task": gym.spaces.Box(0, 10, (), np.int64),
+        })
+        self.action_space = gym.spaces.Discrete(2)
+        self.infos: list[Any] = []
+
+    def seed(self, seed: int | None = None) -> None:
+        self.rng = np.random.default_rng(seed)
+
+    def reset(self, env_info: Any = None) -> Any:  # type: ignore[override]  # old API
+        self.infos.append(env_info)
+        self.x = float(self.rng.uniform(-1, 1))
+        self.task = env_info["task"] if env_info else 0
+        return {"x": self.x, "task": self.task}
+
+    def step(self, action: Any) -> Any:  # old API
+        self.x += 0.3 if action == 1 else -0.3
+        return {"x": self.x, "task": self.task}, self.x, abs(self.x) > 1, {}
+
+
+def test_a_v02_env_gets_env_info_as_reset_env_info() -> None:
+    with GymVecEnv(V02Env, 2, seed=80) as env:
+        obs, _ = env.reset(DictTensor({"task": np.array([3, 4])}))
+        assert obs["task"].tolist() == [3, 4]
+        infos = [e.env.infos for e in env.envs]
+        assert infos == [[{"task": 3}], [{"task": 4}]]
+        assert type(infos[0][0]["task"]) is int  # Python values, as 0.2 passed them
+        (last, _), _ = env.step(DictTensor({"action": np.ones(2, np.int64)}))
+        np.testing.assert_allclose(last["x"], obs["x"] + 0.3)
+    with GymVecEnv(V02Env, 2, seed=80) as again:  # seeded by seed(80 + k)
+        np.testing.assert_array_equal(again.reset()[0]["x"], obs["x"])
+
+
+def test_an_env_without_observation_space_says_what_to_add() -> None:
+    class NoSpace(gym.Env):
+        def __init__(self) -> None:
+            self.action_space = gym.spaces.Discrete(2)
+
+    with pytest.raises(EnvError, match=r"env 0 \(NoSpace\) has no observation_space\. "
+                                       r"GymVecEnv reads .* set observation_space in the "
+                                       r"env's __init__, e.g. `self.observation_space = "):
+        GymVecEnv(NoSpace, 2, seed=0)
+
+    class Bare:  # not a gymnasium.Env either
+        def reset(self) -> Any:
+            return 0
+
+        def step(self, action: Any) -> Any:
+            return 0, 0.0, False, {}
+
+    with pytest.raises(EnvError, match=r"has no observation_space and no action_space\. .*"
+                                       r"Discrete\(2\)"):
+        GymVecEnv(Bare, 1, seed=0)

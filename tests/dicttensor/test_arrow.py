@@ -251,3 +251,37 @@ def test_long_format_errors_name_the_problem() -> None:
         TemporalDictTensor.from_arrow(rb.set_column(1, "t", pa.array([0.0, 1.0, 2.0, 0.0])))
     with pytest.raises(KeyMismatchError, match="key 't' is reserved"):
         TemporalDictTensor({"t": np.zeros((1, 1))}).to_arrow()
+
+
+# ---------------------------------------------------------------------- key names
+_SURROGATES = st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF)
+
+
+@given(
+    head=st.text(max_size=4),
+    surrogate=_SURROGATES,
+    tail=st.text(max_size=4),
+    temporal=st.booleans(),
+)
+def test_a_key_with_a_lone_surrogate_is_a_key_mismatch_error(
+    head: str, surrogate: str, tail: str, temporal: bool
+) -> None:
+    """Arrow names are UTF-8: a lone surrogate (os.fsdecode of bad bytes) has no encoding."""
+    key = head + surrogate + tail
+    leaves = {"ok": np.zeros((2, 3)), key: np.ones((2, 3))}
+    data = TemporalDictTensor(leaves) if temporal else DictTensor(leaves)
+    with pytest.raises(KeyMismatchError) as info:
+        data.to_arrow()
+    message = str(info.value)
+    assert f"key {key!r} cannot be an Arrow column name" in message
+    assert f"{surrogate!r} at position {len(head)}" in message
+    assert not isinstance(info.value, UnicodeError)
+
+
+@given(st.text(min_size=1, max_size=8).filter(lambda k: k not in ("trajectory", "t")))
+def test_any_utf8_key_round_trips(key: str) -> None:
+    """Every key without a lone surrogate is a valid column name (st.text draws none)."""
+    dt = DictTensor({key: np.arange(3)})
+    assert DictTensor.from_arrow(dt.to_arrow()).equal(dt)
+    tdt = TemporalDictTensor({key: np.arange(6).reshape(2, 3)}, [3, 1])
+    assert TemporalDictTensor.from_arrow(tdt.to_arrow()).equal(tdt)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import ast
 import importlib.metadata
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import rlstructures.dicttensor as dicttensor
 
@@ -94,3 +96,35 @@ def test_public_api_and_version() -> None:
     for name in dicttensor.__all__:
         assert hasattr(dicttensor, name), name
     assert dicttensor.DictTensor.__module__.startswith("rlstructures.dicttensor")
+
+
+#: The modules of rlstructures.dicttensor, in import order: each may import (at module level,
+#: in a function or for the type checker) only the modules before it. A one-way chain: the
+#: low modules work on leaves and batch shapes, the classes wrap their results.
+CHAIN = ["errors", "_spec", "_torch", "_backend", "_checks", "_combine", "_arrow", "_renamed",
+         "_dicttensor", "_temporal", "_trajectories", "__init__"]
+
+
+def _imported(path: Path) -> set[str]:
+    """The rlstructures.dicttensor modules a source file imports, wherever it does."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+        elif isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        else:
+            continue
+        for name in names:
+            parts = name.split(".")
+            if parts[:2] == ["rlstructures", "dicttensor"] and len(parts) == 3:
+                found.add(parts[2])
+    return found
+
+
+def test_the_modules_import_each_other_in_one_direction() -> None:
+    package = Path(dicttensor.__file__).parent
+    assert sorted(CHAIN) == sorted(p.stem for p in package.glob("*.py"))
+    for i, name in enumerate(CHAIN):
+        later = _imported(package / f"{name}.py") & set(CHAIN[i:])
+        assert not later, f"{name}.py imports {sorted(later)}, which come after it"

@@ -17,6 +17,7 @@ Importing this package imports neither torch nor gymnasium.
 """
 
 import importlib.metadata
+from typing import TYPE_CHECKING, Any
 
 from rlstructures.agents import errors as errors
 from rlstructures.agents._agent import Agent as Agent
@@ -64,3 +65,11 @@ __all__ = [
     "errors",
     "__version__",
 ]
+
+if not TYPE_CHECKING:  # for the type checker, a module __getattr__ would accept any name
+
+    def __getattr__(name: str) -> Any:
+        """RLStructures 0.2 names (``RL_Agent``, ``GymEnv``, ...) fail naming the replacement."""
+        from rlstructures.agents._renamed import missing_module_name
+
+        raise missing_module_name(__name__, name)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import operator
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final, NoReturn, TypeAlias
@@ -12,6 +13,7 @@ import numpy.typing as npt
 from rlstructures.agents._deps import require_gymnasium
 from rlstructures.agents._env import EnvIds, StepResult
 from rlstructures.agents._info import InfoLeaf, info_leaves, stack_info
+from rlstructures.agents._inputs import check_action, env_info_columns
 from rlstructures.agents._make import (
     add_note,
     close_all,
@@ -20,6 +22,7 @@ from rlstructures.agents._make import (
     scalar_error,
     step_api_error,
 )
+from rlstructures.agents._renamed import GYM_VEC_ENV
 from rlstructures.agents._spaces import (
     ActionSpec,
     Flags,
@@ -33,14 +36,12 @@ from rlstructures.agents._spaces import (
     stack_leaf,
 )
 from rlstructures.agents.errors import (
-    ActionError,
     EnvError,
-    EnvInfoError,
     EnvStateError,
     ObservationError,
     UnsupportedSpaceError,
 )
-from rlstructures.dicttensor import DictTensor, Spec
+from rlstructures.dicttensor import DictTensor, RemovedAttribute, Spec
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -67,6 +68,12 @@ def _row(leaf: ObsLeaf, value: Any, env_id: int, when: str) -> Any:
         return np.array(value, dtype=leaf.dtype)
     except OverflowError:
         raise ObservationError(range_message(leaf, [value], [env_id], when)) from None
+
+
+#: ``Flags`` of a tuple of 6 arrays (``tuple.__new__``: what ``Flags._make`` does, unchecked)
+_flags: Callable[[tuple[npt.NDArray[Any], ...]], Flags[npt.NDArray[Any]]] = functools.partial(
+    tuple.__new__, Flags
+)
 
 
 def _info_row(leaf: InfoLeaf, info: Any, env_id: int, when: str) -> npt.NDArray[Any]:
@@ -240,7 +247,8 @@ class GymVecEnv:
         Args:
             env_info: None, or a DictTensor of batch ``(n_envs,)``: row k (as a dict of
                 numpy scalars or arrays) is passed to env k's ``reset(options=...)``, now
-                and at every auto-reset until the next ``reset``.
+                and at every auto-reset until the next ``reset``. A DictTensor without keys
+                (any batch shape, e.g. ``DictTensor({})``) is the same as None.
 
         Returns:
             ``(observation, ids)``: ``[n_envs]`` rows with ``initial_state`` True and
@@ -259,21 +267,9 @@ class GymVecEnv:
         return obs, ids.copy()
 
     def _options_of(self, env_info: DictTensor | None) -> list[dict[str, Any] | None]:
-        if env_info is None:
+        columns = env_info_columns(env_info, self._n)
+        if columns is None:
             return [None] * self._n
-        if not isinstance(env_info, DictTensor):
-            raise EnvInfoError(
-                f"env_info must be a DictTensor of batch ({self._n},) or None, got "
-                f"{type(env_info).__name__}. Wrap it: `DictTensor({{'task': tasks}})`."
-            )
-        if env_info.batch_shape != (self._n,):
-            raise EnvInfoError(
-                f"env_info has batch_shape {env_info.batch_shape}, expected ({self._n},): "
-                "one row per env."
-            )
-        if not env_info.keys():
-            return [None] * self._n
-        columns = env_info.numpy().to_dict()
         return [
             {key: (col[k] if col.ndim == 1 else col[k].copy()) for key, col in columns.items()}
             for k in range(self._n)
@@ -428,7 +424,7 @@ class GymVecEnv:
             fins = self._get_arrays(final)
         except KeyError as exc:
             raise self._out_key_error("final", exc) from None
-        flags: Flags[npt.NDArray[Any]] = Flags._make(dsts[self._flag_slice])
+        flags: Flags[npt.NDArray[Any]] = _flags(dsts[self._flag_slice])
         values = self._check_action(action, self._n, copy=False)
         observations: Sequence[Any]
         rewards: Sequence[Any]
@@ -448,7 +444,8 @@ class GymVecEnv:
         if some:  # the ended envs: their final row into `final`, then reset them
             ended = [j for j in range(len(running)) if terminated[j] or truncated[j]]
             observations, rewards, infos = self._end_episodes(
-                ended, fins, observations, rewards, infos, terminated, truncated, values, results
+                ended, fins, observations, rewards, infos, terminated, truncated, values, results,
+                running,
             )
         frame = self._frame
         if frame is not None:  # a single "frame" leaf: the common case, made cheap
@@ -464,24 +461,25 @@ class GymVecEnv:
         else:
             for leaf, dst in zip(self._leaves, dsts, strict=False):
                 dst[...] = stack_leaf(leaf, gather(observations, leaf.path), running, "step_into()")
+        initial, last_action = flags.initial_state, flags.last_action
         try:
             flags.reward[...] = rewards
         except (TypeError, ValueError):
             raise scalar_error(results, running) from None
-        flags.last_action[...] = values
+        last_action[...] = values
         # what an env continues from is never terminal: an ended env starts a new episode
         flags.terminated[...] = False
         flags.truncated[...] = False
         flags.done[...] = False
-        flags.initial_state[...] = False
+        initial[...] = False
         if self._info:
             for info, dst in zip(self._info, dsts[self._info_slice], strict=True):
                 dst[...] = stack_info(info, infos, running, "step_into()")
         if not some:
             return _NO_IDS
         for j in ended:
-            flags.initial_state[j] = True
-            flags.last_action[j] = 0
+            initial[j] = True
+            last_action[j] = 0
         return np.array(ended, np.int64)
 
     def _end_episodes(
@@ -495,6 +493,7 @@ class GymVecEnv:
         truncated: Sequence[Any],
         values: npt.NDArray[Any],
         results: list[Any],
+        running: EnvIds,
     ) -> tuple[list[Any], list[Any], list[Any]]:
         """``step_into``: write the final row of each ended env into ``fins`` and reset it.
 
@@ -503,11 +502,10 @@ class GymVecEnv:
             envs hold the first observation of their next episode, a reward of 0 and the
             info of that reset.
         """
-        running = np.arange(self._n, dtype=np.int64)  # every env runs: row j is env j
-        leaves = self._leaves
-        final: Flags[npt.NDArray[Any]] = Flags._make(fins[self._flag_slice])
+        leaves, info_fields = self._leaves, self._info
+        final: Flags[npt.NDArray[Any]] = _flags(fins[self._flag_slice])
         obs_rows, reward_rows, info_rows = list(observations), list(rewards), list(infos)
-        for j in ended:
+        for j in ended:  # every env runs in auto-reset mode: row j is env j
             obs = obs_rows[j]  # its final observation
             for leaf, f_dst in zip(leaves, fins, strict=False):
                 f_dst[j] = _row(leaf, get(obs, leaf.path), j, "step_into()")
@@ -520,8 +518,9 @@ class GymVecEnv:
             final.done[j] = True
             final.initial_state[j] = False
             final.last_action[j] = values[j]
-            for field, f_dst in zip(self._info, fins[self._info_slice], strict=True):
-                f_dst[j] = _info_row(field, info_rows[j], j, "step_into()")
+            if info_fields:
+                for field, f_dst in zip(info_fields, fins[self._info_slice], strict=True):
+                    f_dst[j] = _info_row(field, info_rows[j], j, "step_into()")
             obs_rows[j], info_rows[j] = self._reset_env(j)
             reward_rows[j] = 0.0
         return obs_rows, reward_rows, info_rows
@@ -588,31 +587,7 @@ class GymVecEnv:
         return running
 
     def _check_action(self, action: DictTensor, n: int, copy: bool = True) -> npt.NDArray[Any]:
-        if type(action) is DictTensor and action.batch_shape == (n,):  # the usual case, fast
-            try:
-                value = action["action"]
-            except KeyError:
-                pass
-            else:
-                return self._action.check(value, n, copy)
-        if not isinstance(action, DictTensor):
-            raise ActionError(
-                f"step() takes a DictTensor holding the key 'action', got "
-                f"{type(action).__name__}. Wrap it: `DictTensor({{'action': a}})`."
-            )
-        if "action" not in action:
-            raise ActionError(
-                f"the action DictTensor has keys {sorted(action.keys())} but no 'action' key, "
-                "which is what the envs receive. Return it from the agent: "
-                "`DictTensor({'action': a, ...})`."
-            )
-        if action.batch_shape != (n,):
-            raise ActionError(
-                f"the action DictTensor has batch_shape {action.batch_shape}, expected "
-                f"({n},): one row per running env, in the order of the ids returned by the "
-                "last reset()/step()."
-            )
-        return self._action.check(action["action"], n, copy)
+        return check_action(self._action, action, n, copy)
 
     def _reset_rows(
         self, data: Mapping[str, npt.NDArray[Any]], ids: EnvIds, rows: list[int]
@@ -668,3 +643,6 @@ class GymVecEnv:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+RemovedAttribute.install(GymVecEnv, GYM_VEC_ENV)  # 0.2 names, each naming its replacement

@@ -34,6 +34,12 @@ def factory(make_env: Callable[[], Any] | str) -> Callable[[], Any]:
 
         return make
     given: object = make_env  # checked at runtime: users pass anything
+    if isinstance(given, (list, tuple)) and given and all(map(_looks_like_env, given)):
+        raise EnvError(
+            f"make_env is a {type(given).__name__} of {len(given)} envs, as RLStructures "
+            "0.2's GymEnv(envs, seed) took; GymVecEnv creates its envs itself from a factory "
+            f"called n_envs times: `GymVecEnv(lambda: gymnasium.make(...), {len(given)}, seed)`."
+        )
     if not callable(given) or (not isinstance(given, type) and _looks_like_env(given)):
         raise EnvError(
             f"make_env must be a callable returning a new env (or a gymnasium id), got "

@@ -1,8 +1,9 @@
 """Accept old gym API envs (reset returns obs, step returns 4 values) without importing gym.
 
 ``as_gymnasium_env`` is what GymVecEnv calls on whatever ``make_env()`` returned: a
-``gymnasium.Env`` is used as is; any other object with ``reset``, ``step``,
-``observation_space`` and ``action_space`` is wrapped in ``OldApiEnv``, which speaks the
+``gymnasium.Env`` whose ``reset`` takes ``seed`` is used as is; any other object with
+``reset``, ``step``, ``observation_space`` and ``action_space`` (a ``gymnasium.Env``
+subclass written to the old API included) is wrapped in ``OldApiEnv``, which speaks the
 gymnasium API. Old gym spaces are converted to gymnasium spaces by their class name and
 attributes (``gym`` itself is never imported).
 """
@@ -24,6 +25,12 @@ __all__ = ["OldApiEnv", "as_gymnasium_env", "to_gymnasium_space"]
 
 _ENV_METHODS = ("reset", "step")
 _ENV_ATTRIBUTES = ("observation_space", "action_space")
+_SPACE_EXAMPLES = {
+    "observation_space": "`self.observation_space = gymnasium.spaces.Box(-np.inf, np.inf, (4,), "
+    "np.float32)`, or for dict observations `gymnasium.spaces.Dict({'x': "
+    "gymnasium.spaces.Box(-np.inf, np.inf, (), np.float64), ...})`",
+    "action_space": "`self.action_space = gymnasium.spaces.Discrete(2)`",
+}
 
 
 def as_gymnasium_env(obj: Any, k: int) -> Any:
@@ -38,15 +45,24 @@ def as_gymnasium_env(obj: Any, k: int) -> Any:
     """
     import gymnasium
 
-    if isinstance(obj, gymnasium.Env):
-        return obj
     if isinstance(obj, gymnasium.vector.VectorEnv):
         raise EnvError(
             f"make_env() returned a vector env ({type(obj).__name__}) for env {k}; it must "
             "return one env: GymVecEnv does the vectorization (n_envs copies)."
         )
-    missing = [m for m in _ENV_METHODS if not callable(getattr(obj, m, None))]
-    missing += [a for a in _ENV_ATTRIBUTES if not hasattr(obj, a)]
+    methods = [m for m in _ENV_METHODS if not callable(getattr(obj, m, None))]
+    spaces = [a for a in _ENV_ATTRIBUTES if getattr(obj, a, None) is None]
+    if spaces and not methods:  # an env without its spaces (0.2 did not need them)
+        raise EnvError(
+            f"env {k} ({type(obj).__name__}) has no {' and no '.join(spaces)}. GymVecEnv "
+            "reads the keys, shapes and dtypes of observations and actions from these "
+            "spaces (a batcher allocates its buffers from them): set "
+            f"{' and '.join(spaces)} in the env's __init__, e.g. "
+            f"{'; '.join(_SPACE_EXAMPLES[a] for a in spaces)}."
+        )
+    if isinstance(obj, gymnasium.Env) and _accepts(obj.reset, "seed"):
+        return obj
+    missing = methods + spaces
     if missing:
         shown = repr(obj)
         shown = shown if len(shown) <= 80 else shown[:77] + "..."
@@ -77,7 +93,9 @@ class OldApiEnv:
     convention: ``truncated = info.get("TimeLimit.truncated", False)`` and
     ``terminated = done and not truncated``. An env that already returns 5 values or
     ``(obs, info)`` from reset (the new API without subclassing gymnasium.Env) passes
-    through unchanged.
+    through unchanged. ``options`` (the rows of ``env_info``) go to the env's
+    ``reset(options=...)``, or to ``reset(env_info=...)`` for an RLStructures 0.2 env (a
+    dict of Python values, as 0.2 passed them).
 
     Args:
         env: the old-API env.
@@ -92,6 +110,7 @@ class OldApiEnv:
         self.action_space = to_gymnasium_space(env.action_space)
         self._reset_seed = _accepts(env.reset, "seed")
         self._reset_options = _accepts(env.reset, "options")
+        self._reset_env_info = _accepts(env.reset, "env_info")
 
     def reset(
         self, *, seed: int | None = None, options: Mapping[str, Any] | None = None
@@ -99,13 +118,17 @@ class OldApiEnv:
         """Reset (and seed, when ``seed`` is given); returns ``(observation, info)``."""
         kwargs: dict[str, Any] = {}
         if options:
-            if not self._reset_options:
+            if self._reset_options:
+                kwargs["options"] = dict(options)
+            elif self._reset_env_info:  # the RLStructures 0.2 convention
+                kwargs["env_info"] = {key: np.asarray(v).tolist() for key, v in options.items()}
+            else:
                 raise EnvInfoError(
-                    f"env_info has keys {sorted(options)}, passed to reset(options=...), but "
-                    f"the old gym API env {type(self.env).__name__}.reset() takes no options. "
-                    "Add an `options=None` parameter to its reset, or do not pass env_info."
+                    f"env_info has keys {sorted(options)}, passed to each env's reset, but "
+                    f"the old gym API env {type(self.env).__name__}.reset() takes neither "
+                    "`options` (gymnasium) nor `env_info` (RLStructures 0.2). Add an "
+                    "`options=None` parameter to its reset, or do not pass env_info."
                 )
-            kwargs["options"] = dict(options)
         if seed is not None:
             if self._reset_seed:
                 kwargs["seed"] = seed

@@ -86,13 +86,16 @@ def resolve_partial_reset(
 
     ``"auto"``: EnvPool's ``reset(env_id=...)`` when ``reset`` takes ``env_id``; gymnasium's
     ``reset_mask`` for a SyncVectorEnv or AsyncVectorEnv (wrapped or not) and for any vector
-    env in ``DISABLED`` mode (the only way it restarts); else None. None too when a wrapper
-    refuses partial resets (gymnasium's ``NormalizeObservation``).
+    env in ``DISABLED`` mode (the only way it restarts); else None. None too, except in
+    ``DISABLED`` mode, through a wrapper that mishandles partial resets (gymnasium's
+    ``NormalizeObservation`` refuses them; its ``RecordEpisodeStatistics`` restarts the
+    statistics of every sub-env at one, because the vector env below it pops
+    ``"reset_mask"`` out of the options it then reads).
 
     Raises:
         ValueError: ``given`` is not one of `PARTIAL_RESETS`.
         EnvError: ``"none"`` for a ``DISABLED`` vector env, which would never restart, or
-            ``"reset_mask"`` through a wrapper that refuses partial resets.
+            ``"reset_mask"`` through a wrapper that mishandles partial resets.
     """
     from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv
 
@@ -100,9 +103,10 @@ def resolve_partial_reset(
         raise ValueError(f"partial_reset must be one of {list(PARTIAL_RESETS)}, got {given!r}.")
     blocker = _partial_reset_blocker(venv)
     if blocker is not None and given == "reset_mask":
+        how = _blockers().get(type(blocker), "mishandles partial resets")
         raise EnvError(
             f"partial_reset='reset_mask', but the vector env {venv!r} cannot reset some "
-            f"sub-envs alone: its wrapper {type(blocker).__name__} refuses partial resets. "
+            f"sub-envs alone: its wrapper {type(blocker).__name__} {how}. "
             "Use partial_reset='auto' (or 'none'): the vector env then spends a step on "
             "each reset."
         )
@@ -121,21 +125,34 @@ def resolve_partial_reset(
         takes_env_id = False
     if takes_env_id:
         return "env_id"
-    if blocker is not None:
+    if blocker is not None and mode is not AutoresetMode.DISABLED:
         return None
     if isinstance(getattr(venv, "unwrapped", None), (SyncVectorEnv, AsyncVectorEnv)):
         return "reset_mask"
     return "reset_mask" if mode is AutoresetMode.DISABLED else None
 
 
-def _partial_reset_blocker(venv: Any) -> Any:
-    """The first wrapper of ``venv`` known to refuse partial resets, or None."""
-    from gymnasium.vector import VectorWrapper
-    from gymnasium.wrappers.vector import NormalizeObservation
+def _blockers() -> dict[type, str]:
+    """The gymnasium vector wrappers that mishandle partial resets, and how."""
+    from gymnasium.wrappers.vector import NormalizeObservation, RecordEpisodeStatistics
 
+    return {
+        NormalizeObservation: "refuses partial resets",
+        RecordEpisodeStatistics: (
+            "restarts the statistics of every sub-env at a partial reset (the vector env "
+            "below it pops 'reset_mask' out of the options before it reads them)"
+        ),
+    }
+
+
+def _partial_reset_blocker(venv: Any) -> Any:
+    """The first wrapper of ``venv`` known to mishandle partial resets, or None."""
+    from gymnasium.vector import VectorWrapper
+
+    blockers = tuple(_blockers())
     env = venv
     for _ in range(100):  # a wrapper chain; bounded in case of a cycle
-        if isinstance(env, NormalizeObservation):
+        if isinstance(env, blockers):
             return env
         if not isinstance(env, VectorWrapper):
             return None

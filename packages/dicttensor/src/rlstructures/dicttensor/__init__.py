@@ -7,6 +7,8 @@ Public API:
 * `Trajectories`: per-sequence info plus a TemporalDictTensor (what batchers return).
 * `Spec`: the per-row shape and dtype of a leaf.
 * `is_tensor`: whether a value is a torch tensor, without importing torch.
+* `RemovedAttribute`: a class attribute marking a name of RLStructures 0.2; reading it
+  raises `RemovedNameError` naming the replacement.
 * errors: `DictTensorError` and its subclasses (each also a ValueError, IndexError,
   TypeError or ImportError). `MissingDependencyError` is the one raised by every
   rlstructures package for a missing extra.
@@ -16,9 +18,11 @@ Importing this package imports numpy only: torch (extra ``torch``) and pyarrow (
 """
 
 import importlib.metadata
+from typing import TYPE_CHECKING, Any
 
 from rlstructures.dicttensor._backend import is_tensor as is_tensor
 from rlstructures.dicttensor._dicttensor import DictTensor as DictTensor
+from rlstructures.dicttensor._renamed import RemovedAttribute as RemovedAttribute
 from rlstructures.dicttensor._spec import Spec as Spec
 from rlstructures.dicttensor._temporal import TemporalDictTensor as TemporalDictTensor
 from rlstructures.dicttensor._trajectories import Trajectories as Trajectories
@@ -28,6 +32,8 @@ from rlstructures.dicttensor.errors import BatchShapeError as BatchShapeError
 from rlstructures.dicttensor.errors import DictTensorError as DictTensorError
 from rlstructures.dicttensor.errors import KeyMismatchError as KeyMismatchError
 from rlstructures.dicttensor.errors import MissingDependencyError as MissingDependencyError
+from rlstructures.dicttensor.errors import RemovedImportError as RemovedImportError
+from rlstructures.dicttensor.errors import RemovedNameError as RemovedNameError
 from rlstructures.dicttensor.errors import SpecMismatchError as SpecMismatchError
 
 __version__ = importlib.metadata.version("rlstructures-dicttensor")
@@ -45,5 +51,16 @@ __all__ = [
     "SpecMismatchError",
     "BackendError",
     "MissingDependencyError",
+    "RemovedNameError",
+    "RemovedImportError",
+    "RemovedAttribute",
     "__version__",
 ]
+
+if not TYPE_CHECKING:  # for the type checker, a module __getattr__ would accept any name
+
+    def __getattr__(name: str) -> Any:
+        """RLStructures 0.2 names (``masked_dicttensor``, ...) fail naming the replacement."""
+        from rlstructures.dicttensor._renamed import missing_module_name
+
+        raise missing_module_name(__name__, name)

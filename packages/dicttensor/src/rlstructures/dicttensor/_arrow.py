@@ -12,18 +12,20 @@ bit-packed by Arrow, so it is copied. Arrays read back are read-only views of Ar
 The schema metadata key ``b"rlstructures"`` holds a JSON object: ``{"format": 1, "kind":
 "DictTensor", "batch_shape": [...]}`` or ``{"format": 1, "kind": "TemporalDictTensor",
 "B": B, "T": T}``.
+
+Functions here take and return numpy leaves and batch shapes (and lengths); the classes
+convert torch leaves first and wrap what is read back, so this module knows neither class.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
 
-from rlstructures.dicttensor import _dicttensor
 from rlstructures.dicttensor.errors import (
     KeyMismatchError,
     MissingDependencyError,
@@ -33,18 +35,17 @@ from rlstructures.dicttensor.errors import (
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from rlstructures.dicttensor._dicttensor import DictTensor
-    from rlstructures.dicttensor._temporal import TemporalDictTensor
-
 __all__ = [
     "METADATA_KEY",
     "decode_column",
-    "dict_tensor_from_arrow",
-    "dict_tensor_to_arrow",
+    "dict_from_arrow",
+    "dict_to_arrow",
     "encode_column",
     "temporal_from_arrow",
     "temporal_to_arrow",
 ]
+
+Leaves: TypeAlias = dict[str, npt.NDArray[Any]]
 
 #: Schema metadata key holding a JSON object written by this module.
 METADATA_KEY: Final = b"rlstructures"
@@ -131,16 +132,14 @@ def _encode_metadata(key: Any, meta: dict[str, Any]) -> dict[bytes, bytes]:
     return found
 
 
-def dict_tensor_to_arrow(dt: DictTensor) -> pa.RecordBatch:
-    """See ``DictTensor.to_arrow``."""
+def dict_to_arrow(data: Leaves, shape: tuple[int, ...]) -> pa.RecordBatch:
+    """See ``DictTensor.to_arrow``: numpy ``data`` of batch ``shape`` as one RecordBatch."""
     pa = _pa()
-    src = dt if dt.backend == "numpy" else dt.numpy()
-    shape = src.batch_shape
     if len(shape) == 1:
-        leaves = src._data
+        leaves = data
     else:
         n, nb = math.prod(shape), len(shape)
-        leaves = {k: v.reshape((n, *v.shape[nb:])) for k, v in src._data.items()}
+        leaves = {k: v.reshape((n, *v.shape[nb:])) for k, v in data.items()}
     columns = [encode_column(pa, k, v) for k, v in leaves.items()]
     meta = _encode_metadata(
         shape, {"format": FORMAT_VERSION, "kind": "DictTensor", "batch_shape": list(shape)}
@@ -148,7 +147,26 @@ def dict_tensor_to_arrow(dt: DictTensor) -> pa.RecordBatch:
     if not columns:  # no leaves: a batch of zero columns that still has prod(shape) rows
         rows = pa.StructArray.from_buffers(pa.struct([]), math.prod(shape), [None])
         return pa.RecordBatch.from_struct_array(rows).replace_schema_metadata(meta)
-    return pa.RecordBatch.from_arrays(columns, names=list(leaves), metadata=meta)
+    return _record_batch(pa, columns, list(leaves), meta)
+
+
+def _record_batch(pa: Any, columns: list[Any], names: list[str], meta: Any) -> Any:
+    """``pa.RecordBatch.from_arrays``; a key Arrow cannot store is a KeyMismatchError."""
+    try:
+        return pa.RecordBatch.from_arrays(columns, names=names, metadata=meta)
+    except UnicodeEncodeError:  # Arrow stores names as UTF-8: find the key that has none
+        for key in names:
+            try:
+                key.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                raise KeyMismatchError(
+                    f"key {key!r} cannot be an Arrow column name: Arrow stores names as UTF-8 "
+                    f"and this key holds {exc.object[exc.start : exc.end]!r} at position "
+                    f"{exc.start}, a lone surrogate, which has no UTF-8 encoding (what "
+                    "`os.fsdecode` gives for undecodable bytes). Rename the key, e.g. "
+                    "`key.encode('utf-8', 'surrogateescape').decode('utf-8', 'replace')`."
+                ) from None
+        raise
 
 
 # ---------------------------------------------------------------------- decode
@@ -272,8 +290,8 @@ def _read_metadata(batch: Any) -> tuple[list[str], dict[str, Any]]:
     return names, meta
 
 
-def dict_tensor_from_arrow(batch: pa.RecordBatch | pa.Table) -> DictTensor:
-    """See ``DictTensor.from_arrow``."""
+def dict_from_arrow(batch: pa.RecordBatch | pa.Table) -> tuple[Leaves, tuple[int, ...]]:
+    """See ``DictTensor.from_arrow``: the leaves (read-only numpy views) and batch shape."""
     pa = _pa()
     if type(batch) is not pa.RecordBatch:
         batch = _as_arrow(batch)
@@ -287,35 +305,34 @@ def dict_tensor_from_arrow(batch: pa.RecordBatch | pa.Table) -> DictTensor:
     }
     if len(shape) != 1:
         data = {k: v.reshape(shape + v.shape[1:]) for k, v in data.items()}
-    return _dicttensor.DictTensor._trusted(data, shape)
+    return data, shape
 
 
-def temporal_to_arrow(tdt: TemporalDictTensor) -> pa.RecordBatch:
-    """See ``TemporalDictTensor.to_arrow``."""
+def temporal_to_arrow(
+    data: Leaves, lengths: npt.NDArray[np.int64], b: int, t: int
+) -> pa.RecordBatch:
+    """See ``TemporalDictTensor.to_arrow``: numpy ``[B, T, ...]`` leaves and ``[B]`` lengths."""
     pa = _pa()
     for reserved in INDEX_COLUMNS:
-        if reserved in tdt.keys():
+        if reserved in data:
             raise KeyMismatchError(
                 f"key {reserved!r} is reserved for the long-format index columns "
                 f"{list(INDEX_COLUMNS)}; rename it, e.g. `tdt.prefix('data/')`."
             )
-    src = tdt.numpy()
-    b, t = src.batch_shape
-    lengths = src.lengths
     if bool((lengths == t).all()):  # every sequence full: flat views, no gather
         traj = np.repeat(np.arange(b, dtype=np.int64), t)
         steps = np.tile(np.arange(t, dtype=np.int64), b)
-        leaves = {k: v.reshape((b * t, *v.shape[2:])) for k, v in src.items()}
+        leaves = {k: v.reshape((b * t, *v.shape[2:])) for k, v in data.items()}
     else:
-        mask = src.mask()
+        mask = np.arange(t)[None, :] < lengths[:, None]
         traj, steps = (x.astype(np.int64) for x in np.nonzero(mask))
-        leaves = {k: v[mask] for k, v in src.items()}
+        leaves = {k: v[mask] for k, v in data.items()}
     columns = [pa.array(traj), pa.array(steps)]
     columns += [encode_column(pa, k, v) for k, v in leaves.items()]
     meta = _encode_metadata(
         ("T", b, t), {"format": FORMAT_VERSION, "kind": "TemporalDictTensor", "B": b, "T": t}
     )
-    return pa.RecordBatch.from_arrays(columns, names=[*INDEX_COLUMNS, *leaves], metadata=meta)
+    return _record_batch(pa, columns, [*INDEX_COLUMNS, *leaves], meta)
 
 
 def _index_column(pa: Any, cols: dict[str, Any], name: str) -> npt.NDArray[np.int64]:
@@ -333,10 +350,10 @@ def _index_column(pa: Any, cols: dict[str, Any], name: str) -> npt.NDArray[np.in
     return values.astype(np.int64, copy=False)
 
 
-def temporal_from_arrow(batch: pa.RecordBatch | pa.Table) -> TemporalDictTensor:
-    """See ``TemporalDictTensor.from_arrow``."""
-    from rlstructures.dicttensor._temporal import TemporalDictTensor
-
+def temporal_from_arrow(
+    batch: pa.RecordBatch | pa.Table,
+) -> tuple[Leaves, tuple[int, int], npt.NDArray[np.int64]]:
+    """See ``TemporalDictTensor.from_arrow``: ``[B, T, ...]`` leaves, ``(B, T)``, lengths."""
     pa = _pa()
     batch = _as_arrow(batch)
     names, meta = _read_metadata(batch)
@@ -372,4 +389,4 @@ def temporal_from_arrow(batch: pa.RecordBatch | pa.Table) -> TemporalDictTensor:
             full = np.zeros((b, t, *rows.shape[1:]), dtype=rows.dtype)
             full[traj, steps] = rows
             data[name] = full
-    return TemporalDictTensor(_dicttensor.DictTensor._trusted(data, (b, t)), lengths)
+    return data, (b, t), lengths

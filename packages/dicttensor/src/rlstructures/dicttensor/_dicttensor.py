@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import ItemsView, Iterable, Iterator, KeysView, Mapping, Sequence, ValuesView
-from typing import TYPE_CHECKING, Any, SupportsIndex, TypeAlias, overload
+from typing import TYPE_CHECKING, Any, Literal, NoReturn, SupportsIndex, TypeAlias, overload
 
 import numpy as np
 import numpy.typing as npt
 
-from rlstructures.dicttensor import _arrow, _combine
-from rlstructures.dicttensor._backend import Backend, torch_helpers
+from rlstructures.dicttensor import _arrow, _backend, _combine
+from rlstructures.dicttensor._backend import Backend, require_torch
 from rlstructures.dicttensor._checks import (
     batch_positions,
     batch_shape_arg,
     check_leaves,
+    dim_arg,
     index_error,
     leaf_backend,
     missing_key_msg,
@@ -21,6 +22,7 @@ from rlstructures.dicttensor._checks import (
     spec_str,
     torch_needs_gather,
 )
+from rlstructures.dicttensor._renamed import ADD_MESSAGE, DICT_TENSOR, RemovedAttribute
 from rlstructures.dicttensor._spec import Spec
 from rlstructures.dicttensor.errors import (
     BackendError,
@@ -270,8 +272,9 @@ class DictTensor:
         """Torch rows that torch cannot index like numpy: gather them by position (a copy)."""
         shape = self._batch_shape
         positions = batch_positions(index, shape)
-        th = torch_helpers("DictTensor indexing")
-        out = {k: th.gather_rows(v, positions, len(shape)) for k, v in self._data.items()}
+        require_torch("DictTensor indexing")
+        gather = _backend.th.gather_rows
+        out = {k: gather(v, positions, len(shape)) for k, v in self._data.items()}
         return DictTensor._trusted(out, positions.shape)
 
     def _take(self, index: npt.NDArray[Any]) -> DictTensor:
@@ -308,7 +311,12 @@ class DictTensor:
         if type(index) is str:
             self._set_leaf(index, value)
             return
-        _combine.write_rows(self, index, value)
+        if not isinstance(value, DictTensor):
+            raise TypeError(
+                f"`dt[index] = value` needs a DictTensor value, got {type(value).__name__}. "
+                'To set a leaf use a str key: `dt["key"] = array`.'
+            )
+        _combine.write_rows(self._data, self._batch_shape, index, value._data, value._batch_shape)
 
     def _set_leaf(self, key: str, value: Any) -> None:
         kind = check_leaves({key: value}, self._batch_shape)
@@ -346,8 +354,18 @@ class DictTensor:
             >>> DictTensor.cat([a, a[:1]]).batch_shape
             (3,)
         """
-        data, shape = _combine.cat(DictTensor, seq, dim)
-        return DictTensor._trusted(data, shape)
+        parts = _parts(seq, "cat")
+        shape0 = parts[0]._batch_shape
+        nb = len(shape0)
+        if nb == 0:
+            raise BatchShapeError(
+                "DictTensor.cat: the parts have batch_shape () (single rows), so there is no "
+                "dimension to concatenate along; use `DictTensor.stack(parts)` instead."
+            )
+        d = dim if type(dim) is int and 0 <= dim < nb else dim_arg(dim, nb, "DictTensor.cat")
+        datas, total = _fitting_leaves(parts, "cat", d)
+        data = _combine.combine(datas, nb, d, "cat") if datas[0] else {}
+        return DictTensor._trusted(data, (*shape0[:d], total, *shape0[d + 1 :]))
 
     @staticmethod
     def stack(seq: Iterable[DictTensor], dim: int = 0) -> DictTensor:
@@ -367,8 +385,13 @@ class DictTensor:
             >>> DictTensor.stack([a, a, a, a]).batch_shape
             (4, 2)
         """
-        data, shape = _combine.stack(DictTensor, seq, dim)
-        return DictTensor._trusted(data, shape)
+        parts = _parts(seq, "stack")
+        shape0 = parts[0]._batch_shape
+        nb = len(shape0)
+        d = dim if type(dim) is int and 0 <= dim <= nb else dim_arg(dim, nb + 1, "DictTensor.stack")
+        datas, _ = _fitting_leaves(parts, "stack", None)
+        data = _combine.combine(datas, nb, d, "stack") if datas[0] else {}
+        return DictTensor._trusted(data, (*shape0[:d], len(parts), *shape0[d:]))
 
     def clone(self) -> DictTensor:
         """A deep copy: new (writable, contiguous) arrays; same keys, values and dtypes."""
@@ -391,7 +414,12 @@ class DictTensor:
             >>> a.where(np.array([True, False, True]), b)["x"]
             array([0., 1., 0.])
         """
-        return DictTensor._trusted(_combine.where(self, mask, other), self._batch_shape)
+        given: object = other
+        if not isinstance(given, DictTensor):
+            raise TypeError(f"where: other must be a DictTensor, got {type(given).__name__}.")
+        shape = self._batch_shape
+        data = _combine.where(self._data, shape, mask, given._data, given._batch_shape)
+        return DictTensor._trusted(data, shape)
 
     def specs(self) -> dict[str, Spec]:
         """The per-row ``Spec(shape, dtype)`` of every leaf (numpy dtypes for both backends).
@@ -403,10 +431,9 @@ class DictTensor:
         nb = len(self._batch_shape)
         if self.backend == "numpy":
             return {k: Spec(v.shape[nb:], v.dtype) for k, v in self._data.items()}
-        th = torch_helpers("DictTensor.specs()")
-        return {
-            k: Spec(tuple(v.shape[nb:]), th.numpy_dtype(v.dtype, k)) for k, v in self._data.items()
-        }
+        require_torch("DictTensor.specs()")
+        dtype = _backend.th.numpy_dtype
+        return {k: Spec(tuple(v.shape[nb:]), dtype(v.dtype, k)) for k, v in self._data.items()}
 
     @staticmethod
     def zeros(
@@ -448,8 +475,8 @@ class DictTensor:
                 )
             return DictTensor._trusted({k: np.zeros(s, d) for k, (s, d) in full.items()}, shape)
         if backend == "torch":
-            th = torch_helpers("DictTensor.zeros()")
-            return DictTensor._trusted(th.zeros(full, device), shape)
+            require_torch("DictTensor.zeros()")
+            return DictTensor._trusted(_backend.th.zeros(full, device), shape)
         raise ValueError(f"zeros: backend must be 'numpy' or 'torch', got {backend!r}.")
 
     # ------------------------------------------------------------------ key namespaces
@@ -545,8 +572,8 @@ class DictTensor:
         """
         for first in self._data.values():
             if type(first) is np.ndarray or isinstance(first, np.ndarray):
-                th = torch_helpers("DictTensor.torch()")
-                return DictTensor._trusted(th.from_numpy(self._data), self._batch_shape)
+                require_torch("DictTensor.torch()")
+                return DictTensor._trusted(_backend.th.from_numpy(self._data), self._batch_shape)
             break
         return DictTensor._trusted(dict(self._data), self._batch_shape)
 
@@ -554,8 +581,8 @@ class DictTensor:
         """Numpy leaves: zero-copy views of CPU tensors (detached), a copy of CUDA tensors."""
         if self.backend == "numpy":
             return DictTensor._trusted(dict(self._data), self._batch_shape)
-        th = torch_helpers("DictTensor.numpy()")
-        return DictTensor._trusted(th.to_numpy(self._data), self._batch_shape)
+        require_torch("DictTensor.numpy()")
+        return DictTensor._trusted(_backend.th.to_numpy(self._data), self._batch_shape)
 
     def to(self, device: str | _torch.device, non_blocking: bool = False) -> DictTensor:
         """Torch leaves on ``device`` (numpy leaves are first viewed as torch, zero-copy).
@@ -563,8 +590,9 @@ class DictTensor:
         Leaves already on ``device`` are not copied. Needs the ``torch`` extra.
         """
         src = self.torch()
-        th = torch_helpers("DictTensor.to()")
-        return DictTensor._trusted(th.to_device(src._data, device, non_blocking), self._batch_shape)
+        require_torch("DictTensor.to()")
+        data = _backend.th.to_device(src._data, device, non_blocking)
+        return DictTensor._trusted(data, self._batch_shape)
 
     def pin_memory(self) -> DictTensor:
         """Torch leaves in page-locked memory, for fast non-blocking copies to CUDA.
@@ -573,8 +601,8 @@ class DictTensor:
         result holds the zero-copy torch views of ``torch()``. Needs the ``torch`` extra.
         """
         src = self.torch()
-        th = torch_helpers("DictTensor.pin_memory()")
-        return DictTensor._trusted(th.pin_memory(src._data), self._batch_shape)
+        require_torch("DictTensor.pin_memory()")
+        return DictTensor._trusted(_backend.th.pin_memory(src._data), self._batch_shape)
 
     # ------------------------------------------------------------------ comparison, Arrow
     def equal(self, other: object) -> bool:
@@ -592,8 +620,9 @@ class DictTensor:
         ):
             return False
         if self.backend == "torch":
-            th = torch_helpers("DictTensor.equal()")
-            return all(th.tensor_equal(v, other._data[k]) for k, v in self._data.items())
+            require_torch("DictTensor.equal()")
+            same = _backend.th.tensor_equal
+            return all(same(v, other._data[k]) for k, v in self._data.items())
         for key, a in self._data.items():
             b = other._data[key]
             if a.shape != b.shape or a.dtype != b.dtype:
@@ -611,7 +640,8 @@ class DictTensor:
         bit-packed by Arrow, so copied). Torch leaves are read through ``numpy()``. Needs
         the ``arrow`` extra.
         """
-        return _arrow.dict_tensor_to_arrow(self)
+        src = self if self.backend == "numpy" else self.numpy()
+        return _arrow.dict_to_arrow(src._data, src._batch_shape)
 
     @staticmethod
     def from_arrow(batch: pa.RecordBatch | pa.Table) -> DictTensor:
@@ -621,10 +651,86 @@ class DictTensor:
         write); bool columns are unpacked (copied). Without metadata the batch shape is
         ``(num_rows,)``. Needs the ``arrow`` extra.
         """
-        return _arrow.dict_tensor_from_arrow(batch)
+        return DictTensor._trusted(*_arrow.dict_from_arrow(batch))
+
+
+    if not TYPE_CHECKING:  # hidden from the type checker: `a + b` stays a type error there
+
+        def __add__(self, other: object) -> NoReturn:
+            """RLStructures 0.2's merge: an error naming ``|``."""
+            raise TypeError(ADD_MESSAGE)
+
+
+RemovedAttribute.install(DictTensor, DICT_TENSOR)  # 0.2 names, each naming its replacement
 
 
 # ---------------------------------------------------------------------- helpers
+def _parts(seq: Iterable[DictTensor], op: str) -> list[Any]:
+    """The parts of ``cat``/``stack`` as a non-empty list whose first item is a DictTensor.
+
+    Typed ``list[Any]``: the other items are checked by ``_fitting_leaves``.
+    """
+    if type(seq) is list:
+        parts: list[Any] = seq
+    else:
+        given: object = seq
+        if isinstance(given, DictTensor) or not isinstance(given, Iterable):
+            raise TypeError(
+                f"DictTensor.{op} takes a sequence of DictTensors, got a "
+                f"{type(given).__name__}; write `DictTensor.{op}([a, b])`."
+            )
+        parts = list(given)
+    if not parts:
+        raise ValueError(f"DictTensor.{op} needs at least one DictTensor, got an empty sequence.")
+    if not isinstance(parts[0], DictTensor):
+        raise TypeError(
+            f"DictTensor.{op}: item 0 is a {type(parts[0]).__name__}, not a DictTensor."
+        )
+    return parts
+
+
+def _fitting_leaves(
+    parts: list[Any], op: Literal["cat", "stack"], cat_dim: int | None
+) -> tuple[list[dict[str, Any]], int]:
+    """The leaves of every part, checked to fit part 0, and the total size on ``cat_dim``.
+
+    One pass over the parts checks what numpy does not: each is a DictTensor with as many
+    keys and the leaf type of part 0, and a batch shape that may differ from part 0's only
+    on ``cat_dim`` (for stack, not at all). Dtypes and row shapes are numpy's to check.
+    """
+    first = parts[0]
+    keys, shape0 = first._data, first._batch_shape
+    nkeys, nb = len(keys), len(shape0)
+    k0 = next(iter(keys), "")
+    leaf_type = type(keys.get(k0))
+    datas = []
+    total = 0
+    for part in parts:
+        if type(part) is not DictTensor and not isinstance(part, DictTensor):
+            break
+        data, bs = part._data, part._batch_shape
+        if len(data) != nkeys or type(data.get(k0)) is not leaf_type:
+            break
+        if cat_dim is None:
+            if bs != shape0:
+                break
+        elif len(bs) != nb or (nb > 1 and (bs[:cat_dim], bs[cat_dim + 1 :]) != (
+            shape0[:cat_dim], shape0[cat_dim + 1 :]
+        )):
+            break
+        else:
+            total += bs[cat_dim]
+        datas.append(data)
+    else:
+        return datas, total
+    for i, part in enumerate(parts):  # the error path: say which part and why
+        if not isinstance(part, DictTensor):
+            raise TypeError(
+                f"DictTensor.{op}: item {i} is a {type(part).__name__}, not a DictTensor."
+            )
+    _combine.raise_part([p._data for p in parts], [p._batch_shape for p in parts], op, cat_dim)
+
+
 def _check_prefix(prefix: object) -> None:
     if not isinstance(prefix, str):
         raise TypeError(f"prefix must be a str, got {prefix!r} ({type(prefix).__name__}).")

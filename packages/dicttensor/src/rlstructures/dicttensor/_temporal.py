@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any, Final, TypeAlias, overload
 import numpy as np
 import numpy.typing as npt
 
-from rlstructures.dicttensor import _arrow
-from rlstructures.dicttensor._backend import Backend, is_tensor, torch_helpers
+from rlstructures.dicttensor import _arrow, _backend
+from rlstructures.dicttensor._backend import Backend, is_tensor, require_torch
 from rlstructures.dicttensor._checks import (
     batch_positions,
     index_error,
@@ -21,6 +21,7 @@ from rlstructures.dicttensor._checks import (
     torch_needs_gather,
 )
 from rlstructures.dicttensor._dicttensor import DictTensor
+from rlstructures.dicttensor._renamed import TEMPORAL, RemovedAttribute
 from rlstructures.dicttensor._spec import Spec
 from rlstructures.dicttensor.errors import BackendError, BatchIndexError, BatchShapeError
 
@@ -217,8 +218,10 @@ class TemporalDictTensor:
     def mask(self) -> Any:
         """``[B, T]`` bool: True on valid steps (``t < lengths[b]``)."""
         t = self.max_length
+        steps: Any  # a numpy array or a tensor, like lengths
         if self.backend == "torch":
-            steps = torch_helpers("mask()").arange(t, self._lengths)
+            require_torch("mask()")
+            steps = _backend.torch.arange(t, device=self._lengths.device)
         else:
             steps = np.arange(t)
         return steps[None, :] < self._lengths[:, None]
@@ -240,8 +243,10 @@ class TemporalDictTensor:
         """
         t = self._step(t)
         running = self._lengths > t
+        idx: Any
         if self.backend == "torch":
-            idx = torch_helpers("masked_temporal_index()").nonzero(running)
+            require_torch("masked_temporal_index()")
+            idx = _backend.torch.nonzero(running).flatten()
         else:
             idx = np.flatnonzero(running).astype(np.int64, copy=False)
         return self._dt[idx, t], idx
@@ -316,9 +321,10 @@ class TemporalDictTensor:
         t = max(p.max_length for p in parts)
         padded = [p._padded(t) for p in parts]
         dt = DictTensor.cat(padded, dim=0)
+        lengths: Any
         if parts[0].backend == "torch":
-            th = torch_helpers("TemporalDictTensor.cat()")
-            lengths = th.cat([p._lengths for p in parts], 0)
+            require_torch("TemporalDictTensor.cat()")
+            lengths = _backend.torch.cat([p._lengths for p in parts], dim=0)
         else:
             lengths = np.concatenate([p._lengths for p in parts])
         return TemporalDictTensor._trusted(dt, lengths)
@@ -362,7 +368,8 @@ class TemporalDictTensor:
         dt = self._dt.torch()
         lengths = self._lengths
         if not is_tensor(lengths):
-            lengths = torch_helpers("torch()").from_numpy({"lengths": lengths})["lengths"]
+            require_torch("TemporalDictTensor.torch()")
+            lengths = _backend.th.from_numpy({"lengths": lengths})["lengths"]
         return TemporalDictTensor._trusted(dt, lengths)
 
     def numpy(self) -> TemporalDictTensor:
@@ -381,7 +388,8 @@ class TemporalDictTensor:
     def pin_memory(self) -> TemporalDictTensor:
         """Leaves in page-locked memory (unchanged when CUDA is absent)."""
         src = self.torch()
-        lengths = torch_helpers("pin_memory()").pin_memory({"lengths": src._lengths})
+        require_torch("TemporalDictTensor.pin_memory()")
+        lengths = _backend.th.pin_memory({"lengths": src._lengths})
         return TemporalDictTensor._trusted(src._dt.pin_memory(), lengths["lengths"])
 
     def equal(self, other: object) -> bool:
@@ -407,7 +415,9 @@ class TemporalDictTensor:
         ``DictTensor.to_arrow``); B and T go to the schema metadata. Needs the ``arrow``
         extra.
         """
-        return _arrow.temporal_to_arrow(self)
+        src = self.numpy()
+        b, t = src.batch_shape
+        return _arrow.temporal_to_arrow(src._dt.to_dict(), src._lengths, b, t)
 
     @staticmethod
     def from_arrow(batch: pa.RecordBatch | pa.Table) -> TemporalDictTensor:
@@ -417,7 +427,12 @@ class TemporalDictTensor:
         ``t`` (so trailing empty sequences need the metadata). Missing steps are padding
         filled with zeros. Needs the ``arrow`` extra.
         """
-        return _arrow.temporal_from_arrow(batch)
+        data, shape, lengths = _arrow.temporal_from_arrow(batch)
+        return TemporalDictTensor(DictTensor._trusted(data, shape), lengths)
+
+
+
+RemovedAttribute.install(TemporalDictTensor, TEMPORAL)  # 0.2 names, each naming its replacement
 
 
 def _rebuild(dt: DictTensor, lengths: Any) -> TemporalDictTensor:
@@ -461,15 +476,17 @@ def _check_lengths(lengths: Any, dt: DictTensor) -> Any:
         torch_backend, like = is_tensor(lengths), lengths
     if lengths is None:
         if torch_backend:
-            return torch_helpers("TemporalDictTensor").full((b,), t, like)
+            require_torch("TemporalDictTensor")
+            device = None if like is None else like.device
+            return _backend.torch.full((b,), t, dtype=_backend.torch.int64, device=device)
         return np.full((b,), t, dtype=np.int64)
     if isinstance(lengths, (str, bytes, Mapping)):
         raise TypeError(
             f"lengths must be a [B] integer array, got a {type(lengths).__name__}."
         )
     if torch_backend:
-        th = torch_helpers("TemporalDictTensor")
-        arr = th.as_tensor_like(lengths, like, "lengths")
+        require_torch("TemporalDictTensor")
+        arr = _backend.th.as_tensor_like(lengths, like, "lengths")
         host = arr.detach().cpu().numpy()
     else:
         host = lengths.detach().cpu().numpy() if is_tensor(lengths) else np.asarray(lengths)
@@ -494,5 +511,5 @@ def _check_lengths(lengths: Any, dt: DictTensor) -> Any:
             "between 0 and the padded number of steps T."
         )
     if torch_backend:
-        return th.int64_copy(arr)
+        return arr.to(dtype=_backend.torch.int64, copy=True)
     return np.array(host, dtype=np.int64)

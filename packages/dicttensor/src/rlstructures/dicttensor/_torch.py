@@ -1,4 +1,8 @@
-"""Everything that touches torch. Imported lazily, the first time a torch feature is used."""
+"""The torch helpers that are more than one torch call: dtype maps, zero-copy views, devices.
+
+Imported lazily, the first time a torch feature is used (``_backend.require_torch``); other
+modules call torch itself through ``_backend.torch``.
+"""
 
 from __future__ import annotations
 
@@ -12,24 +16,16 @@ import torch
 from rlstructures.dicttensor.errors import BackendError
 
 __all__ = [
-    "arange",
     "as_tensor_like",
-    "can_cast",
-    "cat",
     "from_numpy",
-    "full",
     "gather_rows",
-    "scatter_rows",
-    "int64_copy",
-    "nonzero",
     "numpy_dtype",
     "pin_memory",
-    "stack",
+    "scatter_rows",
     "tensor_equal",
     "to_device",
     "to_numpy",
     "torch_dtype",
-    "where",
     "zeros",
 ]
 
@@ -141,7 +137,7 @@ def pin_memory(data: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 
 def zeros(
-    shapes: Mapping[str, tuple[tuple[int, ...], np.dtype[Any]]], device: str | None
+    shapes: Mapping[str, tuple[tuple[int, ...], np.dtype[Any]]], device: str | torch.device | None
 ) -> dict[str, torch.Tensor]:
     """Zero tensors of the given full shapes and numpy dtypes."""
     return {
@@ -168,9 +164,6 @@ def scatter_rows(leaf: torch.Tensor, positions: Any, nb: int, value: torch.Tenso
     flat[index] = rows.reshape(index.shape[0], *row)
 
 
-def can_cast(src: torch.dtype, dst: torch.dtype) -> bool:
-    """``torch.can_cast`` (same-kind casting)."""
-    return bool(torch.can_cast(src, dst))
 
 
 def tensor_equal(a: torch.Tensor, b: torch.Tensor) -> bool:
@@ -192,39 +185,3 @@ def as_tensor_like(x: Any, like: torch.Tensor | None, what: str = "value") -> to
         return torch.as_tensor(x, device=device)
     except (TypeError, ValueError, RuntimeError) as exc:
         raise BackendError(f"{what} cannot be converted to a torch tensor: {exc}.") from None
-
-
-def int64_copy(x: torch.Tensor) -> torch.Tensor:
-    """A new int64 tensor with the values of ``x``."""
-    return x.to(dtype=torch.int64, copy=True)
-
-
-def arange(n: int, like: torch.Tensor) -> torch.Tensor:
-    """``torch.arange(n)`` as int64 on the device of ``like``."""
-    return torch.arange(n, device=like.device)
-
-
-def nonzero(mask: torch.Tensor) -> torch.Tensor:
-    """1-D int64 indices of the True entries of a 1-D bool tensor."""
-    return torch.nonzero(mask).flatten()
-
-
-def cat(arrays: list[torch.Tensor], dim: int) -> torch.Tensor:
-    """``torch.cat``."""
-    return torch.cat(arrays, dim=dim)
-
-
-def stack(arrays: list[torch.Tensor], dim: int) -> torch.Tensor:
-    """``torch.stack``."""
-    return torch.stack(arrays, dim=dim)
-
-
-def where(mask: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """``torch.where``."""
-    return torch.where(mask, a, b)
-
-
-def full(shape: tuple[int, ...], value: int, like: torch.Tensor | None) -> torch.Tensor:
-    """An int64 tensor filled with ``value`` on the device of ``like`` (CPU if None)."""
-    device = None if like is None else like.device
-    return torch.full(shape, value, dtype=torch.int64, device=device)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from rlstructures.dicttensor._dicttensor import DictTensor
+from rlstructures.dicttensor._renamed import TRAJECTORIES, RemovedAttribute
 from rlstructures.dicttensor._temporal import SeqIndex, TemporalDictTensor
 from rlstructures.dicttensor.errors import BackendError, BatchIndexError, BatchShapeError
 
@@ -146,3 +147,6 @@ class Trajectories:
 
     def __repr__(self) -> str:
         return f"Trajectories(info={self.info!r}, trajectories={self.trajectories!r})"
+
+
+RemovedAttribute.install(Trajectories, TRAJECTORIES)  # 0.2 names, each naming its replacement

@@ -15,6 +15,8 @@ __all__ = [
     "SpecMismatchError",
     "BackendError",
     "MissingDependencyError",
+    "RemovedNameError",
+    "RemovedImportError",
 ]
 
 
@@ -47,4 +49,19 @@ class MissingDependencyError(DictTensorError, ImportError):
 
     The one class every rlstructures package raises for a missing extra (agents, batchers
     and logging re-export it); the message is the pip command that installs the extra.
+    """
+
+
+class RemovedNameError(DictTensorError, AttributeError):
+    """A name of RLStructures 0.2 (e.g. ``dt.truncate_key``) that was renamed or replaced.
+
+    The message says what to write instead. Agents raises it too, for its own 0.2 names.
+    """
+
+
+class RemovedImportError(DictTensorError, ImportError):
+    """A module-level name of RLStructures 0.2 (``masked_dicttensor``, ``RL_Agent``, ...).
+
+    An ImportError, so that ``from rlstructures.dicttensor import masked_dicttensor`` shows
+    the message (a ``from`` import replaces an AttributeError by its own).
     """
