@@ -13,6 +13,7 @@ import numpy.typing as npt
 from rlstructures.agents._deps import require_gymnasium
 from rlstructures.agents._env import EnvIds, StepResult
 from rlstructures.agents._info import InfoLeaf, info_leaves, stack_info
+from rlstructures.agents._inputs import check_action, env_info_columns
 from rlstructures.agents._make import (
     add_note,
     close_all,
@@ -35,9 +36,7 @@ from rlstructures.agents._spaces import (
     stack_leaf,
 )
 from rlstructures.agents.errors import (
-    ActionError,
     EnvError,
-    EnvInfoError,
     EnvStateError,
     ObservationError,
     UnsupportedSpaceError,
@@ -268,21 +267,9 @@ class GymVecEnv:
         return obs, ids.copy()
 
     def _options_of(self, env_info: DictTensor | None) -> list[dict[str, Any] | None]:
-        if env_info is None:
+        columns = env_info_columns(env_info, self._n)
+        if columns is None:
             return [None] * self._n
-        if not isinstance(env_info, DictTensor):
-            raise EnvInfoError(
-                f"env_info must be a DictTensor of batch ({self._n},) or None, got "
-                f"{type(env_info).__name__}. Wrap it: `DictTensor({{'task': tasks}})`."
-            )
-        if not env_info.keys():  # nothing to pass, whatever its batch shape (0.2's DictTensor({}))
-            return [None] * self._n
-        if env_info.batch_shape != (self._n,):
-            raise EnvInfoError(
-                f"env_info has batch_shape {env_info.batch_shape}, expected ({self._n},): "
-                "one row per env."
-            )
-        columns = env_info.numpy().to_dict()
         return [
             {key: (col[k] if col.ndim == 1 else col[k].copy()) for key, col in columns.items()}
             for k in range(self._n)
@@ -602,31 +589,7 @@ class GymVecEnv:
         return running
 
     def _check_action(self, action: DictTensor, n: int, copy: bool = True) -> npt.NDArray[Any]:
-        if type(action) is DictTensor and action.batch_shape == (n,):  # the usual case, fast
-            try:
-                value = action["action"]
-            except KeyError:
-                pass
-            else:
-                return self._action.check(value, n, copy)
-        if not isinstance(action, DictTensor):
-            raise ActionError(
-                f"step() takes a DictTensor holding the key 'action', got "
-                f"{type(action).__name__}. Wrap it: `DictTensor({{'action': a}})`."
-            )
-        if "action" not in action:
-            raise ActionError(
-                f"the action DictTensor has keys {sorted(action.keys())} but no 'action' key, "
-                "which is what the envs receive. Return it from the agent: "
-                "`DictTensor({'action': a, ...})`."
-            )
-        if action.batch_shape != (n,):
-            raise ActionError(
-                f"the action DictTensor has batch_shape {action.batch_shape}, expected "
-                f"({n},): one row per running env, in the order of the ids returned by the "
-                "last reset()/step()."
-            )
-        return self._action.check(action["action"], n, copy)
+        return check_action(self._action, action, n, copy)
 
     def _reset_rows(
         self, data: Mapping[str, npt.NDArray[Any]], ids: EnvIds, rows: list[int]

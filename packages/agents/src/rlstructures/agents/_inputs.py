@@ -73,6 +73,8 @@ def idle_actions(spec: ActionSpec, n: int) -> npt.NDArray[Any]:
 def env_info_columns(env_info: object, n: int) -> dict[str, npt.NDArray[Any]] | None:
     """The numpy columns ``[n, ...]`` of ``env_info`` (None when it is None or keyless).
 
+    A keyless DictTensor is accepted whatever its batch shape: there is nothing to pass.
+
     Raises:
         EnvInfoError: not a DictTensor of batch ``(n,)``.
     """
@@ -83,8 +85,11 @@ def env_info_columns(env_info: object, n: int) -> dict[str, npt.NDArray[Any]] | 
             f"env_info must be a DictTensor of batch ({n},) or None, got "
             f"{type(env_info).__name__}. Wrap it: `DictTensor({{'task': tasks}})`."
         )
+    if not env_info.keys():  # nothing to pass, whatever its batch shape (DictTensor({}))
+        return None
     if env_info.batch_shape != (n,):
         raise EnvInfoError(
             f"env_info has batch_shape {env_info.batch_shape}, expected ({n},): one row per env."
         )
-    return env_info.numpy().to_dict() if env_info.keys() else None
+    result: dict[str, npt.NDArray[Any]] = env_info.numpy().to_dict()
+    return result

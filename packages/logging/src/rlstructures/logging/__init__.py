@@ -27,6 +27,7 @@ from rlstructures.logging.errors import DatasetExistsError as DatasetExistsError
 from rlstructures.logging.errors import HParamsError as HParamsError
 from rlstructures.logging.errors import InvalidScalarError as InvalidScalarError
 from rlstructures.logging.errors import LoggingError as LoggingError
+from rlstructures.logging.errors import LogWriteError as LogWriteError
 from rlstructures.logging.errors import MissingDependencyError as MissingDependencyError
 from rlstructures.logging.errors import NoDataError as NoDataError
 from rlstructures.logging.errors import RemovedImportError as RemovedImportError
@@ -52,6 +53,7 @@ __all__ = [
     "CorruptFileError",
     "NoDataError",
     "UnknownTagError",
+    "LogWriteError",
     "RemovedNameError",
     "RemovedImportError",
     "MissingDependencyError",

@@ -25,6 +25,7 @@ __all__ = [
 ]
 
 _INT64: Final = (-(2**63), 2**63 - 1)
+_FLOAT_INT: Final = 2**1023  # ints within this convert to float without OverflowError
 #: The longest tag, in UTF-8 bytes (a CSV line must stay far below the reader's block size).
 MAX_TAG_BYTES: Final = 4096
 
@@ -76,6 +77,10 @@ def check_step(step: object, tag: str) -> int:
 
 def check_value(value: object, tag: str) -> float:
     """``value`` as a Python float (numbers, numpy and torch scalars; not str, not complex)."""
+    if type(value) is float:
+        return value
+    if type(value) is int and -_FLOAT_INT <= value <= _FLOAT_INT:
+        return float(value)
     if isinstance(value, str | bytes):
         raise InvalidScalarError(
             f"value for tag {tag!r} must be a real number, got the string {value!r}."

@@ -4,14 +4,23 @@ from __future__ import annotations
 
 import functools
 import importlib.metadata
+import zlib
 from collections.abc import Mapping
 from typing import Any, Final, Literal
+
+import numpy as np
 
 from rlstructures.dicttensor import Spec
 from rlstructures.logging.errors import SchemaMismatchError
 
 __all__ = [
+    "CRC_KEY",
     "EXTENSIONS",
+    "SEQ_KEY",
+    "arrow_type",
+    "batch_custom_metadata",
+    "companion_crc",
+    "values_crc",
     "FORMAT_NAME",
     "FORMAT_VERSION",
     "METADATA_KEY",
@@ -40,6 +49,62 @@ STEP_COLUMNS: Final = ("trajectory", "t")
 TRAJECTORY_COLUMNS: Final = ("trajectory", "length", "max_length")
 #: Sub-directory of the per-trajectory table (``_``: skipped by dataset readers).
 TRAJECTORIES_DIR: Final = "_trajectories"
+#: Custom metadata of each record batch of an Arrow part: the write's number in the part
+#: (both tables), and a CRC-32 of the per-trajectory table's values (lengths and info).
+SEQ_KEY: Final = b"rlstructures.seq"
+CRC_KEY: Final = b"rlstructures.crc32"
+#: The numpy dtypes a trajectory file may hold (what DictTensor stores).
+_DTYPES: Final = frozenset(
+    ["bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
+     "float16", "float32", "float64"])
+
+
+@functools.lru_cache(maxsize=1024)
+def arrow_type(spec: Spec) -> Any:
+    """The Arrow type of a column of rows of ``spec`` (as DictTensor.to_arrow writes it)."""
+    import pyarrow as pa
+
+    value = pa.from_numpy_dtype(spec.dtype)
+    if len(spec.shape) == 1:
+        return pa.list_(value, spec.shape[0])
+    if spec.shape:
+        return pa.fixed_shape_tensor(value, list(spec.shape))
+    return value
+
+
+def values_crc(columns: list[Any]) -> int:
+    """CRC-32 of a table's columns as numpy arrays (bools as 0/1 bytes), in order."""
+    crc = zlib.crc32(np.int64(len(columns[0]) if columns else 0).tobytes())
+    for values in columns:
+        array = np.asarray(values)
+        if array.dtype == np.bool_:
+            array = array != 0  # one byte 0 or 1 per value, whatever the input's bytes
+        crc = zlib.crc32(np.ascontiguousarray(array).data, crc)
+    return crc
+
+
+def _column_values(column: Any) -> Any:
+    """The flat numpy values of a (validated, null-free) column of fixed-width rows."""
+    import pyarrow as pa
+
+    if isinstance(column.type, pa.BaseExtensionType):
+        column = column.storage
+    while isinstance(column.type, pa.FixedSizeListType):
+        column = column.flatten()
+    return column.to_numpy(zero_copy_only=False)
+
+
+def companion_crc(batch: Any) -> int:
+    """`values_crc` of a per-trajectory batch read back (what the writer computed)."""
+    return values_crc([_column_values(column) for column in batch.columns])
+
+
+def batch_custom_metadata(seq: int, crc: int | None = None) -> dict[bytes, bytes]:
+    """The custom metadata of one record batch of a part."""
+    meta = {SEQ_KEY: str(seq).encode()}
+    if crc is not None:
+        meta[CRC_KEY] = f"{crc:08x}".encode()
+    return meta
 
 
 def part_name(index: int, fmt: str) -> str:
@@ -52,9 +117,22 @@ def specs_to_json(specs: Mapping[str, Spec]) -> dict[str, dict[str, Any]]:
     return {k: {"shape": list(s.shape), "dtype": s.dtype.name} for k, s in specs.items()}
 
 
-def specs_from_json(raw: Mapping[str, Any]) -> dict[str, Spec]:
-    """Inverse of `specs_to_json`."""
-    return {k: Spec(tuple(v["shape"]), v["dtype"]) for k, v in raw.items()}
+def specs_from_json(raw: object) -> dict[str, Spec]:
+    """Inverse of `specs_to_json`; ValueError for anything `specs_to_json` cannot produce."""
+    if not isinstance(raw, dict):
+        raise ValueError(f"specs are a {type(raw).__name__}, not a JSON object")
+    out: dict[str, Spec] = {}
+    for key, value in raw.items():
+        if not isinstance(value, dict) or set(value) != {"shape", "dtype"}:
+            raise ValueError(f"the spec of {key!r} is {value!r}")
+        shape, dtype = value["shape"], value["dtype"]
+        if (not isinstance(shape, list) or len(shape) > 32
+                or not all(type(d) is int and 0 <= d < 2**31 for d in shape)):
+            raise ValueError(f"the shape of {key!r} is {shape!r}")
+        if dtype not in _DTYPES:
+            raise ValueError(f"the dtype of {key!r} is {dtype!r}")
+        out[key] = Spec(tuple(shape), dtype)
+    return out
 
 
 @functools.cache

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
@@ -18,19 +19,16 @@ from rlstructures.logging._checks import (
     flatten_hparams,
     write_hparams_json,
 )
-from rlstructures.logging._csv import CSV_NAME, CsvScalarWriter, read_csv_scalars
+from rlstructures.logging._csv import CSV_NAME, CsvScalarWriter
 from rlstructures.logging._legacy import check_legacy_keywords, removed_attribute
 from rlstructures.logging._process import ProcessOwned, not_picklable
-from rlstructures.logging._scalars import (
-    ArrowScalarWriter,
-    ScalarBackend,
-    ScalarRows,
-    read_arrow_scalars,
-)
+from rlstructures.logging._scalar_reader import read_arrow_scalars, read_csv_scalars
+from rlstructures.logging._scalars import ArrowScalarWriter, ScalarBackend, ScalarRows
 from rlstructures.logging._tensorboard import TensorboardWriter, has_event_files, read_tb_scalars
 from rlstructures.logging.errors import (
     HParamsError,
     InvalidScalarError,
+    LogWriteError,
     NoDataError,
     UnknownTagError,
     WriterClosedError,
@@ -42,6 +40,10 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 __all__ = ["BACKENDS", "HPARAMS_NAME", "Logger", "ScalarLogger", "read_logs"]
+
+_log = logging.getLogger(__name__)
+_INT64_MIN: Final = -(2**63)
+_INT64_MAX: Final = 2**63 - 1
 
 Backend = Literal["csv", "tensorboard", "arrow"]
 #: Every backend, in the order they are written.
@@ -83,28 +85,65 @@ class _State(ProcessOwned):
     """What must be flushed and closed, even if the Logger is garbage-collected unclosed.
 
     ``lock`` serialises every use (a Logger may be shared by threads); the methods here
-    assume the caller holds it, except ``close``, which takes it.
+    assume the caller holds it, except ``close``, which takes it. ``backlog[i]`` holds the
+    rows that backend ``i`` failed to write (its file was left as it was); they go first in
+    its next write, so a disk that fills up and is freed again loses nothing.
     """
 
-    __slots__ = ("backends", "closed", "lock", "pending")
+    __slots__ = ("backends", "backlog", "closed", "lock", "max_backlog", "pending")
 
-    def __init__(self, backends: list[ScalarBackend]) -> None:
+    def __init__(self, backends: list[ScalarBackend], max_backlog: int) -> None:
         super().__init__()
         self.backends = backends
         self.pending = ScalarRows()
+        self.backlog: dict[int, ScalarRows] = {}
+        self.max_backlog = max_backlog
         self.closed = False
         self.lock = threading.Lock()
 
     def flush(self) -> None:
-        if not self.pending:
-            return
-        try:
-            for backend in self.backends:
-                backend.write(self.pending)
-            for backend in self.backends:
-                backend.flush()
-        finally:
-            self.pending.clear()  # never written twice, even when one backend failed
+        rows, self.pending = self.pending, ScalarRows()
+        failures: list[tuple[ScalarBackend, OSError]] = []
+        for i, backend in enumerate(self.backends):
+            todo = self.backlog.pop(i, None)
+            if todo is None:
+                todo = rows
+            else:
+                todo.extend(rows)
+            if not todo:
+                continue
+            try:
+                backend.write(todo)  # all or nothing
+            except OSError as exc:
+                failures.append((backend, exc))
+                self._keep(i, todo)
+            except BaseException:  # KeyboardInterrupt...: nothing lost, then re-raised
+                self._keep(i, todo)
+                for j in range(i + 1, len(self.backends)):
+                    self._keep(j, rows, self.backlog.pop(j, None))
+                raise
+        if failures:
+            waiting = max(len(r) for r in self.backlog.values())
+            detail = "; ".join(f"{type(b).__name__}: {exc}" for b, exc in failures)
+            raise LogWriteError(
+                failures[0][1].errno,
+                f"{len(failures)} of {len(self.backends)} Logger backends could not write "
+                f"({detail}). Their files were left as they were; {waiting} rows wait in "
+                "memory and go first in the next flush.",
+            ) from failures[0][1]
+
+    def _keep(self, i: int, rows: ScalarRows, before: ScalarRows | None = None) -> None:
+        """Keep ``rows`` (after ``before``) for backend ``i``'s next write, within bounds."""
+        kept = before if before is not None else ScalarRows()
+        if kept is not rows:
+            kept.extend(rows)
+        excess = len(kept) - self.max_backlog
+        if excess > 0:
+            kept.drop_first(excess)
+            _log.error("Logger backend %s: dropped its %d oldest unwritten rows (more than "
+                       "%d waiting).", type(self.backends[i]).__name__, excess,
+                       self.max_backlog)
+        self.backlog[i] = kept
 
     def close(self) -> None:
         if not self.in_owner():
@@ -120,6 +159,9 @@ class _State(ProcessOwned):
             finally:
                 for backend in self.backends:
                     backend.close()
+                if self.backlog:
+                    _log.error("Logger closed with %d rows that could not be written.",
+                               max(len(rows) for rows in self.backlog.values()))
         finally:
             if locked:
                 self.lock.release()
@@ -224,7 +266,7 @@ class Logger:
                 backend.close()
             raise
         self._names = names
-        self._state = _State(opened)
+        self._state = _State(opened, max_backlog=max(100 * max_pending, 1_000_000))
         self._finalizer = weakref.finalize(self, _State.close, self._state)
         self._flush_secs = float(flush_secs)
         self._max_pending = int(max_pending)
@@ -249,6 +291,11 @@ class Logger:
         return self._state.closed
 
     def _check_open(self, method: str) -> None:
+        state = self._state
+        if state.closed or state.forked:
+            self._raise_closed(method)
+
+    def _raise_closed(self, method: str) -> None:
         state = self._state
         if not state.in_owner():
             raise WriterClosedError(
@@ -279,7 +326,21 @@ class Logger:
         """
         if type(tag) is not str or tag not in self._tags:
             self._tags.add(check_tag(tag))
-        self._append([(tag, check_value(value, tag))], check_step(step, tag))
+        value = value if type(value) is float else check_value(value, tag)
+        step = step if type(step) is int and _INT64_MIN <= step <= _INT64_MAX else (
+            check_step(step, tag))
+        state = self._state
+        with state.lock:
+            if state.closed or state.forked:
+                self._raise_closed("add_scalar")
+            pending = state.pending
+            pending.append(time.time(), step, tag, value)
+            self._last[tag] = value
+            if len(pending.step) >= self._max_pending or (
+                time.monotonic() - self._last_flush >= self._flush_secs
+            ):
+                self._last_flush = time.monotonic()
+                state.flush()
 
     def add_scalars(self, mapping: Mapping[str, Any], step: SupportsIndex) -> None:
         """Log several tags at the same ``step`` (all validated before any is logged).
@@ -322,7 +383,7 @@ class Logger:
             for tag, value in checked:
                 pending.append(now, step, tag, value)
                 last[tag] = value
-            if len(pending) >= self._max_pending or (
+            if len(pending.step) >= self._max_pending or (
                 time.monotonic() - self._last_flush >= self._flush_secs
             ):
                 self._last_flush = time.monotonic()

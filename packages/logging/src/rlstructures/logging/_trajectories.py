@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 import weakref
 from collections.abc import Mapping
 from pathlib import Path
@@ -44,13 +45,18 @@ from rlstructures.logging._format import (
     check_parquet_storable,
     check_reserved,
     check_same_specs,
-    part_name,
     specs_to_json,
+    values_crc,
     writer_version,
 )
-from rlstructures.logging._ipc import create_exclusive
+from rlstructures.logging._parts import STAGING_DIR, ArrowPart, convert_to_parquet, open_part
 from rlstructures.logging._process import ProcessOwned, not_picklable
-from rlstructures.logging.errors import DatasetExistsError, SchemaMismatchError, WriterClosedError
+from rlstructures.logging.errors import (
+    DatasetExistsError,
+    LogWriteError,
+    SchemaMismatchError,
+    WriterClosedError,
+)
 
 if TYPE_CHECKING:
     from typing import Self
@@ -60,60 +66,79 @@ __all__ = ["TrajectoryWriter"]
 _log = logging.getLogger(__name__)
 
 
-class _Part:
-    """The two open files of one part."""
-
-    def __init__(self, steps: Path, trajs: Path, fmt: Format, schemas: tuple[Any, Any],
-                 compression: str | None) -> None:
-        self.steps_path, self.trajs_path = steps, trajs
-        # "ab" on the empty files made by create_exclusive: no O_TRUNC, which ext4 answers with
-        # a synchronous flush at close (its replace-via-truncate heuristic).
-        self._files = [pa.OSFile(str(steps), "ab"), pa.OSFile(str(trajs), "ab")]
-        if fmt == "arrow":
-            options = pa.ipc.IpcWriteOptions(compression=compression)
-            self._writers = [pa.ipc.new_file(f, s, options=options)
-                             for f, s in zip(self._files, schemas, strict=True)]
-        else:
-            import pyarrow.parquet as pq
-
-            self._writers = [pq.ParquetWriter(f, s, compression=compression or "none")
-                             for f, s in zip(self._files, schemas, strict=True)]
-
-    def write(self, steps: Any, trajs: Any) -> None:
-        # Steps first: a reader recovering an unfinished part trusts the per-trajectory table
-        # and drops step rows of trajectories it does not list.
-        self._writers[0].write_batch(steps)
-        self._writers[1].write_batch(trajs)
-
-    def steps_bytes(self) -> int:
-        return int(self._files[0].tell())
-
-    def close(self) -> None:
-        for writer, sink in zip(self._writers, self._files, strict=True):
-            writer.close()
-            sink.close()
-
-
 class _State(ProcessOwned):
-    """Open part and counters; closed by `TrajectoryWriter.close` or at garbage collection."""
+    """Open part and its bookkeeping, closed by `TrajectoryWriter.close` or at collection.
 
-    __slots__ = ("closed", "part")
+    It holds what finishing a part needs (root, format, compression), since the finalizer
+    runs without the writer.
+    """
 
-    def __init__(self) -> None:
+    __slots__ = ("closed", "compression", "files", "fmt", "lock", "n_parts", "part", "root",
+                 "staged")
+
+    def __init__(self, root: Path, fmt: Format, compression: str | None) -> None:
         super().__init__()
-        self.part: _Part | None = None
+        self.root, self.fmt, self.compression = root, fmt, compression
+        self.part: ArrowPart | None = None
+        self.n_parts = 0
+        self.files: list[Path] = []
+        self.staged: list[tuple[int, ArrowPart]] = []  # parquet: closed, not yet converted
         self.closed = False
+        self.lock = threading.Lock()
+
+    @property
+    def part_root(self) -> Path:
+        """Where parts are written: the dataset, or its staging folder for Parquet."""
+        return self.root / STAGING_DIR if self.fmt == "parquet" else self.root
+
+    def open_part(self, schemas: tuple[Any, Any]) -> ArrowPart:
+        compression = self.compression if self.fmt == "arrow" else None
+        part = open_part(self.part_root, self.n_parts, schemas, compression)
+        self.part = part
+        self.files.extend([part.steps_path, part.trajs_path])
+        self.n_parts += 1
+        return part
 
     def close_part(self) -> None:
+        """Finish the open part; a Parquet one is converted (or kept staged on failure)."""
         part, self.part = self.part, None
-        if part is not None:
-            part.close()
+        if part is None:
+            return
+        part.close()
+        if self.fmt == "parquet":
+            self.staged.append((self.n_parts - 1, part))
+            try:
+                self.convert_staged()
+            except LogWriteError as exc:
+                _log.warning("%s; retried at close().", exc)
+
+    def convert_staged(self) -> None:
+        """Convert every staged part to Parquet, in order; stop at the first failure."""
+        while self.staged:
+            index, part = self.staged[0]
+            if part.n_writes == 0:  # abandoned at its first write: nothing to keep
+                part.steps_path.unlink(missing_ok=True)
+                part.trajs_path.unlink(missing_ok=True)
+                self.files = [f for f in self.files
+                              if f not in (part.steps_path, part.trajs_path)]
+            else:
+                new = convert_to_parquet(part, self.root, index, self.compression)
+                self.files = [new[0] if f == part.steps_path else new[1]
+                              if f == part.trajs_path else f for f in self.files]
+            self.staged.pop(0)
 
     def close(self) -> None:
         if not self.in_owner():
             return  # a forked child: the open part (and its footer) is the parent's
         self.closed = True
         self.close_part()
+        self.convert_staged()
+        staging = self.root / STAGING_DIR
+        for folder in (staging / TRAJECTORIES_DIR, staging):  # empty once all converted
+            try:
+                folder.rmdir()
+            except OSError:
+                pass
 
 
 class TrajectoryWriter:
@@ -131,7 +156,10 @@ class TrajectoryWriter:
     Arrow files are IPC *files* (Feather v2): pandas ``read_feather``, polars ``read_ipc``
     and ``pyarrow.dataset`` read them, and ``read_trajectories`` memory-maps them. An Arrow
     part whose writer died is still read up to its last complete write by
-    ``read_trajectories``; a Parquet part needs ``close()`` (its footer) to be readable.
+    ``read_trajectories``. A Parquet part is staged as Arrow in ``path/_staging/`` and
+    converted (atomically) when it rotates and at ``close()``. A write is all or nothing:
+    on a full disk both files are cut back to the last complete write and the next write
+    starts a new part.
 
     A writer belongs to the process that created it: in a child made by ``fork`` it refuses
     to write and does nothing at exit; it cannot be pickled. It is not thread-safe.
@@ -197,7 +225,8 @@ class TrajectoryWriter:
                 f"TrajectoryWriter path {str(self._path)!r} is a file; it must be a directory "
                 "(the writer creates part-NNNNN files and a _trajectories/ folder in it)."
             )
-        for sub in (self._path, self._path / TRAJECTORIES_DIR):
+        for sub in (self._path, self._path / TRAJECTORIES_DIR, self._path / STAGING_DIR,
+                    self._path / STAGING_DIR / TRAJECTORIES_DIR):
             existing = sorted(sub.glob("part-*")) if sub.is_dir() else []
             if existing:
                 raise DatasetExistsError(
@@ -213,9 +242,7 @@ class TrajectoryWriter:
         self._step_specs: dict[str, Spec] = {}
         self._info_specs: dict[str, Spec] = {}
         self._next_id = 0
-        self._n_parts = 0
-        self._files: list[Path] = []
-        self._state = _State()
+        self._state = _State(self._path, format, compression)
         self._finalizer = weakref.finalize(self, _State.close, self._state)
 
     @property
@@ -225,8 +252,11 @@ class TrajectoryWriter:
 
     @property
     def files(self) -> list[Path]:
-        """Every file written so far (steps and trajectories of each part)."""
-        return list(self._files)
+        """Every file written so far (steps and trajectories of each part).
+
+        For Parquet, a part not yet converted is listed by its staged Arrow files.
+        """
+        return list(self._state.files)
 
     @property
     def n_trajectories(self) -> int:
@@ -245,19 +275,27 @@ class TrajectoryWriter:
                 or a key uses a reserved column name. Nothing is written; the writer and
                 its files stay valid.
             WriterClosedError: after ``close()``.
+            LogWriteError: the disk is full (or another write error); nothing of this write
+                is in the files, everything written before reads back, and the next write
+                starts a new part.
         """
-        if not self._state.in_owner():
-            raise WriterClosedError(
-                f"TrajectoryWriter.write() in process {os.getpid()}, a child forked from "
-                f"process {self._state.pid} that created this writer (path "
-                f"{str(self._path)!r}): its open files belong to the parent. Create a new "
-                "TrajectoryWriter in the child, on its own path."
-            )
-        if self._state.closed:
-            raise WriterClosedError(
-                f"TrajectoryWriter.write() after close() (path {str(self._path)!r}); open a "
-                "new writer on a new path."
-            )
+        state = self._state
+        with state.lock:
+            if not state.in_owner():
+                raise WriterClosedError(
+                    f"TrajectoryWriter.write() in process {os.getpid()}, a child forked from "
+                    f"process {state.pid} that created this writer (path "
+                    f"{str(self._path)!r}): its open files belong to the parent. Create a "
+                    "new TrajectoryWriter in the child, on its own path."
+                )
+            if state.closed:
+                raise WriterClosedError(
+                    f"TrajectoryWriter.write() after close() (path {str(self._path)!r}); "
+                    "open a new writer on a new path."
+                )
+            self._write(trajectories)
+
+    def _write(self, trajectories: Trajectories | TemporalDictTensor) -> None:
         if isinstance(trajectories, TemporalDictTensor):
             from rlstructures.dicttensor import DictTensor
 
@@ -279,18 +317,31 @@ class TrajectoryWriter:
         else:
             check_same_specs("step", self._step_specs, step_specs)
             check_same_specs("info", self._info_specs, info_specs)
-        steps, trajs = self._encode(src, step_specs, info_specs)
-        part = self._state.part or self._open_part((steps.schema, trajs.schema))
-        part.write(steps, trajs)
+        steps, trajs, trajs_crc = self._encode(src, step_specs, info_specs)
+        state = self._state
+        if state.part is not None and (state.part.abandoned or state.part.replaced()):
+            if not state.part.abandoned:
+                _log.warning("%s was removed or replaced while a TrajectoryWriter was "
+                             "writing it; going on in a new part.", state.part.steps_path)
+            state.close_part()
+        part = state.part or state.open_part((steps.schema, trajs.schema))
+        try:
+            part.write(steps, trajs, trajs_crc)  # all or nothing
+        finally:
+            if part.abandoned:
+                state.close_part()
         self._next_id += len(src)
         if self._max_bytes is not None and part.steps_bytes() >= self._max_bytes:
             _log.info("%s reached %d bytes; next write starts a new part.",
                       part.steps_path, part.steps_bytes())
-            self._state.close_part()
+            state.close_part()
 
     def _encode(self, src: Trajectories, step_specs: dict[str, Spec],
-                info_specs: dict[str, Spec]) -> tuple[Any, Any]:
-        """The two record batches of one write (schemas fixed by the first write)."""
+                info_specs: dict[str, Spec]) -> tuple[Any, Any, int]:
+        """The two record batches of one write, and the per-trajectory one's CRC-32.
+
+        The schemas are fixed by the first write.
+        """
         b, t = src.trajectories.batch_shape
         try:
             long = src.trajectories.to_arrow()
@@ -305,8 +356,10 @@ class TrajectoryWriter:
         step_arrays = [pa.array(traj), long.column("t"), *(long.column(k) for k in step_keys)]
         ids = np.arange(self._next_id, self._next_id + b, dtype=np.int64)
         lengths = np.asarray(src.lengths, dtype=np.int64)
-        traj_arrays = [pa.array(ids), pa.array(lengths), pa.array(np.full(b, t, np.int64)),
+        max_lengths = np.full(b, t, np.int64)
+        traj_arrays = [pa.array(ids), pa.array(lengths), pa.array(max_lengths),
                        *(info.column(k) for k in info_keys)]
+        crc = values_crc([ids, lengths, max_lengths, *(src.info[k] for k in info_keys)])
         if schemas is None:
             meta = {
                 "format": FORMAT_NAME,
@@ -323,7 +376,7 @@ class TrajectoryWriter:
             )
             self._schemas = schemas
         return (pa.RecordBatch.from_arrays(step_arrays, schema=schemas[0]),
-                pa.RecordBatch.from_arrays(traj_arrays, schema=schemas[1]))
+                pa.RecordBatch.from_arrays(traj_arrays, schema=schemas[1]), crc)
 
     @staticmethod
     def _schema(names: tuple[str, ...], arrays: list[Any], meta: dict[str, Any],
@@ -332,26 +385,15 @@ class TrajectoryWriter:
         text = json.dumps({**meta, "table": table})
         return pa.schema(fields, metadata={METADATA_KEY: text.encode()})
 
-    def _open_part(self, schemas: tuple[Any, Any]) -> _Part:
-        ext_name = part_name(self._n_parts, self._format)
-        paths = (self._path / ext_name, self._path / TRAJECTORIES_DIR / ext_name)
-        # The companion first: readers list parts by their steps file, which therefore
-        # never exists without its companion, even if the process dies right here.
-        for p in reversed(paths):
-            p.parent.mkdir(parents=True, exist_ok=True)
-            if not create_exclusive(p):
-                raise DatasetExistsError(
-                    f"{p} appeared while writing: another TrajectoryWriter is writing to "
-                    f"{str(self._path)!r}. Give each writer its own path."
-                )
-        part = _Part(paths[0], paths[1], self._format, schemas, self._compression)
-        self._state.part = part
-        self._files.extend(paths)
-        self._n_parts += 1
-        return part
-
     def close(self) -> None:
-        """Finish the open files (footers). Calling it again does nothing."""
+        """Finish the open files (footers; Parquet: convert the staged parts).
+
+        Calling it again does nothing.
+
+        Raises:
+            LogWriteError: a staged Parquet part could not be converted (disk full); it stays
+                in ``_staging/``, where `read_trajectories` reads it.
+        """
         self._finalizer()
 
     def __enter__(self) -> Self:

@@ -7,6 +7,8 @@ package.
 
 from __future__ import annotations
 
+from typing import Any
+
 # A missing extra (``tensorboard``, ``plot``): the one class every rlstructures package
 # raises for it (an ImportError, not a LoggingError).
 from rlstructures.dicttensor import MissingDependencyError as MissingDependencyError
@@ -22,6 +24,7 @@ __all__ = [
     "NoDataError",
     "DatasetExistsError",
     "UnknownTagError",
+    "LogWriteError",
     "RemovedNameError",
     "RemovedImportError",
 ]
@@ -48,7 +51,22 @@ class SchemaMismatchError(LoggingError, ValueError):
 
 
 class CorruptFileError(LoggingError, ValueError):
-    """A file is not what this package writes, or is damaged beyond what can be recovered."""
+    """A file is not what this package writes, or is damaged.
+
+    Attributes:
+        path: the damaged file (None when the damage is not in one file).
+        offset: the byte offset where the damage starts (None when unknown).
+        partial: what was read before the damage, where the format allows keeping it (a
+            ``pyarrow.Table`` for ``read_logs``, `Trajectories` for ``read_trajectories``),
+            else None.
+    """
+
+    def __init__(self, message: str, *, path: object = None, offset: int | None = None,
+                 partial: Any = None) -> None:
+        super().__init__(message)
+        self.path = path
+        self.offset = offset
+        self.partial: Any = partial
 
 
 class NoDataError(LoggingError, FileNotFoundError):
@@ -65,6 +83,14 @@ class UnknownTagError(LoggingError, KeyError):
     def __str__(self) -> str:
         # KeyError's str() is the repr of its argument (quotes, escaped newlines): the message.
         return str(self.args[0]) if self.args else ""
+
+
+class LogWriteError(LoggingError, OSError):
+    """Writing a log or trajectory file failed (disk full, file size limit, I/O error).
+
+    The file was rolled back to its last complete record, so everything written before
+    reads back; ``errno`` is the operating system's error number.
+    """
 
 
 class RemovedNameError(LoggingError, AttributeError):

@@ -1,0 +1,249 @@
+"""Faults of the machine while logging: a full disk, concurrent writers, files replaced."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+from typing import Literal
+
+import pandas as pd
+import pytest
+
+from rlstructures.logging import Logger, LogWriteError, read_logs
+
+pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="needs POSIX rlimits and flock")
+
+Source = Literal["csv", "arrow", "tensorboard"]
+SOURCES: tuple[Source, ...] = ("csv", "arrow", "tensorboard")
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": os.getcwd()}
+
+
+_FILLS_THE_DISK = textwrap.dedent("""
+    import resource, signal, sys
+    from rlstructures.logging import LogWriteError, Logger
+
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG
+    limit = int(sys.argv[2])
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, resource.RLIM_INFINITY))
+    logger = Logger(sys.argv[1], flush_secs=3600, max_pending=10**9)
+    logger.add_hparams({"lr": 0.1})
+    step, failures = 0, 0
+    while failures < 3:  # a few failed flushes: rows wait, files stay whole
+        for _ in range(37):
+            logger.add_scalar("charts/episodic_return", step * 0.5, step)
+            step += 1
+        try:
+            logger.flush()
+        except LogWriteError as exc:
+            failures += 1
+            assert exc.errno == 27, exc  # EFBIG
+    print(step, flush=True)
+    sys.stdin.readline()  # the test reads the files of the full disk meanwhile
+    resource.setrlimit(resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY,) * 2)
+    for _ in range(5):
+        logger.add_scalar("charts/episodic_return", step * 0.5, step)
+        step += 1
+    logger.close()  # the waiting rows go first
+    print(step, flush=True)
+""")
+
+
+def _steps(logdir: Path, source: Source) -> list[int]:
+    steps: list[int] = read_logs(logdir, source=source).column("step").to_pylist()
+    return steps
+
+
+def test_a_full_disk_never_corrupts_a_log_and_loses_nothing_once_freed(tmp_path: Path) -> None:
+    child = subprocess.Popen([sys.executable, "-c", _FILLS_THE_DISK, str(tmp_path), "20000"],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, env=_env())
+    assert child.stdin is not None
+    assert child.stdout is not None
+    try:
+        logged = int(child.stdout.readline() or -1)
+        assert logged > 0, child.stderr.read() if child.stderr else ""
+        # The disk is full: every file holds whole records, a prefix of what was logged.
+        csv = (tmp_path / "scalars.csv").read_bytes()
+        assert csv.endswith(b"\n")
+        assert len(csv) <= 20000
+        assert pd.read_csv(tmp_path / "scalars.csv")["step"].tolist() == _steps(tmp_path, "csv")
+        for source in SOURCES:
+            steps = _steps(tmp_path, source)
+            assert steps == list(range(len(steps))), source
+            assert 0 < len(steps) < logged, source
+        child.stdin.write("go on\n")
+        child.stdin.flush()
+        total = int(child.stdout.readline() or -1)
+        assert child.wait(timeout=60) == 0
+    finally:
+        child.kill()
+        child.communicate()
+    for source in SOURCES:  # once space is back, every row, once, in order
+        assert _steps(tmp_path, source) == list(range(total)), source
+
+
+_FLUSHES_A_LOT = textwrap.dedent("""
+    import sys
+    from rlstructures.logging import Logger
+    logger = Logger(sys.argv[1], backends=("csv",), flush_secs=3600, max_pending=10**9)
+    step = 0
+    while True:
+        for _ in range(100_000):  # a big flush: the write system call takes milliseconds
+            logger.add_scalar("live", float(step), step)
+            step += 1
+        logger.flush()
+        print(step, flush=True)
+""")
+
+
+@pytest.mark.slow
+def test_a_second_logger_never_cuts_a_live_writers_csv(tmp_path: Path) -> None:
+    """Loggers opened (and flushed) while another process appends big flushes to the CSV."""
+    child = subprocess.Popen([sys.executable, "-c", _FLUSHES_A_LOT, str(tmp_path)],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             env=_env())
+    assert child.stdout is not None
+    flushed, opened = 0, 0
+    try:
+        while not (tmp_path / "scalars.csv").exists():
+            time.sleep(0.01)
+        os.set_blocking(child.stdout.fileno(), False)
+        while flushed < 400_000:  # open Loggers (that also write a row) all along
+            with Logger(tmp_path, backends=("csv",)) as other:
+                other.add_scalar("other", float(opened), opened)
+            opened += 1
+            line = child.stdout.readline()
+            flushed = int(line) if line else flushed
+            assert child.poll() is None, child.stderr.read() if child.stderr else ""
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.communicate()
+    frame = pd.read_csv(tmp_path / "scalars.csv")
+    live = frame[frame["tag"] == "live"]["step"].tolist()
+    assert len(live) >= flushed
+    assert live == list(range(len(live)))  # nothing of the live run lost or cut
+    assert frame[frame["tag"] == "other"]["step"].tolist() == list(range(opened))
+
+
+def test_files_removed_under_a_logger_are_recreated(tmp_path: Path) -> None:
+    with Logger(tmp_path, flush_secs=3600) as logger:
+        logger.add_scalar("x", 0.0, 0)
+        logger.flush()
+        for path in tmp_path.iterdir():
+            path.unlink()  # a cleanup job, or `rm -rf run/*`, under a running Logger
+        logger.add_scalar("x", 1.0, 1)
+        logger.flush()
+        (tmp_path / "scalars.csv").rename(tmp_path / "old.csv")
+        (tmp_path / "scalars.csv").write_text("wall_time,step,tag,value\n")  # replaced
+        logger.add_scalar("x", 2.0, 2)
+    for source in SOURCES:  # what was written after the removal is where readers look
+        assert _steps(tmp_path, source)[-1] == 2, source
+    assert _steps(tmp_path, "csv") == [2]
+    assert _steps(tmp_path, "arrow") == [1, 2]
+
+
+def test_a_flush_interrupted_by_keyboardinterrupt_loses_nothing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real_write = os.write
+    calls = {"n": 0}
+
+    def interrupted(fd: int, data: bytes | memoryview) -> int:
+        calls["n"] += 1
+        if calls["n"] == 1:  # half of the first write goes out, then Ctrl-C
+            real_write(fd, memoryview(data)[: len(data) // 2])
+            raise KeyboardInterrupt
+        return real_write(fd, data)
+
+    with Logger(tmp_path, backends=("csv", "arrow"), flush_secs=3600) as logger:
+        for step in range(100):
+            logger.add_scalar("x", float(step), step)
+        monkeypatch.setattr(os, "write", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            logger.flush()
+        assert read_logs(tmp_path, source="csv").num_rows == 0  # the half line was undone
+        monkeypatch.undo()
+        logger.add_scalar("x", 100.0, 100)
+    for source in ("csv", "arrow"):
+        assert read_logs(tmp_path, source=source).column("step").to_pylist() == list(range(101))
+
+
+def test_log_write_error_is_an_os_error() -> None:
+    assert issubclass(LogWriteError, OSError)
+
+
+_FILLS_THE_DISK_WITH_TRAJECTORIES = textwrap.dedent("""
+    import resource, signal, sys
+    from rlstructures.logging import LogWriteError, TrajectoryWriter
+    from tests.logging.data import make_batch
+
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    limit = int(sys.argv[3])
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, resource.RLIM_INFINITY))
+    writer = TrajectoryWriter(sys.argv[1], sys.argv[2], max_file_bytes=int(sys.argv[4]))
+    written, seed, failures = [], 0, 0
+    while failures < 3 and seed < 1000:
+        try:
+            writer.write(make_batch(4, 6, lengths=[6, seed % 7, 0, 3], seed=seed))
+            written.append(seed)
+        except LogWriteError as exc:
+            failures += 1
+            assert exc.errno == 27, exc  # EFBIG
+        seed += 1
+    print(" ".join(map(str, written)), flush=True)
+    sys.stdin.readline()
+    resource.setrlimit(resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY,) * 2)
+    for _ in range(3):
+        writer.write(make_batch(4, 6, lengths=[6, seed % 7, 0, 3], seed=seed))
+        written.append(seed)
+        seed += 1
+    writer.close()
+    print(" ".join(map(str, written)), flush=True)
+""")
+
+
+@pytest.mark.parametrize("fmt", ["arrow", "parquet"])
+def test_a_full_disk_never_corrupts_trajectories(tmp_path: Path, fmt: str) -> None:
+    """Each failed write abandons its part (cut back), the next starts a new one."""
+    from rlstructures.dicttensor import Trajectories
+    from rlstructures.logging import read_trajectories
+    from tests.logging.data import make_batch
+
+    def expected(seeds: list[int]) -> Trajectories:
+        return Trajectories.cat([make_batch(4, 6, lengths=[6, s % 7, 0, 3], seed=s)
+                                 for s in seeds])
+
+    args = [str(tmp_path / "data"), fmt, "12000", str(2**30)]
+    child = subprocess.Popen([sys.executable, "-c", _FILLS_THE_DISK_WITH_TRAJECTORIES, *args],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, env=_env())
+    assert child.stdin is not None
+    assert child.stdout is not None
+    try:
+        line = child.stdout.readline()
+        assert line, child.stderr.read() if child.stderr else ""
+        seeds = [int(s) for s in line.split()]
+        assert 0 < len(seeds) < 900
+        back = read_trajectories(tmp_path / "data")  # the disk is full: every write so far
+        assert back.equal(expected(seeds))
+        child.stdin.write("go on\n")
+        child.stdin.flush()
+        seeds = [int(s) for s in child.stdout.readline().split()]
+        assert child.wait(timeout=60) == 0
+    finally:
+        child.kill()
+        _, err = child.communicate()
+    assert read_trajectories(tmp_path / "data").equal(expected(seeds)), err
+    if fmt == "parquet":  # every part converted, readable by other tools
+        import pandas as pd
+
+        assert not list((tmp_path / "data" / "_staging").glob("**/part-*"))
+        steps = pd.read_parquet(tmp_path / "data")
+        assert len(steps) == int(expected(seeds).lengths.sum())
