@@ -173,6 +173,8 @@ def test_ctrl_c_saves_a_checkpoint_and_says_how_to_resume(tmp_path: Path) -> Non
             "--progress",
             "none",
             "--no-plot",
+            "--checkpoint-every",
+            "1000",
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -181,9 +183,9 @@ def test_ctrl_c_saves_a_checkpoint_and_says_how_to_resume(tmp_path: Path) -> Non
     )
     try:
         deadline = time.monotonic() + 60
-        while not (logdir / "hparams.json").exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        time.sleep(1.0)  # training is under way
+        checkpoint = logdir / "checkpoints" / "last.pt"
+        while not checkpoint.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)  # training is under way once the first checkpoint is written
         os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
         _, err = proc.communicate(timeout=60)
     finally:
