@@ -150,6 +150,19 @@ def test_files_removed_under_a_logger_are_recreated(tmp_path: Path) -> None:
     assert _steps(tmp_path, "arrow") == [1, 2]
 
 
+def test_a_log_directory_removed_under_a_logger_is_recreated(tmp_path: Path) -> None:
+    import shutil
+
+    logdir = tmp_path / "run"
+    with Logger(logdir, flush_secs=3600) as logger:
+        logger.add_scalar("x", 0.0, 0)
+        logger.flush()
+        shutil.rmtree(logdir)  # `rm -rf run` under a running Logger
+        logger.add_scalar("x", 1.0, 1)
+    for source in SOURCES:
+        assert _steps(logdir, source) == [1], source
+
+
 def test_a_flush_interrupted_by_keyboardinterrupt_loses_nothing(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     real_write = os.write

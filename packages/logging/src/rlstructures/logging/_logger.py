@@ -330,8 +330,10 @@ class Logger:
         step = step if type(step) is int and _INT64_MIN <= step <= _INT64_MAX else (
             check_step(step, tag))
         state = self._state
+        if state.forked:  # before the lock: a thread of the parent may have held it at fork
+            self._raise_closed("add_scalar")
         with state.lock:
-            if state.closed or state.forked:
+            if state.closed:
                 self._raise_closed("add_scalar")
             pending = state.pending
             pending.append(time.time(), step, tag, value)
@@ -376,6 +378,7 @@ class Logger:
     def _append(self, checked: list[tuple[str, float]], step: int) -> None:
         """Queue validated rows; flush when ``max_pending`` rows wait or ``flush_secs`` passed."""
         state = self._state
+        self._check_open("add_scalars")  # before the lock (fork), and again under it
         with state.lock:
             self._check_open("add_scalars")
             now = time.time()
@@ -441,6 +444,7 @@ class Logger:
                 directory is one run).
         """
         hparams = flatten_hparams(mapping)
+        self._check_open("add_hparams")
         with self._state.lock:
             self._check_open("add_hparams")
             if self._hparams_written:
@@ -455,6 +459,7 @@ class Logger:
 
     def flush(self) -> None:
         """Write the pending rows to every backend and hand them to the operating system."""
+        self._check_open("flush")
         with self._state.lock:
             self._check_open("flush")
             self._last_flush = time.monotonic()
