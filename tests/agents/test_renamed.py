@@ -61,3 +61,13 @@ def test_a_list_of_envs_as_0_2_gym_env_took_says_to_pass_a_factory() -> None:
         GymVecEnv(envs, 3, seed=0)  # type: ignore[arg-type]  # the 0.2 call, on purpose
     for env in envs:
         env.close()
+
+    class NoSpaces:  # a 0.2 tutorial env: no observation_space
+        def reset(self) -> int:
+            return 0
+
+        def step(self, action: int) -> tuple[int, float, bool, dict[str, int]]:
+            return 0, 0.0, False, {}
+
+    with pytest.raises(EnvError, match=r"list of 2 envs"):
+        GymVecEnv([NoSpaces(), NoSpaces()], 2, seed=0)  # type: ignore[arg-type]  # on purpose

@@ -150,3 +150,49 @@ def test_a_piped_run_prints_lines_and_the_summary(tmp_path: Path) -> None:
     assert any(line.startswith("last evaluation: mean return") for line in lines)
     assert f"logs (CSV, Arrow, tensorboard): {logdir}" in lines
     assert f"checkpoint: {logdir / 'checkpoints' / 'last.pt'}" in lines
+
+
+def test_ctrl_c_saves_a_checkpoint_and_says_how_to_resume(tmp_path: Path) -> None:
+    import os
+    import signal
+    import time
+
+    logdir = tmp_path / "interrupted"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "rlstructures.algos",
+            "a2c",
+            "--total-steps",
+            "100000000",
+            "--n-envs",
+            "2",
+            "--logdir",
+            str(logdir),
+            "--progress",
+            "none",
+            "--no-plot",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not (logdir / "hparams.json").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(1.0)  # training is under way
+        os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130
+    assert (logdir / "checkpoints" / "last.pt").is_file()
+    lines = err.strip().splitlines()
+    assert lines == [
+        f"rlstructures-train: interrupted; checkpoint in {logdir / 'checkpoints'}, continue "
+        f"with `rlstructures-train a2c --resume {logdir}`"
+    ]

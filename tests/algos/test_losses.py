@@ -87,3 +87,40 @@ def test_a2c_loss() -> None:
     loss.backward()  # type: ignore[no-untyped-call]
     assert logprob.grad is not None
     torch.testing.assert_close(logprob.grad, torch.tensor([-1.0, 0.5]))
+
+
+def test_ppo_update_stops_at_the_kl_limit() -> None:
+    from rlstructures.algos._envs import EnvInfo
+    from rlstructures.algos._networks import ActorCritic
+    from rlstructures.algos._optim import Adam
+    from rlstructures.algos.ppo import _update
+
+    env = EnvInfo("X", (4,), 4, False, "discrete", 2, (), (), (), None)
+    torch.manual_seed(0)
+    model = ActorCritic(env, (8,), "tanh")
+    n = 64
+    batch = DictTensor(
+        {
+            "obs": torch.randn(n, 4),
+            "action": torch.randint(0, 2, (n,)),
+            "logprob": torch.full((n,), -3.0),  # far from the current policy: a large KL
+            "value": torch.zeros(n),
+            "advantage": torch.randn(n),
+            "return": torch.randn(n),
+        }
+    )
+    generator = torch.Generator().manual_seed(0)
+    free = _update(
+        model, Adam(model.parameters()), batch, PPOConfig(n_epochs=3, batch_size=16), 0.2, generator
+    )
+    assert free["losses/gradient_steps"] == 12
+    stopped = _update(
+        model,
+        Adam(model.parameters()),
+        batch,
+        PPOConfig(n_epochs=3, batch_size=16, target_kl=0.01),
+        0.2,
+        generator,
+    )
+    assert stopped["losses/gradient_steps"] == 0
+    assert "losses/explained_variance" in stopped

@@ -504,20 +504,22 @@ class GymVecEnv:
         """
         leaves, info_fields = self._leaves, self._info
         final: Flags[npt.NDArray[Any]] = _flags(fins[self._flag_slice])
+        f_reward, f_done, f_action = final.reward, final.done, final.last_action
+        f_term, f_trunc, f_initial = final.terminated, final.truncated, final.initial_state
         obs_rows, reward_rows, info_rows = list(observations), list(rewards), list(infos)
         for j in ended:  # every env runs in auto-reset mode: row j is env j
             obs = obs_rows[j]  # its final observation
             for leaf, f_dst in zip(leaves, fins, strict=False):
                 f_dst[j] = _row(leaf, get(obs, leaf.path), j, "step_into()")
             try:
-                final.reward[j] = reward_rows[j]
-                final.terminated[j] = terminated[j]
-                final.truncated[j] = truncated[j]
+                f_reward[j] = reward_rows[j]
+                f_term[j] = terminated[j]
+                f_trunc[j] = truncated[j]
             except (TypeError, ValueError):
                 raise scalar_error(results, running) from None
-            final.done[j] = True
-            final.initial_state[j] = False
-            final.last_action[j] = values[j]
+            f_done[j] = True
+            f_initial[j] = False
+            f_action[j] = values[j]
             if info_fields:
                 for field, f_dst in zip(info_fields, fins[self._info_slice], strict=True):
                     f_dst[j] = _info_row(field, info_rows[j], j, "step_into()")

@@ -34,7 +34,7 @@ def factory(make_env: Callable[[], Any] | str) -> Callable[[], Any]:
 
         return make
     given: object = make_env  # checked at runtime: users pass anything
-    if isinstance(given, (list, tuple)) and given and all(map(_looks_like_env, given)):
+    if isinstance(given, (list, tuple)) and given and all(map(_steps, given)):
         raise EnvError(
             f"make_env is a {type(given).__name__} of {len(given)} envs, as RLStructures "
             "0.2's GymEnv(envs, seed) took; GymVecEnv creates its envs itself from a factory "
@@ -57,6 +57,11 @@ def factory(make_env: Callable[[], Any] | str) -> Callable[[], Any]:
     except ValueError:  # no signature (a builtin): try it as it is
         pass
     return make_env
+
+
+def _steps(obj: object) -> bool:
+    """Whether ``obj`` has ``reset`` and ``step`` methods (an env, maybe without spaces)."""
+    return callable(getattr(obj, "reset", None)) and callable(getattr(obj, "step", None))
 
 
 def _looks_like_env(obj: object) -> bool:

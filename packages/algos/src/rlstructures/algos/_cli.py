@@ -14,11 +14,13 @@ import argparse
 import ast
 import dataclasses
 import inspect
+import os
 import sys
 import textwrap
 import types
 import typing
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, Final, NoReturn
 
 from rlstructures.algos._config import TrainConfig, config_from_dict, field_types
@@ -203,6 +205,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         print(f"{PROG} (rlstructures-algos {__version__})")
         return 0
+    config: TrainConfig | None = None
     try:
         entry = algorithm(args[0])
         module = entry.load()
@@ -213,5 +216,38 @@ def main(argv: Sequence[str] | None = None) -> int:
     except AlgosError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"\n{PROG}: interrupted{_resume_hint(config)}", file=sys.stderr)
+        return 130
     print(result.summary())
+    wall = process_seconds()
+    if wall is not None:
+        print(f"wall-clock: {wall:.1f} s since the command started")
     return 0
+
+
+def _resume_hint(config: TrainConfig | None) -> str:
+    if config is None:
+        return ""
+    from rlstructures.algos._checkpoint import checkpoint_path
+    from rlstructures.algos._run import default_logdir
+
+    logdir = Path(config.resume or config.logdir or default_logdir(config))
+    if not checkpoint_path(logdir).is_file():
+        return ""
+    return (
+        f"; checkpoint in {logdir / 'checkpoints'}, continue with "
+        f"`{PROG} {config.algo} --resume {logdir}`"
+    )
+
+
+def process_seconds() -> float | None:
+    """Seconds since this process started (Linux ``/proc``), None where unknown."""
+    try:
+        with open("/proc/self/stat") as f:
+            started = int(f.read().rsplit(")", 1)[1].split()[19])  # field 22: starttime
+        with open("/proc/uptime") as f:
+            uptime = float(f.read().split()[0])
+        return uptime - started / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None

@@ -55,7 +55,7 @@ def _make(env_id: str) -> Any:
     import gymnasium
 
     registry = gymnasium.envs.registry
-    if env_id not in registry:
+    if env_id not in registry and ":" not in env_id:  # "module:Env-v0" imports the module
         close = difflib.get_close_matches(env_id, list(registry), n=3)
         hint = (
             f"; did you mean {', '.join(map(repr, close))}?"

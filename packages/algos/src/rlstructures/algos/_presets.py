@@ -45,8 +45,14 @@ PRESETS: Final[dict[str, dict[str, dict[str, Any]]]] = {
         },
     },
     "a2c": {
+        # rl-zoo has 8 envs x 5 steps (the defaults): on 5 seeds it solved CartPole (an
+        # evaluation >= 475) after 5k to 75k steps. Tuned here for time to solve: 32 envs x 8
+        # steps and lr 1e-3 solved 20 seeds of 20 within 65k steps (median 25k), each update
+        # learning from 4x more steps at nearly the same cost.
         "CartPole-v1": {
-            "n_envs": 8,
+            "n_envs": 32,
+            "n_steps": 8,
+            "learning_rate": 1e-3,
             "total_steps": 500_000,
             "ent_coef": 0.0,
         },

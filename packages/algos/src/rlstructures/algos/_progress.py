@@ -86,8 +86,9 @@ class Progress:
             self._fields["return"] = f"{recent_return:.1f}"
         if eval_return is not None and eval_step is not None:
             self._fields["eval"] = f"{eval_return:.1f} @ {eval_step:,}"
-        if self._bar is not None:
-            self._bar.set_postfix(self._fields, refresh=False)
+        if self._bar is not None:  # tqdm shows the rate itself
+            shown = {k: v for k, v in self._fields.items() if k != "steps/s"}
+            self._bar.set_postfix(shown, refresh=False)
             self._bar.update(min(step, self._total) - self._bar.n)
         elif self.mode == "lines" and not self._closed:
             now = time.perf_counter()

@@ -59,7 +59,7 @@ class TrainResult:
         if self.target_reached:
             head = (
                 f"{self.algo} {self.env_id}: reached the target return {self.target_return:g} at "
-                f"step {self.target_step:,}, {self.target_seconds:.1f} s after the start"
+                f"step {self.target_step:,}, {self.target_seconds:.1f} s after training started"
             )
         else:
             missed = (

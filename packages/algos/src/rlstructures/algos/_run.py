@@ -14,8 +14,9 @@ An algorithm's ``train`` builds its networks, then::
 receive weights by ``update()``), the `Evaluator` (a second batcher, episode mode,
 asynchronous), the `Logger` (unless one is given), episode statistics
 (``charts/episodic_return``, ``charts/episodic_length``), ``charts/SPS``, the
-`TrajectoryWriter` of ``--save-trajectories``, checkpoints, ``--resume``, the progress
-output, the ``--target-return`` stop, and the `TrainResult`.
+`TrajectoryWriter` of ``--save-trajectories``, checkpoints (at the end, every
+``--checkpoint-every`` steps, and at a Ctrl-C), ``--resume``, the progress output, the
+``--target-return`` stop, and the `TrainResult`.
 
 Logged tags (step = global env steps): ``charts/episodic_return``,
 ``charts/episodic_length`` (one row per training episode that ended), ``charts/SPS``,
@@ -57,7 +58,7 @@ from rlstructures.algos._workers import start_method
 from rlstructures.algos.errors import ConfigError
 from rlstructures.batchers import MultiProcessBatcher
 from rlstructures.dicttensor import Trajectories
-from rlstructures.logging import Logger, ScalarLogger, TrajectoryWriter
+from rlstructures.logging import Logger, LoggingError, ScalarLogger, TrajectoryWriter
 
 if TYPE_CHECKING:
     from typing import Self
@@ -321,6 +322,7 @@ class Run:
                 self._record(result)
         self._save()
         self.progress.close()
+        self.logger.flush()
         self._close_all()
         curve = None
         if self.config.plot:
@@ -333,7 +335,7 @@ class Run:
                     title=f"{self.config.algo} on {self.config.env_id}",
                     name=self.logdir.name,
                 )
-            except ImportError as exc:  # matplotlib missing: the run itself succeeded
+            except (ImportError, LoggingError) as exc:  # no matplotlib, or logs elsewhere
                 _log.warning("no learning curve: %s", exc)
         target = self._target
         self._result = TrainResult(
@@ -371,5 +373,10 @@ class Run:
     ) -> None:
         if exc_type is None:
             self._finish()
-        else:
-            self._close_all()
+            return
+        if exc_type is KeyboardInterrupt and self._weights:  # Ctrl-C: keep what was learned
+            try:
+                self._save()
+            except Exception:  # the interrupt is what the user must see
+                _log.exception("no checkpoint saved at the interrupt")
+        self._close_all()

@@ -114,7 +114,9 @@ def a2c_loss(
     policy_loss = -(logprob * advantage).mean()
     value_loss = (returns - value).pow(2).mean()
     mean_entropy = entropy.mean()
-    loss = policy_loss + config.vf_coef * value_loss - config.ent_coef * mean_entropy
+    loss = policy_loss + config.vf_coef * value_loss
+    if config.ent_coef:  # no backward pass through the entropy when its weight is 0
+        loss = loss - config.ent_coef * mean_entropy
     stats = {
         "policy_loss": policy_loss.detach(),
         "value_loss": value_loss.detach(),

@@ -142,7 +142,9 @@ def ppo_loss(
         value_error = torch.max(value_error, (clipped - batch["return"]).pow(2))
     value_loss = 0.5 * value_error.mean()
     entropy = out.entropy.mean()
-    loss = policy_loss + config.vf_coef * value_loss - config.ent_coef * entropy
+    loss = policy_loss + config.vf_coef * value_loss
+    if config.ent_coef:  # no backward pass through the entropy when its weight is 0
+        loss = loss - config.ent_coef * entropy
     with torch.no_grad():
         stats = {
             "policy_loss": policy_loss.detach(),
@@ -155,6 +157,15 @@ def ppo_loss(
 
 
 # --- update ----------------------------------------------------------------------------
+def _minibatches(batch: DictTensor, size: int, generator: torch.Generator) -> list[DictTensor]:
+    """One epoch's minibatches: a random partition of the rows (the whole batch if small)."""
+    n = len(batch)
+    if n <= size:  # one minibatch: its order does not matter
+        return [batch]
+    order = torch.randperm(n, generator=generator).to(batch["obs"].device)
+    return [batch[order[start : start + size]] for start in range(0, n, size)]
+
+
 def _update(
     model: ActorCritic,
     optimizer: Adam,
@@ -163,39 +174,39 @@ def _update(
     clip_range: float,
     generator: torch.Generator,
 ) -> dict[str, float]:
-    """``n_epochs`` passes of minibatch gradient steps; the mean statistics."""
-    n = len(batch)
+    """``n_epochs`` passes of minibatch gradient steps; the mean statistics.
+
+    With ``target_kl``, the update stops before the first step whose minibatch's
+    approximate KL exceeds ``1.5 * target_kl`` (as stable-baselines3 does).
+    """
     sums: dict[str, torch.Tensor] = {}
     n_steps = 0
+    too_far = False
     for _ in range(config.n_epochs):
-        order = torch.randperm(n, generator=generator).to(batch["obs"].device)
-        epoch_kl = []
-        for start in range(0, n, config.batch_size):
-            # one minibatch of the whole rollout: its order does not matter
-            mb = (
-                batch if n <= config.batch_size else batch[order[start : start + config.batch_size]]
-            )
+        if too_far:
+            break
+        for mb in _minibatches(batch, config.batch_size, generator):
             logprob, entropy = model.logprob_entropy(mb["obs"], mb["action"])
             out = PolicyOutput(logprob, entropy, model.state_value(mb["obs"]))
             loss, stats = ppo_loss(mb, out, config, clip_range=clip_range)
+            kl_limit = config.target_kl
+            if kl_limit is not None and float(stats["approx_kl"]) > 1.5 * kl_limit:
+                too_far = True
+                break
             optimizer.zero_grad()
             loss.backward()  # type: ignore[no-untyped-call]  # torch leaves it unannotated
             clip_grad_norm_(optimizer.params, config.max_grad_norm)
             optimizer.step()
             for key, value in stats.items():
                 sums[key] = sums[key] + value if key in sums else value
-            epoch_kl.append(stats["approx_kl"])
             n_steps += 1
-        if config.target_kl is not None and float(torch.stack(epoch_kl).mean()) > (
-            1.5 * config.target_kl
-        ):
-            break
-    means = {f"losses/{k}": float(v) / n_steps for k, v in sums.items()}
+    means = {f"losses/{k}": float(v) / n_steps for k, v in sums.items()} if n_steps else {}
     returns, values = batch["return"], batch["value"]
-    variance = float(returns.var()) if n > 1 else 0.0
+    variance = float(returns.var()) if len(batch) > 1 else 0.0
     means["losses/explained_variance"] = (
         1.0 - float((returns - values).var()) / variance if variance > 0 else 0.0
     )
+    means["losses/gradient_steps"] = float(n_steps)
     return means
 
 
