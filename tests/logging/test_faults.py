@@ -111,7 +111,7 @@ def test_a_second_logger_never_cuts_a_live_writers_csv(tmp_path: Path) -> None:
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                              env=_env())
     assert child.stdout is not None
-    flushed, opened = 0, 0
+    flushed, opened, pending = 0, 0, ""
     try:
         while not (tmp_path / "scalars.csv").exists():
             time.sleep(0.01)
@@ -120,8 +120,13 @@ def test_a_second_logger_never_cuts_a_live_writers_csv(tmp_path: Path) -> None:
             with Logger(tmp_path, backends=("csv",)) as other:
                 other.add_scalar("other", float(opened), opened)
             opened += 1
-            line = child.stdout.readline()
-            flushed = int(line) if line else flushed
+            # a non-blocking read may end mid-line: parse complete lines only
+            try:
+                pending += os.read(child.stdout.fileno(), 1 << 16).decode()
+            except BlockingIOError:  # nothing new
+                pass
+            *complete, pending = pending.split("\n")
+            flushed = int(complete[-1]) if complete else flushed
             assert child.poll() is None, child.stderr.read() if child.stderr else ""
     finally:
         child.send_signal(signal.SIGKILL)
