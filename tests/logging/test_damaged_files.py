@@ -148,3 +148,17 @@ def test_damaged_specs_are_damage_not_a_raw_error(tmp_path: Path) -> None:
             damaged.write_bytes(data.replace(old, new, 1))  # both: the same metadata
         with pytest.raises(CorruptFileError, match=message):
             read_trajectories(case)
+
+
+def test_a_device_or_fifo_in_place_of_a_file_is_damage_not_a_hang(tmp_path: Path) -> None:
+    _log(tmp_path / "logs")
+    part = tmp_path / "logs" / "scalars-00001.arrows"
+    part.symlink_to("/dev/zero")  # read to the end: forever
+    with pytest.raises(CorruptFileError, match="not a regular file"):
+        read_logs(tmp_path / "logs", source="arrow")
+    _dataset(tmp_path / "data")
+    steps = tmp_path / "data" / "part-00001.arrow"
+    steps.unlink()
+    os.mkfifo(steps)  # opening it for reading blocks until a writer comes
+    with pytest.raises(CorruptFileError, match="not a regular file"):
+        read_trajectories(tmp_path / "data")

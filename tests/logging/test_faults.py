@@ -111,7 +111,7 @@ def test_a_second_logger_never_cuts_a_live_writers_csv(tmp_path: Path) -> None:
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                              env=_env())
     assert child.stdout is not None
-    flushed, opened = 0, 0
+    flushed, opened, pending = 0, 0, ""
     try:
         while not (tmp_path / "scalars.csv").exists():
             time.sleep(0.01)
@@ -120,8 +120,13 @@ def test_a_second_logger_never_cuts_a_live_writers_csv(tmp_path: Path) -> None:
             with Logger(tmp_path, backends=("csv",)) as other:
                 other.add_scalar("other", float(opened), opened)
             opened += 1
-            line = child.stdout.readline()
-            flushed = int(line) if line else flushed
+            # a non-blocking read may end mid-line: parse complete lines only
+            try:
+                pending += os.read(child.stdout.fileno(), 1 << 16).decode()
+            except BlockingIOError:  # nothing new
+                pass
+            *complete, pending = pending.split("\n")
+            flushed = int(complete[-1]) if complete else flushed
             assert child.poll() is None, child.stderr.read() if child.stderr else ""
     finally:
         child.send_signal(signal.SIGKILL)
@@ -148,6 +153,19 @@ def test_files_removed_under_a_logger_are_recreated(tmp_path: Path) -> None:
         assert _steps(tmp_path, source)[-1] == 2, source
     assert _steps(tmp_path, "csv") == [2]
     assert _steps(tmp_path, "arrow") == [1, 2]
+
+
+def test_a_log_directory_removed_under_a_logger_is_recreated(tmp_path: Path) -> None:
+    import shutil
+
+    logdir = tmp_path / "run"
+    with Logger(logdir, flush_secs=3600) as logger:
+        logger.add_scalar("x", 0.0, 0)
+        logger.flush()
+        shutil.rmtree(logdir)  # `rm -rf run` under a running Logger
+        logger.add_scalar("x", 1.0, 1)
+    for source in SOURCES:
+        assert _steps(logdir, source) == [1], source
 
 
 def test_a_flush_interrupted_by_keyboardinterrupt_loses_nothing(

@@ -87,3 +87,47 @@ def test_sending_a_logger_or_writer_to_another_process_is_refused(
             process = context.Process(target=print, args=(owned,))
             with pytest.raises(TypeError, match="cannot be pickled"):
                 process.start()
+
+
+_FORK_WHILE_A_THREAD_LOGS = textwrap.dedent("""
+    import os, sys, threading
+    from rlstructures.logging import Logger, TrajectoryWriter, WriterClosedError
+    from tests.logging.data import make_batch
+
+    logger = Logger(sys.argv[1], backends=("csv",))
+    writer = TrajectoryWriter(sys.argv[2])
+    held, release = threading.Event(), threading.Event()
+
+    def hold() -> None:  # a thread in the middle of a call when the process forks
+        with logger._state.lock, writer._state.lock:
+            held.set()
+            release.wait()
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    held.wait()
+    pid = os.fork()
+    if pid == 0:
+        refused = 0
+        for call in (lambda: logger.add_scalar("x", 1.0, 1), logger.flush,
+                     lambda: writer.write(make_batch(2, 2))):
+            try:
+                call()
+            except WriterClosedError:
+                refused += 1
+        os._exit(0 if refused == 3 else 3)
+    _, status = os.waitpid(pid, 0)
+    release.set()
+    thread.join()
+    logger.close()
+    writer.close()
+    sys.exit(os.waitstatus_to_exitcode(status))
+""")
+
+
+def test_a_child_forked_while_a_thread_logs_does_not_hang(tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": os.getcwd()}
+    done = subprocess.run([sys.executable, "-c", _FORK_WHILE_A_THREAD_LOGS,
+                           str(tmp_path / "logs"), str(tmp_path / "data")],
+                          capture_output=True, text=True, env=env, timeout=60)
+    assert done.returncode == 0, done.stderr

@@ -329,6 +329,25 @@ def test_nested_hparams_errors(tmp_path: Path) -> None:
     assert not (tmp_path / "hparams.json").exists()  # nothing written by a refused call
 
 
+def test_hparams_no_file_can_store_are_refused_before_anything_is_written(
+        tmp_path: Path) -> None:
+    with Logger(tmp_path) as logger:
+        cases: list[tuple[dict[str, Any], str]] = [
+            ({"env": "bad/\udcff"}, "lone surrogate"),
+            ({"bad\udcff": 1}, "hyperparameter name"),
+            ({"seeds": [1, "x\udcff"]}, "lone surrogate"),
+            ({"n": 10**5000}, "too large to record"),
+        ]
+        for bad, message in cases:
+            with pytest.raises(HParamsError, match=message):
+                logger.add_hparams(bad)
+            assert not (tmp_path / "hparams.json").exists()
+        logger.add_hparams({"n": 10**400, "x": np.float32(0.5), "l": [np.int64(3)]})
+    assert json.loads((tmp_path / "hparams.json").read_text()) == {
+        "n": 10**400, "x": 0.5, "l": [3]}
+    assert not list(tmp_path.glob(".hparams*"))
+
+
 def test_add_scalars_flattens_nested_mappings(tmp_path: Path) -> None:
     with Logger(tmp_path, backends=("csv",)) as logger:
         logger.add_scalars({"losses": {"pg": -0.5, "vf": 0.25}, "charts/SPS": 100}, 7)

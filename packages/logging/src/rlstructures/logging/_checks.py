@@ -126,16 +126,40 @@ def _short(value: object) -> str:
     return text if len(text) <= 60 else text[:28] + "..." + text[-28:]
 
 
+def _unicode(text: str, what: str) -> str:
+    """``text`` if UTF-8 can encode it (no lone surrogate), else HParamsError."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise HParamsError(
+            f"{what} {text!r} holds the lone surrogate {text[exc.start]!r} at index "
+            f"{exc.start}, which neither JSON files nor TensorBoard can store. Clean it first, "
+            "e.g. `text.encode('utf-8', 'replace').decode()`."
+        ) from None
+    return text
+
+
+def _plain(value: object) -> bool:
+    return value is None or isinstance(value, bool | int | float | str)
+
+
 def _hparam_value(key: str, value: object) -> HParamValue:
     """``value`` normalised to JSON: bool, int, float, str, None or a list of those."""
     if isinstance(value, np.generic):
         value = value.item()
-    if value is None or isinstance(value, bool | int | float | str):
-        return value
-    if isinstance(value, list | tuple) and all(
-        v is None or isinstance(v, bool | int | float | str) for v in value
-    ):
-        return list(value)
+    if isinstance(value, list | tuple):
+        value = [v.item() if isinstance(v, np.generic) else v for v in value]
+    for number in value if isinstance(value, list) else [value]:
+        if isinstance(number, int) and number.bit_length() > 13_000:  # 4000 digits
+            raise HParamsError(
+                f"hyperparameter {key!r} is an int of {number.bit_length()} bits, too large "
+                "to record as text; log its logarithm, or a str of your own."
+            )
+    if _plain(value) or (isinstance(value, list) and all(_plain(v) for v in value)):
+        for text in value if isinstance(value, list) else [value]:
+            if isinstance(text, str):
+                _unicode(text, f"the value of hyperparameter {key!r}")
+        return value  # type: ignore[return-value]  # checked just above
     hint = (
         " For a dataclass, pass `dataclasses.asdict(config)`."
         if hasattr(type(value), "__dataclass_fields__")
@@ -176,7 +200,7 @@ def _flatten_into(out: dict[str, HParamValue], mapping: Mapping[Any, Any], prefi
                 f"hyperparameter names must be str, got {key!r} ({type(key).__name__})"
                 + (f" under {prefix.rstrip('/')!r}." if prefix else ".")
             )
-        name = prefix + key
+        name = prefix + _unicode(key, "the hyperparameter name")
         if isinstance(value, Mapping):
             _flatten_into(out, value, name + "/", parents)
             continue
@@ -204,8 +228,12 @@ def write_hparams_json(path: Path, hparams: dict[str, HParamValue]) -> None:
             )
         return
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(hparams, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, path)  # atomic: readers see the old file or the whole new one
+    try:
+        tmp.write_text(json.dumps(hparams, indent=2) + "\n", encoding="utf-8")
+        os.replace(tmp, path)  # atomic: readers see the old file or the whole new one
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # a full disk leaves no partial file behind
+        raise
 
 
 def _same_with_nan(a: object, b: object) -> bool:

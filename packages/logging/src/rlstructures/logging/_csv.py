@@ -99,6 +99,7 @@ class CsvScalarWriter:
             raise
 
     def _open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)  # it may have been removed
         self._fd = os.open(self.path, _FLAGS, 0o644)
         self._id = file_id(self._fd)
         self._header_checked = False

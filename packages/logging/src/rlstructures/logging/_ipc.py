@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -26,7 +27,8 @@ import pyarrow.ipc  # noqa: TID253
 
 from rlstructures.logging.errors import CorruptFileError
 
-__all__ = ["FILE_MAGIC", "IpcContents", "create_exclusive", "read_ipc"]
+__all__ = ["FILE_MAGIC", "READ_ERRORS", "IpcContents", "check_regular", "create_exclusive",
+           "read_ipc"]
 
 _log = logging.getLogger(__name__)
 
@@ -39,6 +41,12 @@ _MAX_PROBES: Final = 4096
 #: length of a compressed buffer asks for exabytes).
 READ_ERRORS: Final = (pa.ArrowException, OSError, EOFError, ValueError, MemoryError,
                       UnicodeDecodeError)
+
+
+def check_regular(path: Path) -> None:
+    """CorruptFileError unless ``path`` is a regular file (not a FIFO, a device...)."""
+    if not stat.S_ISREG(os.stat(path).st_mode):
+        raise CorruptFileError(f"{path} is not a regular file (a device, a FIFO?).", path=path)
 
 
 def create_exclusive(path: Path) -> bool:
@@ -108,6 +116,7 @@ def read_ipc(path: Path) -> IpcContents:
         CorruptFileError: a damaged file; ``partial`` holds the batches read before the
             damage (a list of record batches).
     """
+    check_regular(path)
     with open(path, "rb") as fh:
         head = fh.read(_FILE_PREFIX)
     is_file = head.startswith(FILE_MAGIC)
@@ -117,6 +126,11 @@ def read_ipc(path: Path) -> IpcContents:
     if size <= start:
         return IpcContents(None, [], [], False)
     closed = is_file and _has_footer(source, size)  # its writer closed it
+    if not closed:
+        # Its writer may still append, or cut a failed write back: read it (copies) rather
+        # than map it, so that a cut under the reader can never be a SIGBUS.
+        source = pa.OSFile(str(path))
+        size = source.size()
     source.seek(start)
     try:
         reader = pa.ipc.open_stream(source)
@@ -144,7 +158,7 @@ def read_ipc(path: Path) -> IpcContents:
         except READ_ERRORS as exc:
             if not closed and not _valid_message_after(source, schema, offset):
                 _log.warning("%s: stopped after %d complete record batches at a cut one "
-                             "(%s); the process writing it probably died.", path,
+                             "(%s): its writer died, or is writing it now.", path,
                              len(batches), exc)
                 return IpcContents(schema, batches, metadata, False)
             problem = f"a damaged message ({type(exc).__name__}: {exc})"

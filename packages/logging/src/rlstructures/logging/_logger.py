@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 import time
 import weakref
 from collections.abc import Iterable, Mapping
@@ -21,14 +20,14 @@ from rlstructures.logging._checks import (
 )
 from rlstructures.logging._csv import CSV_NAME, CsvScalarWriter
 from rlstructures.logging._legacy import check_legacy_keywords, removed_attribute
-from rlstructures.logging._process import ProcessOwned, not_picklable
+from rlstructures.logging._logger_state import LoggerState
+from rlstructures.logging._process import not_picklable
 from rlstructures.logging._scalar_reader import read_arrow_scalars, read_csv_scalars
-from rlstructures.logging._scalars import ArrowScalarWriter, ScalarBackend, ScalarRows
+from rlstructures.logging._scalars import ArrowScalarWriter, ScalarBackend
 from rlstructures.logging._tensorboard import TensorboardWriter, has_event_files, read_tb_scalars
 from rlstructures.logging.errors import (
     HParamsError,
     InvalidScalarError,
-    LogWriteError,
     NoDataError,
     UnknownTagError,
     WriterClosedError,
@@ -75,96 +74,6 @@ class ScalarLogger(Protocol):
 
     def close(self) -> None:
         """Flush and release the files."""
-
-
-#: How long a finalizer at interpreter exit waits for a thread that is logging.
-_EXIT_LOCK_TIMEOUT: Final = 10.0
-
-
-class _State(ProcessOwned):
-    """What must be flushed and closed, even if the Logger is garbage-collected unclosed.
-
-    ``lock`` serialises every use (a Logger may be shared by threads); the methods here
-    assume the caller holds it, except ``close``, which takes it. ``backlog[i]`` holds the
-    rows that backend ``i`` failed to write (its file was left as it was); they go first in
-    its next write, so a disk that fills up and is freed again loses nothing.
-    """
-
-    __slots__ = ("backends", "backlog", "closed", "lock", "max_backlog", "pending")
-
-    def __init__(self, backends: list[ScalarBackend], max_backlog: int) -> None:
-        super().__init__()
-        self.backends = backends
-        self.pending = ScalarRows()
-        self.backlog: dict[int, ScalarRows] = {}
-        self.max_backlog = max_backlog
-        self.closed = False
-        self.lock = threading.Lock()
-
-    def flush(self) -> None:
-        rows, self.pending = self.pending, ScalarRows()
-        failures: list[tuple[ScalarBackend, OSError]] = []
-        for i, backend in enumerate(self.backends):
-            todo = self.backlog.pop(i, None)
-            if todo is None:
-                todo = rows
-            else:
-                todo.extend(rows)
-            if not todo:
-                continue
-            try:
-                backend.write(todo)  # all or nothing
-            except OSError as exc:
-                failures.append((backend, exc))
-                self._keep(i, todo)
-            except BaseException:  # KeyboardInterrupt...: nothing lost, then re-raised
-                self._keep(i, todo)
-                for j in range(i + 1, len(self.backends)):
-                    self._keep(j, rows, self.backlog.pop(j, None))
-                raise
-        if failures:
-            waiting = max(len(r) for r in self.backlog.values())
-            detail = "; ".join(f"{type(b).__name__}: {exc}" for b, exc in failures)
-            raise LogWriteError(
-                failures[0][1].errno,
-                f"{len(failures)} of {len(self.backends)} Logger backends could not write "
-                f"({detail}). Their files were left as they were; {waiting} rows wait in "
-                "memory and go first in the next flush.",
-            ) from failures[0][1]
-
-    def _keep(self, i: int, rows: ScalarRows, before: ScalarRows | None = None) -> None:
-        """Keep ``rows`` (after ``before``) for backend ``i``'s next write, within bounds."""
-        kept = before if before is not None else ScalarRows()
-        if kept is not rows:
-            kept.extend(rows)
-        excess = len(kept) - self.max_backlog
-        if excess > 0:
-            kept.drop_first(excess)
-            _log.error("Logger backend %s: dropped its %d oldest unwritten rows (more than "
-                       "%d waiting).", type(self.backends[i]).__name__, excess,
-                       self.max_backlog)
-        self.backlog[i] = kept
-
-    def close(self) -> None:
-        if not self.in_owner():
-            return  # a forked child: the files and the pending rows are the parent's
-        # At interpreter exit a daemon thread may hold the lock forever: do not hang on it.
-        locked = self.lock.acquire(timeout=_EXIT_LOCK_TIMEOUT)
-        try:
-            if self.closed:
-                return
-            self.closed = True
-            try:
-                self.flush()
-            finally:
-                for backend in self.backends:
-                    backend.close()
-                if self.backlog:
-                    _log.error("Logger closed with %d rows that could not be written.",
-                               max(len(rows) for rows in self.backlog.values()))
-        finally:
-            if locked:
-                self.lock.release()
 
 
 def _open_backend(name: Backend, logdir: Path) -> ScalarBackend:
@@ -266,8 +175,8 @@ class Logger:
                 backend.close()
             raise
         self._names = names
-        self._state = _State(opened, max_backlog=max(100 * max_pending, 1_000_000))
-        self._finalizer = weakref.finalize(self, _State.close, self._state)
+        self._state = LoggerState(opened, max_backlog=max(100 * max_pending, 1_000_000))
+        self._finalizer = weakref.finalize(self, LoggerState.close, self._state)
         self._flush_secs = float(flush_secs)
         self._max_pending = int(max_pending)
         self._last_flush = time.monotonic()
@@ -330,8 +239,10 @@ class Logger:
         step = step if type(step) is int and _INT64_MIN <= step <= _INT64_MAX else (
             check_step(step, tag))
         state = self._state
+        if state.forked:  # before the lock: a thread of the parent may have held it at fork
+            self._raise_closed("add_scalar")
         with state.lock:
-            if state.closed or state.forked:
+            if state.closed:
                 self._raise_closed("add_scalar")
             pending = state.pending
             pending.append(time.time(), step, tag, value)
@@ -376,6 +287,7 @@ class Logger:
     def _append(self, checked: list[tuple[str, float]], step: int) -> None:
         """Queue validated rows; flush when ``max_pending`` rows wait or ``flush_secs`` passed."""
         state = self._state
+        self._check_open("add_scalars")  # before the lock (fork), and again under it
         with state.lock:
             self._check_open("add_scalars")
             now = time.time()
@@ -441,6 +353,7 @@ class Logger:
                 directory is one run).
         """
         hparams = flatten_hparams(mapping)
+        self._check_open("add_hparams")
         with self._state.lock:
             self._check_open("add_hparams")
             if self._hparams_written:
@@ -455,6 +368,7 @@ class Logger:
 
     def flush(self) -> None:
         """Write the pending rows to every backend and hand them to the operating system."""
+        self._check_open("flush")
         with self._state.lock:
             self._check_open("flush")
             self._last_flush = time.monotonic()

@@ -35,7 +35,7 @@ from rlstructures.logging._format import (
     companion_crc,
     specs_from_json,
 )
-from rlstructures.logging._ipc import READ_ERRORS, IpcContents, read_ipc
+from rlstructures.logging._ipc import READ_ERRORS, IpcContents, check_regular, read_ipc
 from rlstructures.logging._parts import STAGING_DIR
 from rlstructures.logging.errors import CorruptFileError, NoDataError
 
@@ -68,6 +68,7 @@ def read_table_file(path: Path) -> IpcContents:
         return read_ipc(path)
     import pyarrow.parquet as pq
 
+    check_regular(path)
     batches: list[Any] = []
     try:
         parquet = pq.ParquetFile(str(path), memory_map=True, page_checksum_verification=True)

@@ -25,6 +25,7 @@ import pyarrow.csv  # noqa: TID253
 import pyarrow.ipc  # noqa: TID253
 
 from rlstructures.logging._csv import CSV_HEADER
+from rlstructures.logging._ipc import check_regular
 from rlstructures.logging._scalars import (
     CRC_KEY,
     EOS,
@@ -99,6 +100,7 @@ def read_arrow_part(path: Path) -> list[Any]:
     Raises:
         CorruptFileError: a damaged part; ``partial`` holds the batches before the damage.
     """
+    check_regular(path)
     data = memoryview(path.read_bytes())
     head = schema_message()
     if len(data) < len(head) and head.startswith(data):
@@ -134,8 +136,8 @@ def read_arrow_part(path: Path) -> list[Any]:
         except (pa.ArrowException, OSError, EOFError, ValueError, MemoryError) as exc:
             if not closed and not _valid_message_after(data, offset):
                 _log.warning("%s: stopped after %d complete record batches at a cut one "
-                             "(%s); the process writing it probably died.", path, len(batches),
-                             exc)
+                             "(%s): its writer died, or is writing it now.", path,
+                             len(batches), exc)
                 return batches
             problem = f"a damaged message ({exc})"
             break
@@ -217,6 +219,7 @@ def read_csv_scalars(path: Path) -> Any:
             parse; ``offset`` is the byte where that line starts and ``partial`` holds the
             rows before it.
     """
+    check_regular(path)
     data = path.read_bytes()
     complete = data[: data.rfind(b"\n") + 1]
     if len(complete) < len(data) and complete:

@@ -200,6 +200,7 @@ class ArrowScalarWriter:
         self._open_part()
 
     def _open_part(self) -> None:
+        self._logdir.mkdir(parents=True, exist_ok=True)  # it may have been removed
         parts = arrow_parts(self._logdir)
         index = (_part_index(parts[-1]) or 0) + 1 if parts else 0
         while not create_exclusive(self._logdir / ARROW_PART.format(index)):

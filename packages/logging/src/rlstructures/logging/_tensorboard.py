@@ -67,7 +67,12 @@ def import_tensorboard(feature: str) -> SimpleNamespace:
 
 
 def _tb_hparam(value: HParamValue) -> bool | float | str:
-    """What the hparams plugin can hold: bool, number or string (others as JSON text)."""
+    """What the hparams plugin can hold: bool, number or string (others as JSON text).
+
+    Numbers are float64 there: an int beyond its range is written as text.
+    """
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 2**1023:
+        return str(value)
     if isinstance(value, bool | int | float | str):
         return value
     return json.dumps(value)
@@ -75,6 +80,7 @@ def _tb_hparam(value: HParamValue) -> bool | float | str:
 
 def _event_file(logdir: Path) -> Path:
     """A new event file, named as tensorboard's own writer names them."""
+    logdir.mkdir(parents=True, exist_ok=True)  # it may have been removed under the Logger
     host, pid = socket.gethostname(), os.getpid()
     for uid in range(10_000):
         path = logdir / f"events.out.tfevents.{int(time.time()):010d}.{host}.{pid}.{uid}"

@@ -280,20 +280,25 @@ class TrajectoryWriter:
                 starts a new part.
         """
         state = self._state
+        if state.forked:  # before the lock: a thread of the parent may have held it at fork
+            self._raise_forked()
         with state.lock:
             if not state.in_owner():
-                raise WriterClosedError(
-                    f"TrajectoryWriter.write() in process {os.getpid()}, a child forked from "
-                    f"process {state.pid} that created this writer (path "
-                    f"{str(self._path)!r}): its open files belong to the parent. Create a "
-                    "new TrajectoryWriter in the child, on its own path."
-                )
+                self._raise_forked()
             if state.closed:
                 raise WriterClosedError(
                     f"TrajectoryWriter.write() after close() (path {str(self._path)!r}); "
                     "open a new writer on a new path."
                 )
             self._write(trajectories)
+
+    def _raise_forked(self) -> None:
+        raise WriterClosedError(
+            f"TrajectoryWriter.write() in process {os.getpid()}, a child forked from process "
+            f"{self._state.pid} that created this writer (path {str(self._path)!r}): its open "
+            "files belong to the parent. Create a new TrajectoryWriter in the child, on its "
+            "own path."
+        )
 
     def _write(self, trajectories: Trajectories | TemporalDictTensor) -> None:
         if isinstance(trajectories, TemporalDictTensor):

@@ -28,6 +28,7 @@ from rlstructures.logging._part_reader import (
     read_table_file,
     schema_meta,
 )
+from rlstructures.logging._parts import STAGING_DIR
 from rlstructures.logging.errors import CorruptFileError, NoDataError, SchemaMismatchError
 
 __all__ = ["read_trajectories"]
@@ -157,7 +158,18 @@ def read_trajectories(path: str | os.PathLike[str]) -> Trajectories:
         SchemaMismatchError: parts written by different writers (other keys or specs).
         CorruptFileError: a file is damaged or not a trajectory file.
     """
-    pairs = find_parts(Path(path))
+    attempts = 3
+    while True:
+        try:
+            return _read(Path(path))
+        except FileNotFoundError:  # a staged Parquet part converted (and removed) meanwhile
+            attempts -= 1
+            if not attempts or not (Path(path) / STAGING_DIR).is_dir():
+                raise
+
+
+def _read(path: Path) -> Trajectories:
+    pairs = find_parts(path)
     if pairs[0][1] is None:
         return _foreign(pairs[0][0])
     parts: list[PartData] = []
@@ -173,7 +185,7 @@ def read_trajectories(path: str | os.PathLike[str]) -> Trajectories:
             parts.append(part)
     if not parts:
         raise NoDataError(f"{str(path)!r} holds only empty trajectory files.")
-    _check_contiguous(parts, whole_dataset=Path(path).is_dir())
+    _check_contiguous(parts, whole_dataset=path.is_dir())
     return _assemble(parts, str(path))
 
 
