@@ -4,6 +4,8 @@ Public API:
 
 * `LocalBatcher`: everything in the calling process (debugging, tests).
 * `MultiProcessBatcher`: one worker process per seed, trajectories in shared memory.
+* `RayBatcher`: one Ray actor per seed, on one machine or a Ray cluster (extra ``ray``);
+  `ActorLocation`: where each of its actors runs.
 * `Batcher`: the interface both implement.
 * errors: `WorkerError`, `AgentOutputError`, `BatcherStateError`, `BatcherTimeoutError`,
   `SharedMemoryError`, `BatcherError`; `RemovedImportError` / `RemovedNameError` for the
@@ -19,6 +21,8 @@ from rlstructures.batchers._base import Batcher as Batcher
 from rlstructures.batchers._legacy import removed_module_name
 from rlstructures.batchers._local import LocalBatcher as LocalBatcher
 from rlstructures.batchers._multiprocess import MultiProcessBatcher as MultiProcessBatcher
+from rlstructures.batchers._ray import RayBatcher as RayBatcher
+from rlstructures.batchers._ray_actor import ActorLocation as ActorLocation
 from rlstructures.batchers.errors import AgentOutputError as AgentOutputError
 from rlstructures.batchers.errors import BatcherError as BatcherError
 from rlstructures.batchers.errors import BatcherStateError as BatcherStateError
@@ -34,6 +38,8 @@ __all__ = [
     "Batcher",
     "LocalBatcher",
     "MultiProcessBatcher",
+    "RayBatcher",
+    "ActorLocation",
     "WorkerError",
     "AgentOutputError",
     "BatcherStateError",
