@@ -74,6 +74,10 @@ PRESETS: Final[dict[str, dict[str, dict[str, Any]]]] = {
             "exploration_final_eps": 0.11,
         },
     },
+    "sac": {
+        # rl-zoo: 20k steps, lr 1e-3, the rest stable-baselines3's defaults
+        "Pendulum-v1": {"total_steps": 20_000, "learning_rate": 1e-3},
+    },
 }
 
 
