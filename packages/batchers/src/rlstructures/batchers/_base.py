@@ -22,9 +22,7 @@ from rlstructures.batchers.errors import BatcherStateError
 from rlstructures.dicttensor import DictTensor, Spec, Trajectories
 
 if TYPE_CHECKING:
-    from typing import Self
-
-    from typing_extensions import Required  # typing.Required: Python >= 3.11
+    from typing import Required, Self  # Python >= 3.11; annotations only (3.10 at runtime)
 
 __all__ = ["Batcher", "BatcherOptions"]
 

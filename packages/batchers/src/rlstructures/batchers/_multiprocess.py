@@ -47,7 +47,7 @@ from rlstructures.batchers.errors import (
 from rlstructures.dicttensor import DictTensor, Trajectories
 
 if TYPE_CHECKING:
-    from typing_extensions import Unpack  # typing.Unpack: Python >= 3.11
+    from typing import Unpack  # Python >= 3.11; annotations only (3.10 at runtime)
 
 __all__ = ["MultiProcessBatcher"]
 
