@@ -6,15 +6,15 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
 from rlstructures.agents import Agent, VecEnv
-from rlstructures.batchers._base import Batcher
+from rlstructures.batchers._base import Batcher, BatcherOptions
 from rlstructures.batchers._exceptions import remote_error
 from rlstructures.batchers._layout import BufferLayout
-from rlstructures.batchers._ray_actor import CollectorActor, Failure, ActorLocation
+from rlstructures.batchers._ray_actor import ActorLocation, CollectorActor, Failure
 from rlstructures.batchers._ray_runtime import acquire, import_ray, release
 from rlstructures.batchers._weights import split
 from rlstructures.batchers.errors import (
@@ -23,7 +23,10 @@ from rlstructures.batchers.errors import (
     BatcherTimeoutError,
     WorkerError,
 )
-from rlstructures.dicttensor import DictTensor, TemporalDictTensor, Trajectories
+from rlstructures.dicttensor import DictTensor, Trajectories
+
+if TYPE_CHECKING:
+    from typing import Unpack  # Python >= 3.11; annotations only (3.10 at runtime)
 
 __all__ = ["RayBatcher"]
 
@@ -102,53 +105,22 @@ class RayBatcher(Batcher):
         make_agent: Callable[[], Agent],
         make_env: Callable[[int], VecEnv],
         *,
-        n_timesteps: int,
-        seeds: Sequence[int],
-        agent_info: DictTensor | None = None,
-        env_info: DictTensor | None = None,
-        agent_seeds: Sequence[int] | None = None,
-        device: Any = "cpu",
-        store_agent_state: bool = False,
         address: str | None = None,
         actor_options: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None,
         start_timeout: float = 120.0,
+        **common: Unpack[BatcherOptions],
     ) -> None:
-        options = _options_per_actor(actor_options, len(seeds))
-        if address is not None and not isinstance(address, str):
+        given: object = address
+        if given is not None and not isinstance(given, str):
             raise TypeError(
                 f"address must be None or a str such as '10.0.0.5:6379', got "
-                f"{type(address).__name__} {address!r}."
+                f"{type(given).__name__} {given!r}."
             )
-        import_ray()  # before the probe step: a missing extra is the first thing to hear
-        super().__init__(
-            make_agent,
-            make_env,
-            n_timesteps=n_timesteps,
-            seeds=seeds,
-            agent_info=agent_info,
-            env_info=env_info,
-            agent_seeds=agent_seeds,
-            device=device,
-            store_agent_state=store_agent_state,
-        )
+        self._actor_options = actor_options  # checked by _start, against the seeds
+        self._start_timeout = float(start_timeout)
         self.address = address
-        self._actors: list[Any] = []  # ray.actor.ActorHandle, one per seed
-        self._owns_connection = [False]  # shared with the finalizer
-        self._interrupted = threading.Event()
-        self._calls: list[_Call] = []  # execute() (or reset()) calls in flight
-        self._updates: list[_Call] = []  # update() calls not yet known to be done
-        self._done: dict[int, Any] = {}  # worker -> the result of its call in self._calls
-        self._locations: tuple[ActorLocation, ...] = ()
-        self._actor_layout = BufferLayout.build(
-            self.specs, self.n_envs_per_worker, self.n_timesteps, self.store_agent_state
-        )
-        self._finalizer = weakref.finalize(self, _shutdown, self._actors, self._owns_connection)
-        try:
-            self._owns_connection[0] = acquire(address)
-            self._start(options, start_timeout)
-        except BaseException:
-            self.close()
-            raise
+        import_ray()  # before the probe step: a missing extra is the first thing to hear
+        super().__init__(make_agent, make_env, **common)
 
     # ------------------------------------------------------------------ public extras
     @property
@@ -157,8 +129,24 @@ class RayBatcher(Batcher):
         return self._locations
 
     # ------------------------------------------------------------------ lifecycle
-    def _start(self, options: list[dict[str, Any]], timeout: float) -> None:
+    def _start(self) -> None:
+        self._actors: list[Any] = []  # ray.actor.ActorHandle, one per seed
+        self._owns_connection = [False]  # shared with the finalizer
+        # kills the actors and releases the connection on close(), garbage collection or
+        # interpreter exit, once
+        self._finalizer = weakref.finalize(self, _shutdown, self._actors, self._owns_connection)
+        self._interrupted = threading.Event()
+        self._calls: list[_Call] = []  # execute() (or reset(), start) calls in flight
+        self._updates: list[_Call] = []  # update() calls not yet known to be done
+        self._done: dict[int, Any] = {}  # worker -> the result of its call in self._calls
+        self._locations: tuple[ActorLocation, ...] = ()
+        self._actor_layout = BufferLayout.build(
+            self.specs, self.n_envs_per_worker, self.n_timesteps, self.store_agent_state
+        )
+        self._owns_connection[0] = acquire(self.address)
         ray = import_ray()
+        options = _options_per_actor(self._actor_options, self.n_workers)
+        timeout = self._start_timeout
         remote = ray.remote(CollectorActor)
         factories = ray.put((self.make_agent, self.make_env))  # pickled once for all actors
         for opts in options:
@@ -241,18 +229,10 @@ class RayBatcher(Batcher):
         return sum(int(n) for _, n in self._done.values())
 
     def _assemble(self) -> Trajectories:
-        output = self._prepare_output()
-        n = self.n_envs_per_worker
         results, self._done = self._done, {}
-        for w in range(self.n_workers):
-            buffer, _ = results.pop(w)
-            # zero-copy, read-only views of the object-store copy; one copy into the output
-            src_views = self._actor_layout.views(buffer).values()
-            for dst, src in zip(output.views, src_views, strict=True):
-                dst[w * n : (w + 1) * n] = src
-            del buffer  # the object store may free it
-        steps = TemporalDictTensor(DictTensor(output.steps), output.lengths)
-        return Trajectories(DictTensor(output.info), steps)
+        # zero-copy, read-only views of the object-store copies, copied once into the output
+        parts = [results.pop(w)[0] for w in range(self.n_workers)]
+        return self._pool.gather(self._pool.take(), parts, self._actor_layout)
 
     def _update(self, state_dict: Mapping[str, Any], timeout: float | None) -> None:
         ray = import_ray()

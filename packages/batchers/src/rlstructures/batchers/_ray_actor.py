@@ -97,8 +97,13 @@ class CollectorActor:
         Args:
             factories: ``(make_agent, make_env)`` (put in the object store once by the
                 batcher: every actor reads the same copy).
-            seed, agent_seed, specs, n_envs, n_timesteps, store_agent_state, worker: what
-                ``build_collector`` needs.
+            seed: ``make_env``'s seed.
+            agent_seed: ``agent.seed``'s, or None.
+            specs: the probe's specs.
+            n_envs: the envs of this actor's VecEnv.
+            n_timesteps: T.
+            store_agent_state: also store the per-step agent state.
+            worker: this actor's index in ``seeds``.
         """
         make_agent, make_env = factories
 
