@@ -7,11 +7,16 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from rlstructures.batchers import Batcher, LocalBatcher, MultiProcessBatcher
+from rlstructures.batchers import Batcher, LocalBatcher, MultiProcessBatcher, RayBatcher
+from tests.batchers.ray_local import RAY_ENV, actor_pids, local_ray, short_tmp
+
+# Ray reads these when it is imported: loopback addresses only, no token, no usage report
+os.environ.update(RAY_ENV)
 
 
 @dataclass(frozen=True)
@@ -26,12 +31,22 @@ class BatcherKind:
             ``get(blocking=False)`` can be ``(None, n)``.
         env_processes: the envs step in processes of their own: a SIGKILL there (the env's
             ``kill_at_step``) is a WorkerError; False: they step in the test's process.
+        killed: what the WorkerError of a worker killed by SIGKILL says (a regex).
+        fixture: a session fixture the batcher needs (a running Ray), set up before
+            ``no_leaks`` takes its snapshot.
+        agent_suite: test_agent_contract.py (what the agent receives at each step, the
+            collector's own checks) runs against it too. False for a batcher that runs the
+            collector unchanged elsewhere and costs seconds per construction (Ray actors):
+            there the suite would test the same code again for a minute of CI time.
     """
 
     name: str
     build: Callable[..., Batcher]
     asynchronous: bool = True
     env_processes: bool = True
+    killed: str = "killed by signal SIGKILL"
+    fixture: str | None = None
+    agent_suite: bool = True
 
     @property
     def __name__(self) -> str:  # pytest's id of a parameter with a ``__name__``
@@ -47,11 +62,21 @@ class BatcherKind:
 BATCHERS = [
     BatcherKind("LocalBatcher", LocalBatcher, asynchronous=False, env_processes=False),
     BatcherKind("MultiProcessBatcher", MultiProcessBatcher),
+    # on the session's local Ray (the ray_local fixture); Ray does not say which signal
+    # killed an actor's process
+    BatcherKind(
+        "RayBatcher",
+        RayBatcher,
+        killed="its Ray actor died",
+        fixture="ray_local",
+        agent_suite=False,
+    ),
 ]
 REFERENCE = BATCHERS[0]
 OTHERS = BATCHERS[1:]  # compared with REFERENCE
 ASYNCHRONOUS = [k for k in BATCHERS if k.asynchronous]
 WITH_ENV_PROCESSES = [k for k in BATCHERS if k.env_processes]
+AGENT_SUITE = [k for k in BATCHERS if k.agent_suite]
 SHM_PREFIXES = ("rls_", "psm_", "wnsm_", "torch_")
 
 
@@ -87,20 +112,45 @@ def child_pids() -> set[int]:
     return out
 
 
+@pytest.fixture
+def ray_tmp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A directory for Ray's temp files (``RAY_TMPDIR``), see ``short_tmp``."""
+    with short_tmp(tmp_path_factory) as tmp:
+        yield tmp
+
+
+@pytest.fixture(scope="session")
+def ray_local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """One local Ray for the whole session (loopback only; see tests/batchers/ray_local.py).
+
+    Its temp directory lies in the session's tmp area; at the end of the session no Ray
+    process is left and /tmp/ray was not created (checked).
+    """
+    with short_tmp(tmp_path_factory) as tmp, local_ray(tmp) as ray:
+        yield ray
+
+
 @pytest.fixture(autouse=True)
-def no_leaks() -> Iterator[None]:
-    """Fail a test that leaves a /dev/shm segment or a child process behind."""
+def no_leaks(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Fail a test that leaves a /dev/shm segment, a child process or a Ray actor behind."""
+    callspec = getattr(request.node, "callspec", None)
+    for param in callspec.params.values() if callspec is not None else ():
+        if isinstance(param, BatcherKind) and param.fixture is not None:
+            request.getfixturevalue(param.fixture)  # started before the snapshot
     shm_before = shm_entries()
     children_before = child_pids()
+    actors_before = set(actor_pids())
     yield
     deadline = time.monotonic() + 5.0
     while time.monotonic() < deadline:
         multiprocessing.active_children()  # reaps finished children
         leaked_shm = shm_entries() - shm_before
         leaked_children = child_pids() - children_before
-        if not leaked_shm and not leaked_children:
+        leaked_actors = set(actor_pids()) - actors_before
+        if not leaked_shm and not leaked_children and not leaked_actors:
             return
         time.sleep(0.05)
     pytest.fail(
         f"test leaked shared memory {sorted(leaked_shm)} / processes {sorted(leaked_children)}"
+        f" / Ray actors {sorted(leaked_actors)}"
     )

@@ -15,7 +15,7 @@ from rlstructures.agents import Agent, replay_agent
 from rlstructures.batchers import AgentOutputError, Batcher, WorkerError
 from rlstructures.batchers.testing import CountingAgent, CountingEnv
 from rlstructures.dicttensor import DictTensor, TemporalDictTensor, Trajectories
-from tests.batchers.conftest import BATCHERS, REFERENCE, BatcherKind
+from tests.batchers.conftest import AGENT_SUITE, REFERENCE, BatcherKind
 from tests.batchers.parts import (
     ENV_MODES,
     ContiguityAgent,
@@ -44,7 +44,7 @@ def collect(b: Batcher, slices: int) -> list[Trajectories]:
 
 # ---------------------------------------------------------------------- new_state checks
 @pytest.mark.parametrize("mode", MODES)
-@pytest.mark.parametrize("cls", BATCHERS)
+@pytest.mark.parametrize("cls", AGENT_SUITE)
 @pytest.mark.parametrize(
     ("how", "match"),
     [
@@ -76,7 +76,7 @@ def test_a_new_state_of_wrong_batch_size_at_the_probe_is_refused() -> None:
 
 # ---------------------------------------------------------------------- keyless states
 @pytest.mark.parametrize("mode", MODES)
-@pytest.mark.parametrize("cls", BATCHERS)
+@pytest.mark.parametrize("cls", AGENT_SUITE)
 def test_a_keyless_state_of_any_batch_shape_is_the_stateless_state(
     cls: BatcherKind, mode: str
 ) -> None:
@@ -88,7 +88,7 @@ def test_a_keyless_state_of_any_batch_shape_is_the_stateless_state(
 
 # ---------------------------------------------------------------------- observations
 @pytest.mark.parametrize("mode", MODES)
-@pytest.mark.parametrize("cls", BATCHERS)
+@pytest.mark.parametrize("cls", AGENT_SUITE)
 def test_observations_are_c_contiguous_in_every_mode(cls: BatcherKind, mode: str) -> None:
     pytest.importorskip("torch")
     with cls(ContiguityAgent, ENV_MODES[mode], n_timesteps=30, seeds=[0, 1]) as b:
@@ -146,7 +146,7 @@ def test_history_holds_the_earlier_observations_and_actions_as_replay_rebuilds_t
 
 
 @pytest.mark.parametrize("mode", MODES)
-@pytest.mark.parametrize("cls", BATCHERS)
+@pytest.mark.parametrize("cls", AGENT_SUITE)
 def test_replayed_outputs_equal_acting_outputs_for_an_agent_over_its_past_actions(
     cls: BatcherKind, mode: str
 ) -> None:
@@ -162,7 +162,7 @@ def test_replayed_outputs_equal_acting_outputs_for_an_agent_over_its_past_action
 
 
 # ---------------------------------------------------------------------- construction errors
-@pytest.mark.parametrize("cls", BATCHERS)
+@pytest.mark.parametrize("cls", AGENT_SUITE)
 def test_an_empty_agent_info_example_says_to_pass_none(cls: BatcherKind) -> None:
     env = functools.partial(CountingEnv, n_envs=2)
     with pytest.raises(TypeError, match=r"agent_info=None"):
@@ -178,7 +178,7 @@ def create_env(n_envs: int, env_id: str = "CartPole-v1", seed: int | None = None
     return GymVecEnv(env_id, n_envs, seed)  # type: ignore[arg-type]  # None on purpose
 
 
-@pytest.mark.parametrize("cls", BATCHERS)
+@pytest.mark.parametrize("cls", AGENT_SUITE)
 def test_a_seed_in_the_wrong_parameter_says_how_make_env_is_called(cls: BatcherKind) -> None:
     make_env = functools.partial(create_env, 4)  # make_env(0) -> create_env(4, 0): seed None
     with pytest.raises(TypeError) as info:

@@ -88,16 +88,14 @@ class RayBatcher(Batcher):
         BatcherTimeoutError: the actors were not all started after ``start_timeout``.
         WorkerError: building an actor's env or agent raised.
 
-    Example:
-        >>> import functools, os
-        >>> from rlstructures.batchers.testing import CountingEnv, CountingAgent
-        >>> def collect():  # doctest: +SKIP
-        ...     with RayBatcher(CountingAgent, functools.partial(CountingEnv, n_envs=2),
-        ...                     n_timesteps=3, seeds=[0, 10]) as batcher:
-        ...         batcher.reset()
-        ...         batcher.execute()
-        ...         trajectories, n_running = batcher.get()
-        ...     return trajectories.trajectories["observation/frame"].shape
+    Example (on a running Ray, or a local one it starts)::
+
+        batcher = RayBatcher(make_agent, make_env, n_timesteps=100, seeds=[0, 1000],
+                             address="10.0.0.5:6379", actor_options={"num_cpus": 1})
+        batcher.reset()
+        batcher.execute()
+        trajectories, n_running = batcher.get()   # [n_envs, 100] steps
+        batcher.close()
     """
 
     def __init__(
