@@ -9,9 +9,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from rlstructures.batchers import LocalBatcher, MultiProcessBatcher
+from rlstructures.batchers import InferenceBatcher, LocalBatcher, MultiProcessBatcher
 
-BATCHERS = [LocalBatcher, MultiProcessBatcher]
+BATCHERS = [LocalBatcher, MultiProcessBatcher, InferenceBatcher]
+# batchers with an agent copy per worker (seeded by agent_seeds[w]); InferenceBatcher has one
+ONE_AGENT_PER_WORKER = [LocalBatcher, MultiProcessBatcher]
 SHM_PREFIXES = ("rls_", "psm_", "wnsm_", "torch_")
 
 

@@ -7,7 +7,7 @@ import functools
 import numpy as np
 import pytest
 
-from rlstructures.batchers import LocalBatcher, MultiProcessBatcher
+from rlstructures.batchers import InferenceBatcher, LocalBatcher, MultiProcessBatcher
 from rlstructures.batchers.testing import CountingAgent, CountingEnv
 from tests.batchers.conftest import BATCHERS
 
@@ -25,7 +25,7 @@ def test_cpu_device_returns_numpy(cls: type[LocalBatcher]) -> None:
 
 
 @pytest.mark.cuda
-@pytest.mark.parametrize("cls", [LocalBatcher, MultiProcessBatcher])
+@pytest.mark.parametrize("cls", [LocalBatcher, MultiProcessBatcher, InferenceBatcher])
 def test_cuda_device_returns_tensors_on_it(cls: type[LocalBatcher]) -> None:
     torch = pytest.importorskip("torch")
     with cls(CountingAgent, ENV, n_timesteps=3, seeds=[0, 1], device="cuda:0") as ref_b:
