@@ -119,7 +119,9 @@ class InferenceBatcher(MultiProcessBatcher):
 
     Args:
         make_agent, make_env, n_timesteps, seeds, agent_info, env_info, device,
-        store_agent_state: see ``Batcher``. ``device="cuda:N"``: the agent gets
+        store_agent_state: see ``Batcher``. ``make_agent`` is only called in this process
+            (any callable will do); workers unpickle ``make_env`` alone, so they import only
+            what the env needs (not torch, for a torch agent defined elsewhere). ``device="cuda:N"``: the agent gets
             ``observation``, ``agent_info`` and ``history`` as torch tensors on that device
             (copied through pinned memory on a side stream; its model must live there) and
             ``get()`` returns tensors there; workers never touch CUDA
@@ -186,14 +188,13 @@ class InferenceBatcher(MultiProcessBatcher):
     # ------------------------------------------------------------------ lifecycle
     def _start(self, ctx: Any, torch_threads: int | None, batch_scheduling: bool) -> None:
         del torch_threads  # workers run no agent
-        try:
-            factories = pickle.dumps((self.make_agent, self.make_env))
+        try:  # only make_env crosses: the agent is built here (any callable will do)
+            factory = pickle.dumps(self.make_env)
         except Exception as exc:
             raise TypeError(
-                "InferenceBatcher sends make_env to its worker processes, so make_agent and "
-                f"make_env must be picklable; pickling failed: {exc}. Use module-level "
-                "functions or classes, or functools.partial of them (not lambdas or local "
-                "functions)."
+                "InferenceBatcher sends make_env to its worker processes, so it must be "
+                f"picklable; pickling failed: {exc}. Use a module-level function or class, or "
+                "a functools.partial of one (not a lambda or a local function)."
             ) from exc
         n, w_count, T = self.n_envs_per_worker, self.n_workers, self.n_timesteps
         traj = Segment.create(
@@ -225,7 +226,7 @@ class InferenceBatcher(MultiProcessBatcher):
             for i, seed in enumerate(self.seeds):
                 cfg = InferenceWorkerConfig(
                     index=i,
-                    factories=factories,
+                    make_env=factory,
                     seed=seed,
                     layout=self.layout,
                     exchange=xlayout,

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import gc
 import os
+import pickle
 import signal
 import sys
 from dataclasses import dataclass
@@ -40,7 +41,7 @@ from rlstructures.batchers._exchange import ExchangeLayout
 from rlstructures.batchers._layout import BufferLayout, Specs, rows
 from rlstructures.batchers._shm import Segment
 from rlstructures.batchers._wakeup import Semaphores, wait_bounded
-from rlstructures.batchers._worker import _die_with_owner, _factories, _use_batch_scheduling
+from rlstructures.batchers._worker import _UNPICKLE_HINT, _die_with_owner, _use_batch_scheduling
 from rlstructures.dicttensor import DictTensor
 
 __all__ = ["InferenceWorkerConfig", "inference_worker_main"]
@@ -51,7 +52,7 @@ class InferenceWorkerConfig:
     """Everything an InferenceBatcher worker needs (pickled once, at start)."""
 
     index: int
-    factories: Any  # pickled (make_agent, make_env): only make_env is used here
+    make_env: bytes  # pickled: workers never unpickle make_agent (nor import what it needs)
     seed: int
     layout: BufferLayout
     exchange: ExchangeLayout
@@ -161,6 +162,13 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _unpickle(payload: bytes) -> Any:
+    try:
+        return pickle.loads(payload)
+    except Exception as exc:
+        raise RuntimeError(f"{_UNPICKLE_HINT} ({type(exc).__name__}: {exc})") from exc
+
+
 def inference_worker_main(cfg: InferenceWorkerConfig, conn: Connection) -> None:
     """Entry point of an InferenceBatcher worker process."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
@@ -174,7 +182,7 @@ def inference_worker_main(cfg: InferenceWorkerConfig, conn: Connection) -> None:
     try:
         traj = Segment.attach(reduction.recv_handle(conn), cfg.layout.size)
         xch = Segment.attach(reduction.recv_handle(conn), cfg.exchange.size)
-        _, make_env = _factories(cfg.factories)
+        make_env = _unpickle(cfg.make_env)
         env = make_vec_env(make_env, cfg.seed, f"worker {cfg.index}")
         if env.n_envs != cfg.n_envs:
             raise ValueError(

@@ -1,0 +1,225 @@
+"""InferenceBatcher against MultiProcessBatcher: the same envs and policy, one run.
+
+CartPole-v1 (GymVecEnv, auto-reset), ``--workers`` workers x ``--envs`` envs, ``--timesteps``
+steps per collection. Three policies, an action sampled from the softmax
+(``torch.multinomial``):
+
+* ``small MLP``: 4-64-64-2, tanh;
+* ``large MLP``: 4-1024-1024-2, tanh;
+* ``transformer``: attends over the last 8 observations of the slice through ``history``
+  (a linear embedding to 64, one ``TransformerEncoderLayer`` of 4 heads and a 128-wide
+  feed-forward, the last token to 2 logits).
+
+Env steps per second, median of the timed collections; the two batchers are built once
+per policy and measured in ``--rounds`` alternating blocks (one warm-up and ``--repeats``
+timed collections each), the ratio taken from the same run. One torch thread everywhere
+(MultiProcessBatcher's workers by default; this process set so too).
+
+Then memory: a 50M-parameter MLP (4-5000-5000-5000-2, float32: 200 MB), total resident
+memory of the owner and its workers after one collection, as the sum of their PSS
+(proportional set size, ``/proc/<pid>/smaps_rollup``: shared pages counted once overall).
+
+Run: ``python tools/bench/inference_batchers.py [--envs 32] [--policies small large
+transformer] [--memory]``; ``tools/bench/batchers.py --inference`` runs it too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import os
+import platform
+import statistics
+import time
+from typing import Any
+
+import numpy as np
+import torch
+
+from rlstructures.agents import Agent, GymVecEnv
+from rlstructures.batchers import Batcher, InferenceBatcher, MultiProcessBatcher
+from rlstructures.dicttensor import DictTensor, TemporalDictTensor
+
+ENV_ID = "CartPole-v1"
+WINDOW = 8  # observations the transformer attends over
+
+
+class Attention(torch.nn.Module):
+    """The small transformer policy: ``[n, t, 4]`` observations to ``[n, 2]`` logits."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = torch.nn.Linear(4, 64)
+        self.layer = torch.nn.TransformerEncoderLayer(
+            64, 4, dim_feedforward=128, dropout=0.0, batch_first=True
+        )
+        self.head = torch.nn.Linear(64, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.layer(self.embed(x))[:, -1])
+
+
+def mlp(*sizes: int) -> torch.nn.Module:
+    layers: list[torch.nn.Module] = []
+    for a, b in zip(sizes[:-1], sizes[1:], strict=True):
+        layers += [torch.nn.Linear(a, b), torch.nn.Tanh()]
+    return torch.nn.Sequential(*layers[:-1])
+
+
+def make_policy(kind: str) -> torch.nn.Module:
+    torch.manual_seed(0)
+    if kind == "small":
+        return mlp(4, 64, 64, 2)
+    if kind == "large":
+        return mlp(4, 1024, 1024, 2)
+    if kind == "transformer":
+        return Attention().eval()
+    if kind == "50M":
+        return mlp(4, 5000, 5000, 5000, 2)
+    raise ValueError(f"unknown policy {kind!r}")
+
+
+class PolicyAgent(Agent):
+    """A benchmark policy as a stateless Agent (the transformer reads ``history``)."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self.policy = make_policy(kind)
+
+    def require_history(self) -> bool:
+        return self.kind == "transformer"
+
+    def __call__(
+        self,
+        state: DictTensor,
+        observation: DictTensor,
+        agent_info: DictTensor,
+        history: TemporalDictTensor | None = None,
+    ) -> tuple[DictTensor, DictTensor]:
+        with torch.no_grad():
+            frame = torch.as_tensor(observation["frame"], dtype=torch.float32)
+            if history is not None:
+                past = torch.as_tensor(history["observation/frame"], dtype=torch.float32)
+                seq = torch.cat([past[:, -(WINDOW - 1) :], frame[:, None]], dim=1)
+                logits = self.policy(seq)
+            else:
+                logits = self.policy(frame)
+            action = torch.multinomial(torch.softmax(logits, dim=-1), 1)[:, 0]
+        return DictTensor({"action": action.numpy()}, batch_shape=(len(action),)), state
+
+
+def make_env(seed: int, n_envs: int) -> GymVecEnv:
+    return GymVecEnv(ENV_ID, n_envs, seed, auto_reset=True)
+
+
+def build(cls: Any, kind: str, workers: int, n_envs: int, timesteps: int) -> Batcher:
+    b: Batcher = cls(
+        functools.partial(PolicyAgent, kind),
+        functools.partial(make_env, n_envs=n_envs),
+        n_timesteps=timesteps,
+        seeds=[1000 * w for w in range(workers)],
+    )
+    b.reset()
+    return b
+
+
+def collect(b: Batcher) -> int:
+    b.execute()
+    trajectories, _ = b.get()
+    return int(trajectories.lengths.sum())
+
+
+def rates(b: Batcher, repeats: int) -> list[float]:
+    collect(b)  # warm-up
+    out = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        steps = collect(b)
+        out.append(steps / (time.perf_counter() - t0))
+    return out
+
+
+def pss_kib(pid: int) -> int:
+    with open(f"/proc/{pid}/smaps_rollup") as f:
+        for line in f:
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    raise RuntimeError(f"no Pss in /proc/{pid}/smaps_rollup")
+
+
+def total_pss_mib(b: Any) -> tuple[float, float]:
+    """(owner, workers) PSS in MiB."""
+    workers = sum(pss_kib(w.process.pid) for w in b._workers)
+    return pss_kib(os.getpid()) / 1024, workers / 1024
+
+
+def speed(policies: list[str], workers: int, n_envs: int, timesteps: int, repeats: int, rounds: int) -> None:
+    print(
+        f"\n{workers} workers x {n_envs} envs, {timesteps} steps per collection; median of "
+        f"{repeats * rounds} collections ({rounds} alternating rounds of {repeats})"
+    )
+    print(f"{'policy':12s} {'MultiProcess':>13s} {'Inference':>11s} {'ratio':>7s}  bar")
+    bars = {"small": 0.8, "large": 1.0, "transformer": 1.0}
+    for kind in policies:
+        contenders = {
+            "mp": build(MultiProcessBatcher, kind, workers, n_envs, timesteps),
+            "inf": build(InferenceBatcher, kind, workers, n_envs, timesteps),
+        }
+        runs: dict[str, list[float]] = {k: [] for k in contenders}
+        try:
+            for _ in range(rounds):
+                for name, b in contenders.items():
+                    runs[name] += rates(b, repeats)
+        finally:
+            for b in contenders.values():
+                b.close()
+        mp_rate, inf_rate = (statistics.median(runs[k]) for k in ("mp", "inf"))
+        ratio = inf_rate / mp_rate
+        bar = bars.get(kind, float("nan"))
+        print(
+            f"{kind:12s} {mp_rate:13.0f} {inf_rate:11.0f} {ratio:7.2f}  >= {bar} "
+            f"{'met' if ratio >= bar else 'NOT met'}"
+        )
+
+
+def memory(workers: int, n_envs: int, timesteps: int) -> None:
+    params = sum(p.numel() for p in make_policy("50M").parameters())
+    print(f"\nmemory, {params / 1e6:.1f}M-parameter MLP, {workers} workers x {n_envs} envs (PSS, MiB)")
+    print(f"{'batcher':20s} {'owner':>8s} {'workers':>8s} {'total':>8s}")
+    totals = {}
+    for cls in (MultiProcessBatcher, InferenceBatcher):
+        b = build(cls, "50M", workers, n_envs, timesteps)
+        try:
+            collect(b)
+            owner, work = total_pss_mib(b)
+        finally:
+            b.close()
+        totals[cls.__name__] = owner + work
+        print(f"{cls.__name__:20s} {owner:8.0f} {work:8.0f} {owner + work:8.0f}")
+    ratio = totals["InferenceBatcher"] / totals["MultiProcessBatcher"]
+    print(f"InferenceBatcher / MultiProcessBatcher: {ratio:.2f} (bar <= 0.6: {'met' if ratio <= 0.6 else 'NOT met'})")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--envs", type=int, default=32, help="envs per worker")
+    parser.add_argument("--timesteps", type=int, default=100)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--policies", nargs="*", default=["small", "large", "transformer"])
+    parser.add_argument("--memory", action="store_true", help="also the 50M-parameter memory check")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
+        f"{platform.python_version()}, torch {torch.__version__}, numpy {np.__version__}"
+    )
+    if args.policies:
+        speed(args.policies, args.workers, args.envs, args.timesteps, args.repeats, args.rounds)
+    if args.memory:
+        memory(args.workers, args.envs, args.timesteps)
+
+
+if __name__ == "__main__":
+    main()
