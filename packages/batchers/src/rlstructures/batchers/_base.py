@@ -17,9 +17,9 @@ import numpy as np
 import numpy.typing as npt
 
 from rlstructures.agents import Agent, VecEnv
-from rlstructures.batchers._build import probe_specs, replicate
 from rlstructures.batchers._layout import BufferLayout, Specs
 from rlstructures.batchers._legacy import removed_attribute
+from rlstructures.batchers._probe import probe_specs, replicate
 from rlstructures.batchers._shm import format_bytes
 from rlstructures.batchers.errors import BatcherStateError
 from rlstructures.dicttensor import DictTensor, Spec, TemporalDictTensor, Trajectories
