@@ -16,7 +16,7 @@ from rlstructures.agents import Agent, GymVecEnv
 from rlstructures.batchers import Batcher, LocalBatcher
 from rlstructures.batchers.testing import CountingAgent, CountingEnv
 from rlstructures.dicttensor import DictTensor, TemporalDictTensor, Trajectories
-from tests.batchers.conftest import BATCHERS
+from tests.batchers.conftest import BATCHERS, ONE_AGENT_PER_WORKER
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -80,9 +80,11 @@ REF_N = 12
 
 
 @functools.cache
-def reference() -> tuple[Trajectories, ...]:
-    """The first REF_N results of a LocalBatcher with the same seeds, each cloned at once."""
-    with batcher(LocalBatcher) as b:
+def reference(cls: type[Batcher]) -> tuple[Trajectories, ...]:
+    """The first REF_N results with the same seeds, each cloned at once: of a LocalBatcher
+    (the same for batchers with an agent copy per worker), else of ``cls`` itself (one agent
+    seeded once draws other random actions)."""
+    with batcher(LocalBatcher if cls in ONE_AGENT_PER_WORKER else cls) as b:
         return tuple(collect(b).clone() for _ in range(REF_N))
 
 
@@ -98,7 +100,7 @@ def cycle(b: Batcher, n: int, first: int) -> None:
     """n more results (the first is result number ``first``), each checked then dropped."""
     for i in range(first, first + n):
         tr = collect(b)
-        assert tr.equal(reference()[i]), i
+        assert tr.equal(reference(type(b))[i]), i
         del tr
 
 
@@ -123,7 +125,7 @@ def test_held_trajectories_torch_views_and_numpy_views_never_change(cls: type[Ba
 
             for k, v in tensors.items():
                 assert torch.equal(t1_torch.trajectories[k], v), k
-        assert t1.equal(reference()[0])
+        assert t1.equal(reference(cls)[0])
 
 
 @pytest.mark.parametrize("cls", BATCHERS)
@@ -181,7 +183,7 @@ def test_many_held_results_all_stay_intact(cls: type[Batcher]) -> None:
     with batcher(cls) as b:
         held = [collect(b) for _ in range(6)]
         for i, tr in enumerate(held):
-            assert tr.equal(reference()[i])
+            assert tr.equal(reference(cls)[i])
         for i in range(1, 6):
             for k in held[0].trajectories.keys():
                 assert not np.shares_memory(held[0].trajectories[k], held[i].trajectories[k])
@@ -192,7 +194,7 @@ def test_many_held_results_all_stay_intact(cls: type[Batcher]) -> None:
 def test_results_stay_correct_whatever_the_caller_holds_or_drops(cls: type[Batcher]) -> None:
     """Results held for different spans and dropped in between, against the reference."""
     n = REF_N
-    expected = reference()
+    expected = reference(cls)
     held: dict[int, Any] = {}
     # index of a result -> the index of the result after which it is dropped (None: never)
     drop_after = {0: None, 1: 1, 2: 5, 3: 3, 4: 4, 5: 8, 6: 6, 7: 7, 8: 11, 9: 9, 10: 10}

@@ -34,88 +34,19 @@ import time
 from typing import Any
 
 import numpy as np
-import torch
 
-from rlstructures.agents import Agent, GymVecEnv
+from rlstructures.agents import GymVecEnv
 from rlstructures.batchers import Batcher, InferenceBatcher, MultiProcessBatcher
-from rlstructures.dicttensor import DictTensor, TemporalDictTensor
 
 ENV_ID = "CartPole-v1"
-WINDOW = 8  # observations the transformer attends over
-
-
-class Attention(torch.nn.Module):
-    """The small transformer policy: ``[n, t, 4]`` observations to ``[n, 2]`` logits."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.embed = torch.nn.Linear(4, 64)
-        self.layer = torch.nn.TransformerEncoderLayer(
-            64, 4, dim_feedforward=128, dropout=0.0, batch_first=True
-        )
-        self.head = torch.nn.Linear(64, 2)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.layer(self.embed(x))[:, -1])
-
-
-def mlp(*sizes: int) -> torch.nn.Module:
-    layers: list[torch.nn.Module] = []
-    for a, b in zip(sizes[:-1], sizes[1:], strict=True):
-        layers += [torch.nn.Linear(a, b), torch.nn.Tanh()]
-    return torch.nn.Sequential(*layers[:-1])
-
-
-def make_policy(kind: str) -> torch.nn.Module:
-    torch.manual_seed(0)
-    if kind == "small":
-        return mlp(4, 64, 64, 2)
-    if kind == "large":
-        return mlp(4, 1024, 1024, 2)
-    if kind == "transformer":
-        return Attention().eval()
-    if kind == "50M":
-        return mlp(4, 5000, 5000, 5000, 2)
-    raise ValueError(f"unknown policy {kind!r}")
-
-
-class PolicyAgent(Agent):
-    """A benchmark policy as a stateless Agent (the transformer reads ``history``)."""
-
-    def __init__(self, kind: str) -> None:
-        self.kind = kind
-        self.policy = make_policy(kind)
-
-    def require_history(self) -> bool:
-        return self.kind == "transformer"
-
-    def __call__(
-        self,
-        state: DictTensor,
-        observation: DictTensor,
-        agent_info: DictTensor,
-        history: TemporalDictTensor | None = None,
-    ) -> tuple[DictTensor, DictTensor]:
-        with torch.no_grad():
-            frame = torch.as_tensor(observation["frame"], dtype=torch.float32)
-            if history is not None:
-                past = torch.as_tensor(history["observation/frame"], dtype=torch.float32)
-                seq = torch.cat([past[:, -(WINDOW - 1) :], frame[:, None]], dim=1)
-                logits = self.policy(seq)
-            else:
-                logits = self.policy(frame)
-            action = torch.multinomial(torch.softmax(logits, dim=-1), 1)[:, 0]
-        return DictTensor({"action": action.numpy()}, batch_shape=(len(action),)), state
-
-
-def make_env(seed: int, n_envs: int) -> GymVecEnv:
-    return GymVecEnv(ENV_ID, n_envs, seed, auto_reset=True)
 
 
 def build(cls: Any, kind: str, workers: int, n_envs: int, timesteps: int) -> Batcher:
+    from inference_policies import PolicyAgent  # torch: see inference_policies.py
+
     b: Batcher = cls(
         functools.partial(PolicyAgent, kind),
-        functools.partial(make_env, n_envs=n_envs),
+        functools.partial(GymVecEnv, ENV_ID, n_envs, auto_reset=True),  # make_env(seed)
         n_timesteps=timesteps,
         seeds=[1000 * w for w in range(workers)],
     )
@@ -153,7 +84,9 @@ def total_pss_mib(b: Any) -> tuple[float, float]:
     return pss_kib(os.getpid()) / 1024, workers / 1024
 
 
-def speed(policies: list[str], workers: int, n_envs: int, timesteps: int, repeats: int, rounds: int) -> None:
+def speed(
+    policies: list[str], workers: int, n_envs: int, timesteps: int, repeats: int, rounds: int
+) -> None:
     print(
         f"\n{workers} workers x {n_envs} envs, {timesteps} steps per collection; median of "
         f"{repeats * rounds} collections ({rounds} alternating rounds of {repeats})"
@@ -183,8 +116,12 @@ def speed(policies: list[str], workers: int, n_envs: int, timesteps: int, repeat
 
 
 def memory(workers: int, n_envs: int, timesteps: int) -> None:
+    from inference_policies import make_policy
+
     params = sum(p.numel() for p in make_policy("50M").parameters())
-    print(f"\nmemory, {params / 1e6:.1f}M-parameter MLP, {workers} workers x {n_envs} envs (PSS, MiB)")
+    print(
+        f"\nmemory, {params / 1e6:.1f}M-parameter MLP, {workers} workers x {n_envs} envs (PSS, MiB)"
+    )
     print(f"{'batcher':20s} {'owner':>8s} {'workers':>8s} {'total':>8s}")
     totals = {}
     for cls in (MultiProcessBatcher, InferenceBatcher):
@@ -197,11 +134,16 @@ def memory(workers: int, n_envs: int, timesteps: int) -> None:
         totals[cls.__name__] = owner + work
         print(f"{cls.__name__:20s} {owner:8.0f} {work:8.0f} {owner + work:8.0f}")
     ratio = totals["InferenceBatcher"] / totals["MultiProcessBatcher"]
-    print(f"InferenceBatcher / MultiProcessBatcher: {ratio:.2f} (bar <= 0.6: {'met' if ratio <= 0.6 else 'NOT met'})")
+    print(
+        f"InferenceBatcher / MultiProcessBatcher: {ratio:.2f} "
+        f"(bar <= 0.6: {'met' if ratio <= 0.6 else 'NOT met'})"
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--envs", type=int, default=32, help="envs per worker")
     parser.add_argument("--timesteps", type=int, default=100)
@@ -210,6 +152,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--policies", nargs="*", default=["small", "large", "transformer"])
     parser.add_argument("--memory", action="store_true", help="also the 50M-parameter memory check")
     args = parser.parse_args(argv)
+    import torch
+
     torch.set_num_threads(1)
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
