@@ -12,8 +12,11 @@ steps per collection. Three policies, an action sampled from the softmax
 
 Env steps per second, median of the timed collections; the two batchers are built once
 per policy and measured in ``--rounds`` alternating blocks (one warm-up and ``--repeats``
-timed collections each), the ratio taken from the same run. One torch thread everywhere
-(MultiProcessBatcher's workers by default; this process set so too).
+timed collections each), the ratio taken from the same run. MultiProcessBatcher's workers
+run one torch thread each (its default); this process ``--owner-threads`` (2: while
+InferenceBatcher's agent call runs the workers wait, so it has both cores), with
+``OMP_WAIT_POLICY=PASSIVE`` so that idle OpenMP threads sleep instead of spinning on the
+cores the workers need.
 
 Then memory: a 50M-parameter MLP (4-5000-5000-5000-2, float32: 200 MB), total resident
 memory of the owner and its workers after one collection, as the sum of their PSS
@@ -151,13 +154,22 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--policies", nargs="*", default=["small", "large", "transformer"])
     parser.add_argument("--memory", action="store_true", help="also the 50M-parameter memory check")
+    parser.add_argument(
+        "--owner-threads",
+        type=int,
+        default=2,
+        help="torch threads of this process (InferenceBatcher's agent calls run here while "
+        "the workers wait; MultiProcessBatcher's workers keep 1 each)",
+    )
     args = parser.parse_args(argv)
     import torch
 
-    torch.set_num_threads(1)
+    torch.set_num_threads(args.owner_threads)
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
-        f"{platform.python_version()}, torch {torch.__version__}, numpy {np.__version__}"
+        f"{platform.python_version()}, torch {torch.__version__}, numpy {np.__version__}; "
+        f"owner torch threads {args.owner_threads}, OMP_WAIT_POLICY="
+        f"{os.environ.get('OMP_WAIT_POLICY')}"
     )
     if args.policies:
         speed(args.policies, args.workers, args.envs, args.timesteps, args.repeats, args.rounds)
@@ -166,4 +178,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
+    # OpenMP threads that spin after a parallel region would take the cores the workers
+    # step on: set before torch is imported (the default unless the caller set it)
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     main()

@@ -39,8 +39,10 @@ def checks_of(specs: Mapping[str, Spec]) -> Checks:
 
 
 def at(where: Where) -> str:
-    """``where`` for a message: "probe", "worker 1, step 7", or for the agent of all workers
-    (worker -1, InferenceBatcher's) "the agent (InferenceBatcher), step 7"."""
+    """``where`` for a message: "probe", "worker 1, step 7", "the agent (...), step 7".
+
+    Worker -1 is InferenceBatcher's one agent, acting for every worker.
+    """
     if isinstance(where, str):
         return where
     who = f"worker {where[0]}" if where[0] >= 0 else "the agent (InferenceBatcher)"

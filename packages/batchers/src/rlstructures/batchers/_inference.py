@@ -121,11 +121,11 @@ class InferenceBatcher(MultiProcessBatcher):
         make_agent, make_env, n_timesteps, seeds, agent_info, env_info, device,
         store_agent_state: see ``Batcher``. ``make_agent`` is only called in this process
             (any callable will do); workers unpickle ``make_env`` alone, so they import only
-            what the env needs (not torch, for a torch agent defined elsewhere). ``device="cuda:N"``: the agent gets
-            ``observation``, ``agent_info`` and ``history`` as torch tensors on that device
-            (copied through pinned memory on a side stream; its model must live there) and
-            ``get()`` returns tensors there; workers never touch CUDA
-            (``CUDA_VISIBLE_DEVICES=""``).
+            what the env needs (not torch, for a torch agent defined elsewhere).
+            ``device="cuda:N"``: the agent gets ``observation``, ``agent_info`` and
+            ``history`` as torch tensors on that device (copied through pinned memory on a
+            side stream; its model must live there) and ``get()`` returns tensors there;
+            workers never touch CUDA (``CUDA_VISIBLE_DEVICES=""``).
         agent_seeds: the one agent is seeded with ``agent_seeds[0]`` (a stochastic agent
             then draws one stream for all envs: results differ from the other batchers').
         start_method: "spawn" (default) or "forkserver".
@@ -161,7 +161,6 @@ class InferenceBatcher(MultiProcessBatcher):
             )
         self._spin = bool(spin)
         self._owner = _Owner(Stepper[int]("rlstructures-inference-stepper"))
-        self._owner_finalizer = weakref.finalize(self, self._owner.release)
         self._fast_of: dict[int, bool] = {}
         self._waiting_for = "the agent"
         self._pending: dict[str, Any] | None = None
@@ -182,8 +181,11 @@ class InferenceBatcher(MultiProcessBatcher):
                 batch_scheduling=batch_scheduling,
             )
         except BaseException:
-            self._owner_finalizer()
+            self._owner.release()
             raise
+        # created after MultiProcessBatcher's: at interpreter exit it runs first, so the
+        # stepping thread stops before the workers and segments go
+        self._owner_finalizer = weakref.finalize(self, self._owner.release)
 
     # ------------------------------------------------------------------ lifecycle
     def _start(self, ctx: Any, torch_threads: int | None, batch_scheduling: bool) -> None:
@@ -315,7 +317,11 @@ class InferenceBatcher(MultiProcessBatcher):
     def _close(self) -> None:
         self._owner.closing = True  # mid-slice workers are busy: release() kills them
         super()._close()
-        self._owner_finalizer()
+        finalizer = getattr(self, "_owner_finalizer", None)
+        if finalizer is not None:
+            finalizer()
+        else:  # construction failed
+            self._owner.release()
 
     def _interrupt(self) -> None:
         self._owner.closing = True
