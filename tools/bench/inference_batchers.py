@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import importlib
 import os
 import platform
 import statistics
@@ -44,11 +45,14 @@ from rlstructures.batchers import Batcher, InferenceBatcher, MultiProcessBatcher
 ENV_ID = "CartPole-v1"
 
 
-def build(cls: Any, kind: str, workers: int, n_envs: int, timesteps: int) -> Batcher:
-    from inference_policies import PolicyAgent  # torch: see inference_policies.py
+def policies() -> Any:
+    """The sibling module holding the torch policies (imported late: see its docstring)."""
+    return importlib.import_module("inference_policies")
 
+
+def build(cls: Any, kind: str, workers: int, n_envs: int, timesteps: int) -> Batcher:
     b: Batcher = cls(
-        functools.partial(PolicyAgent, kind),
+        functools.partial(policies().PolicyAgent, kind),
         functools.partial(GymVecEnv, ENV_ID, n_envs, auto_reset=True),  # make_env(seed)
         n_timesteps=timesteps,
         seeds=[1000 * w for w in range(workers)],
@@ -119,9 +123,7 @@ def speed(
 
 
 def memory(workers: int, n_envs: int, timesteps: int) -> None:
-    from inference_policies import make_policy
-
-    params = sum(p.numel() for p in make_policy("50M").parameters())
+    params = sum(p.numel() for p in policies().make_policy("50M").parameters())
     print(
         f"\nmemory, {params / 1e6:.1f}M-parameter MLP, {workers} workers x {n_envs} envs (PSS, MiB)"
     )

@@ -29,7 +29,8 @@ class Attention(torch.nn.Module):
         self.head = torch.nn.Linear(64, 2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.layer(self.embed(x))[:, -1])
+        logits: torch.Tensor = self.head(self.layer(self.embed(x))[:, -1])
+        return logits
 
 
 def mlp(*sizes: int) -> torch.nn.Module:
