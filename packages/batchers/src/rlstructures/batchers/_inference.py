@@ -8,17 +8,18 @@ import pickle
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from multiprocessing import reduction
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 import numpy.typing as npt
 
 from rlstructures.agents import Agent, VecEnv
 from rlstructures.batchers._agent_side import AgentSide
+from rlstructures.batchers._base import BatcherOptions
 from rlstructures.batchers._checks import check_agent
 from rlstructures.batchers._exceptions import describe_exception
 from rlstructures.batchers._exchange import ExchangeLayout
@@ -29,8 +30,11 @@ from rlstructures.batchers._multiprocess import (
     START_TIMEOUT,
     MultiProcessBatcher,
     _describe_buffer,
+    _Resources,
     _Worker,
 )
+from rlstructures.batchers._pool import Output
+from rlstructures.batchers._protocol import Reset
 from rlstructures.batchers._shm import Segment
 from rlstructures.batchers._stepper import Stepper
 from rlstructures.batchers._wakeup import Semaphores, semaphores_available, wait_bounded
@@ -42,6 +46,9 @@ from rlstructures.batchers.errors import (
     WorkerError,
 )
 from rlstructures.dicttensor import DictTensor
+
+if TYPE_CHECKING:
+    from typing import Unpack  # Python >= 3.11; annotations only (3.10 at runtime)
 
 __all__ = ["InferenceBatcher"]
 
@@ -143,16 +150,10 @@ class InferenceBatcher(MultiProcessBatcher):
         make_agent: Callable[[], Agent],
         make_env: Callable[[int], VecEnv],
         *,
-        n_timesteps: int,
-        seeds: Sequence[int],
-        agent_info: DictTensor | None = None,
-        env_info: DictTensor | None = None,
-        agent_seeds: Sequence[int] | None = None,
-        device: Any = "cpu",
-        store_agent_state: bool = False,
         start_method: str = "spawn",
         batch_scheduling: bool = True,
         spin: bool = False,
+        **common: Unpack[BatcherOptions],
     ) -> None:
         if not semaphores_available():
             raise OSError(
@@ -161,7 +162,6 @@ class InferenceBatcher(MultiProcessBatcher):
             )
         self._spin = bool(spin)
         self._owner = _Owner(Stepper[int]("rlstructures-inference-stepper"))
-        self._fast_of: dict[int, bool] = {}
         self._waiting_for = "the agent"
         self._pending: dict[str, Any] | None = None
         self._device_agent: Any = None  # _cuda.DeviceAgent with a CUDA device
@@ -169,16 +169,10 @@ class InferenceBatcher(MultiProcessBatcher):
             super().__init__(
                 make_agent,
                 make_env,
-                n_timesteps=n_timesteps,
-                seeds=seeds,
-                agent_info=agent_info,
-                env_info=env_info,
-                agent_seeds=agent_seeds,
-                device=device,
-                store_agent_state=store_agent_state,
                 start_method=start_method,
-                torch_threads=None,
+                torch_threads=None,  # workers run no agent
                 batch_scheduling=batch_scheduling,
+                **common,
             )
         except BaseException:
             self._owner.release()
@@ -188,8 +182,11 @@ class InferenceBatcher(MultiProcessBatcher):
         self._owner_finalizer = weakref.finalize(self, self._owner.release)
 
     # ------------------------------------------------------------------ lifecycle
-    def _start(self, ctx: Any, torch_threads: int | None, batch_scheduling: bool) -> None:
-        del torch_threads  # workers run no agent
+    def _start(self) -> None:
+        self._res = _Resources()
+        self._finalizer = weakref.finalize(self, self._res.release)
+        self._prepared: Output | None = None  # the output of the running collection
+        ctx, batch_scheduling = self._ctx, self._batch_scheduling
         try:  # only make_env crosses: the agent is built here (any callable will do)
             factory = pickle.dumps(self.make_env)
         except Exception as exc:
@@ -263,13 +260,13 @@ class InferenceBatcher(MultiProcessBatcher):
         views = self.layout.views(traj.buffer)
         self._traj_views = views
         self._wait_for(lambda: [w for w in self._workers if not w.ready], START_TIMEOUT, "start")
-        modes = set(self._fast_of.values())
+        modes = {int(m) for m in self._status}  # each worker wrote 1 (step_into) or 0
         if len(modes) > 1:
             raise ValueError(
                 "InferenceBatcher: the VecEnvs of make_env differ in mode (some have step_into "
                 "in auto-reset mode, others not); every worker must run the same kind of VecEnv."
             )
-        self._fast = modes == {True}
+        self._fast = modes == {1}
         slots = T + 1 if self._fast else 1
         if self._target is not None:
             from rlstructures.batchers._cuda import DeviceAgent, StepStager
@@ -303,11 +300,6 @@ class InferenceBatcher(MultiProcessBatcher):
         ]
         self._ids: npt.NDArray[np.int64] = np.arange(N, dtype=np.int64)
         self._counts = [n] * w_count
-
-    def _handle(self, worker: _Worker, msg: tuple[Any, ...]) -> None:
-        if msg[0] == "ready":
-            self._fast_of[worker.index] = bool(msg[1])
-        super()._handle(worker, msg)
 
     def _fail(self, error: Exception) -> None:
         if threading.current_thread() is self._owner.stepper.thread:
@@ -432,7 +424,8 @@ class InferenceBatcher(MultiProcessBatcher):
     def _reset(self, agent_info: DictTensor, env_info: DictTensor) -> None:
         for w in self._workers:
             w.resetting = True
-            self._send(w, ("reset", self._worker_rows(env_info, w.index)))
+            rows = self._worker_rows
+            self._send(w, Reset(rows(agent_info, w.index), rows(env_info, w.index)))
         self._wait_for(lambda: [w for w in self._workers if w.resetting], None, "reset()")
         self._side.reset(agent_info)
         self._ids = np.arange(self.n_envs, dtype=np.int64)
@@ -443,7 +436,7 @@ class InferenceBatcher(MultiProcessBatcher):
         if self._pending is not None and owner.agent is not None:
             pending, self._pending = self._pending, None
             owner.agent.update(pending)
-        self._prepared = self._prepare_output()
+        self._prepared = self._pool.take()
         for w in self._workers:
             w.busy = True
         owner.stepper.submit(lambda: self._slice(agent_info))

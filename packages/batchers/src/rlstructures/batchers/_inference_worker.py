@@ -6,10 +6,10 @@ arrays, so that slot t of every worker together is the one ``[N, *row]`` batch t
 agent reads (see ``_exchange.py``).
 
 parent -> worker (pipe): the trajectory buffer's and the exchange segment's file
-                  descriptors (``send_handle``), then ("reset", env_info) | ("execute",)
-                  | ("close",)
-worker -> parent (pipe): ("ready", fast) | ("reset_done",)
-                  | ("error", type_name, message, traceback)
+                  descriptors (``send_handle``), then ``Reset`` (its env_info) | ``Execute``
+                  | ``Close`` (``_protocol.py``)
+worker -> parent (pipe): ``Ready`` (after writing ``status[w]``: 1 for a VecEnv with
+                  ``step_into`` in auto-reset mode, else 0) | ``ResetDone`` | ``Failed``
 
 One slice (after "execute"), ``done[w]`` / ``go[w]`` being this worker's semaphores:
 
@@ -32,13 +32,14 @@ import sys
 from dataclasses import dataclass
 from multiprocessing import reduction
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import Any, cast
 
 from rlstructures.batchers._build import make_vec_env
 from rlstructures.batchers._env_side import EnvSide, uses_step_into
 from rlstructures.batchers._exceptions import describe_exception
 from rlstructures.batchers._exchange import ExchangeLayout
 from rlstructures.batchers._layout import BufferLayout, Specs, rows
+from rlstructures.batchers._protocol import Command, Failed, Ready, Reset, ResetDone, unknown
 from rlstructures.batchers._shm import Segment
 from rlstructures.batchers._wakeup import Semaphores, wait_bounded
 from rlstructures.batchers._worker import _UNPICKLE_HINT, _die_with_owner, _use_batch_scheduling
@@ -192,24 +193,25 @@ def inference_worker_main(cfg: InferenceWorkerConfig, conn: Connection) -> None:
         slices = _Slices(cfg, env, traj, xch)
         gc.collect()
         gc.freeze()  # see worker_main: full collections would stall every step of the batch
-        conn.send(("ready", slices.fast))
+        slices.status[cfg.index] = int(slices.fast)
+        conn.send(Ready())
         while True:
             msg = conn.recv()
-            cmd = msg[0]
-            if cmd == "execute":
+            kind = getattr(msg, "kind", None)
+            if kind is Command.EXECUTE:
                 slices.run()
-            elif cmd == "reset":
-                slices.env_side.reset(msg[1])
-                conn.send(("reset_done",))
-            elif cmd == "close":
+            elif kind is Command.RESET:
+                slices.env_side.reset(cast(Reset, msg).env_info)
+                conn.send(ResetDone())
+            elif kind is Command.CLOSE:
                 break
             else:
-                raise RuntimeError(f"InferenceBatcher worker: unknown command {cmd!r}")
+                raise unknown(msg, f"worker {cfg.index}", Command)
     except (EOFError, BrokenPipeError, KeyboardInterrupt, _OwnerGone):
         pass  # the parent is gone: exit quietly
     except BaseException as exc:
         try:
-            conn.send(("error", *describe_exception(exc)))
+            conn.send(Failed(*describe_exception(exc)))
         except (OSError, ValueError):
             pass
         if slices is not None:
