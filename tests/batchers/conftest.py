@@ -12,7 +12,13 @@ from typing import Any
 
 import pytest
 
-from rlstructures.batchers import Batcher, LocalBatcher, MultiProcessBatcher, RayBatcher
+from rlstructures.batchers import (
+    Batcher,
+    InferenceBatcher,
+    LocalBatcher,
+    MultiProcessBatcher,
+    RayBatcher,
+)
 from tests.batchers.ray_local import RAY_ENV, actor_pids, local_ray, short_tmp
 
 # Ray reads these when it is imported: loopback addresses only, no token, no usage report
@@ -31,6 +37,9 @@ class BatcherKind:
             ``get(blocking=False)`` can be ``(None, n)``.
         env_processes: the envs step in processes of their own: a SIGKILL there (the env's
             ``kill_at_step``) is a WorkerError; False: they step in the test's process.
+        agent_per_worker: an agent copy per worker, seeded ``agent_seeds[w]`` (results of
+            a stochastic agent equal REFERENCE's); False: one agent acts for every worker
+            (InferenceBatcher: seeded ``agent_seeds[0]``).
         killed: what the WorkerError of a worker killed by SIGKILL says (a regex).
         fixture: a session fixture the batcher needs (a running Ray), set up before
             ``no_leaks`` takes its snapshot.
@@ -44,6 +53,7 @@ class BatcherKind:
     build: Callable[..., Batcher]
     asynchronous: bool = True
     env_processes: bool = True
+    agent_per_worker: bool = True
     killed: str = "killed by signal SIGKILL"
     fixture: str | None = None
     agent_suite: bool = True
@@ -62,6 +72,7 @@ class BatcherKind:
 BATCHERS = [
     BatcherKind("LocalBatcher", LocalBatcher, asynchronous=False, env_processes=False),
     BatcherKind("MultiProcessBatcher", MultiProcessBatcher),
+    BatcherKind("InferenceBatcher", InferenceBatcher, agent_per_worker=False),
     # on the session's local Ray (the ray_local fixture); Ray does not say which signal
     # killed an actor's process
     BatcherKind(
@@ -76,6 +87,7 @@ REFERENCE = BATCHERS[0]
 OTHERS = BATCHERS[1:]  # compared with REFERENCE
 ASYNCHRONOUS = [k for k in BATCHERS if k.asynchronous]
 WITH_ENV_PROCESSES = [k for k in BATCHERS if k.env_processes]
+AGENT_PER_WORKER = [k for k in BATCHERS if k.agent_per_worker]
 AGENT_SUITE = [k for k in BATCHERS if k.agent_suite]
 SHM_PREFIXES = ("rls_", "psm_", "wnsm_", "torch_")
 

@@ -6,7 +6,8 @@ Public API:
 * `MultiProcessBatcher`: one worker process per seed, trajectories in shared memory.
 * `RayBatcher`: one Ray actor per seed, on one machine or a Ray cluster (extra ``ray``);
   `ActorLocation`: where each of its actors runs.
-* `Batcher`: the interface all implement; `BatcherOptions`: its shared keyword arguments.
+* `InferenceBatcher`: workers step envs, one batched agent call per step in this process.
+* `Batcher`: the interface they implement; `BatcherOptions`: its shared keyword arguments.
 * errors: `WorkerError`, `AgentOutputError`, `BatcherStateError`, `BatcherTimeoutError`,
   `SharedMemoryError`, `BatcherError`; `RemovedImportError` / `RemovedNameError` for the
   names of RLStructures 0.2 (``RL_Batcher``, ``batcher.n_elems()``), naming ours.
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from rlstructures.batchers._base import Batcher as Batcher
 from rlstructures.batchers._base import BatcherOptions as BatcherOptions
+from rlstructures.batchers._inference import InferenceBatcher as InferenceBatcher
 from rlstructures.batchers._legacy import removed_module_name
 from rlstructures.batchers._local import LocalBatcher as LocalBatcher
 from rlstructures.batchers._multiprocess import MultiProcessBatcher as MultiProcessBatcher
@@ -40,6 +42,7 @@ __all__ = [
     "BatcherOptions",
     "LocalBatcher",
     "MultiProcessBatcher",
+    "InferenceBatcher",
     "RayBatcher",
     "ActorLocation",
     "WorkerError",
