@@ -15,7 +15,9 @@ from tests.batchers.gru_agent import GRUAgent, make_cartpole
 pytestmark = pytest.mark.timeout(120)
 
 
-@pytest.mark.parametrize("cls", OTHERS)
+# an agent per worker: torch's float results depend on the batch of the call (one VecEnv's
+# rows here, as in REFERENCE; InferenceBatcher calls its agent on every worker's rows)
+@pytest.mark.parametrize("cls", [k for k in OTHERS if k.agent_per_worker])
 @pytest.mark.parametrize("auto_reset", [True, False])
 def test_gru_agent_same_as_the_reference_and_in_replay(cls: BatcherKind, auto_reset: bool) -> None:
     env = functools.partial(make_cartpole, n_envs=3, auto_reset=auto_reset)
