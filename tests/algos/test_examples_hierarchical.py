@@ -25,7 +25,7 @@ def _collect(agent: hierarchical.OptionsAgent, auto_reset: bool = True) -> Traje
     ) as batcher:
         batcher.update(agent.net.state_dict())
         batcher.reset()
-        for _ in range(2 if auto_reset else 1):  # the second slice starts from a carried (option, age) state
+        for _ in range(2 if auto_reset else 1):  # slice 2 starts from a carried state
             batcher.execute()
             trajectories, _ = batcher.get()
     return trajectories
