@@ -57,6 +57,8 @@ class DQNConfig(TrainConfig):
     """Envs stepped in parallel, all worker processes together."""
     learning_rate: float = 1e-4
     """Learning rate (Adam)."""
+    anneal_lr: bool = False
+    """Decay the learning rate linearly to 0 over total_steps (steadies the end of training)."""
     buffer_size: int = 1_000_000
     """Transitions kept in the replay buffer."""
     learning_starts: int = 100
@@ -338,7 +340,10 @@ def train(config: DQNConfig, logger: ScalarLogger | None = None) -> TrainResult:
                 if run.step >= next_target_update:
                     _update_target(q, target, config.tau)
                     next_target_update = (run.step // interval + 1) * interval
+                lr = config.learning_rate * ((1.0 - run.fraction) if config.anneal_lr else 1.0)
+                optimizer.lr = lr
                 stats = _learn(q, target, optimizer, buffer, config, device)
+                stats["charts/learning_rate"] = lr
             epsilon = epsilon_at(config, run.step, len(buffer))
             stats["charts/epsilon"] = epsilon
             run.publish(q.actor_weights(epsilon), stats)
