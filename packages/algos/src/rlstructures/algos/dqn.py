@@ -133,7 +133,7 @@ def epsilon_at(config: DQNConfig, step: int, stored: int) -> float:
 
 # --- network ---------------------------------------------------------------------------
 class QNetwork(nn.Module):
-    """``Q(s, .)``: an MLP, optionally duelling (see `DQNConfig.dueling`).
+    """``Q(s, .)``: an MLP (PyTorch's default init), optionally duelling (`DQNConfig.dueling`).
 
     The duelling network's last layer has ``n_actions + 1`` outputs: the advantages, then
     the state value. Its greedy action is the argmax of the advantages, so the acting copy
@@ -157,6 +157,9 @@ class QNetwork(nn.Module):
         self.env, self.dueling, self.n_actions = env, dueling, env.n_actions
         out = env.n_actions + (1 if dueling else 0)
         self.net = MLP((env.obs_dim, *hidden_sizes, out), activation, output_gain=1.0)
+        for layer in self.net.layers:  # PyTorch's default init, as stable-baselines3's DQN:
+            assert isinstance(layer, nn.Linear)  # on CartPole it learnt faster than orthogonal
+            layer.reset_parameters()
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         """``[*batch, obs_dim] -> [*batch, n_actions]`` Q-values."""
