@@ -7,11 +7,18 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Unpack
 
 import pytest
 
-from rlstructures.batchers import Batcher, LocalBatcher, MultiProcessBatcher
+from rlstructures.agents import Agent, VecEnv
+from rlstructures.batchers import (
+    Batcher,
+    BatcherOptions,
+    InferenceBatcher,
+    LocalBatcher,
+    MultiProcessBatcher,
+)
 
 
 @dataclass(frozen=True)
@@ -26,19 +33,28 @@ class BatcherKind:
             ``get(blocking=False)`` can be ``(None, n)``.
         env_processes: the envs step in processes of their own: a SIGKILL there (the env's
             ``kill_at_step``) is a WorkerError; False: they step in the test's process.
+        agent_per_worker: an agent copy per worker, seeded ``agent_seeds[w]`` (results of
+            a stochastic agent equal REFERENCE's); False: one agent acts for every worker
+            (InferenceBatcher: seeded ``agent_seeds[0]``).
     """
 
     name: str
     build: Callable[..., Batcher]
     asynchronous: bool = True
     env_processes: bool = True
+    agent_per_worker: bool = True
 
     @property
     def __name__(self) -> str:  # pytest's id of a parameter with a ``__name__``
         return self.name
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Batcher:
-        return self.build(*args, **kwargs)
+    def __call__(
+        self,
+        make_agent: Callable[[], Agent],
+        make_env: Callable[[int], VecEnv],
+        **kwargs: Unpack[BatcherOptions],
+    ) -> Batcher:
+        return self.build(make_agent, make_env, **kwargs)
 
 
 # THE list every contract test is parametrized over (tests/batchers/test_contract.py,
@@ -47,11 +63,13 @@ class BatcherKind:
 BATCHERS = [
     BatcherKind("LocalBatcher", LocalBatcher, asynchronous=False, env_processes=False),
     BatcherKind("MultiProcessBatcher", MultiProcessBatcher),
+    BatcherKind("InferenceBatcher", InferenceBatcher, agent_per_worker=False),
 ]
 REFERENCE = BATCHERS[0]
 OTHERS = BATCHERS[1:]  # compared with REFERENCE
 ASYNCHRONOUS = [k for k in BATCHERS if k.asynchronous]
 WITH_ENV_PROCESSES = [k for k in BATCHERS if k.env_processes]
+AGENT_PER_WORKER = [k for k in BATCHERS if k.agent_per_worker]
 SHM_PREFIXES = ("rls_", "psm_", "wnsm_", "torch_")
 
 
