@@ -24,6 +24,7 @@ import numpy.typing as npt
 from rlstructures.agents import Agent, VecEnv
 from rlstructures.batchers._checks import StateCheck, at, check_leaves, check_output, checks_of
 from rlstructures.batchers._layout import Specs
+from rlstructures.batchers._staged import StagedObservation, StageSlot
 from rlstructures.batchers.errors import AgentOutputError
 from rlstructures.dicttensor import DictTensor, TemporalDictTensor
 
@@ -148,6 +149,7 @@ class Collector:
         }
         at_t = [{k: v[t] for k, v in self._stage.items()} for t in range(slots)]
         self._obs_at = [DictTensor(v, batch_shape=(n,)) for v in at_t]
+        self._slots = [StageSlot(v, n) for v in at_t]  # torch views made once per slot
         # read-only mappings: an env must write into these arrays, not rebind the keys
         self._outs = [MappingProxyType(v) for v in at_t[1:]]
         self._finals = [
@@ -296,7 +298,7 @@ class Collector:
         """
         agent, env, n, T = self.agent, self.env, self.n_envs, self.n_timesteps
         info = self._agent_info
-        views, outs, finals = self._obs_at, self._outs, self._finals
+        views, slots, outs, finals = self._obs_at, self._slots, self._outs, self._finals
         ended_at: list[tuple[int, list[Any]]] = []
         skipped_at: list[tuple[int, npt.NDArray[np.intp]]] = []
         skips = self._skips
@@ -309,7 +311,7 @@ class Collector:
         for stage in self._stage.values():
             stage[0] = stage[T]  # the last observation of the previous slice (or of reset)
         for t in range(T):
-            obs = DictTensor(views[t])  # a fresh mapping (agents may set keys), no checks
+            obs = StagedObservation(slots[t])  # a fresh mapping (agents may set keys)
             if history:  # from the buffer, [n, T, ...] like the trajectories replayed later
                 for k, obs_dst, _ in self._obs_dst:
                     obs_dst[:, t] = views[t][k]
