@@ -12,6 +12,7 @@ import pytest
 from rlstructures.algos._cli import field_docs, main
 from rlstructures.algos._envs import check_actions, describe_env
 from rlstructures.algos._progress import Progress
+from rlstructures.algos._registry import ALGORITHMS
 from rlstructures.algos.errors import UnsupportedSpaceError
 from rlstructures.algos.ppo import PPOConfig
 
@@ -22,7 +23,7 @@ from rlstructures.algos.ppo import PPOConfig
         ([], "choose an algorithm"),
         (["dqn"], "unknown algorithm 'dqn'; choose one of a2c, ppo, ddqn, sac"),
         (["ddqn"], "ddqn (double deep Q-network) is not available yet"),
-        (["sac", "--env", "Pendulum-v1"], "sac (soft actor-critic) is not available yet"),
+        (["sac", "--env", "CartPole-v1"], "sac cannot handle the action space Discrete(2)"),
         (["ppo", "--env", "CartPol-v1"], "unknown env id 'CartPol-v1'"),
         (["ppo", "--total-steps", "0"], "total_steps (--total-steps) must be a positive int"),
         (["a2c", "--total-steps", "-5"], "must be a positive int, got -5"),
@@ -74,7 +75,9 @@ def test_help_lists_the_algorithms(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     for line in ("a2c ", "ppo ", "ddqn ", "sac "):
         assert f"  {line}" in out
-    assert out.count("[not available yet in this version]") == 2
+    missing = sum(not a.available for a in ALGORITHMS.values())
+    assert out.count("[not available yet in this version]") == missing
+    assert ALGORITHMS["sac"].available
 
 
 def test_algorithm_help_shows_docstrings_and_preset_values(

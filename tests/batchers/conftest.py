@@ -5,13 +5,53 @@ from __future__ import annotations
 import multiprocessing
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
 
 import pytest
 
-from rlstructures.batchers import LocalBatcher, MultiProcessBatcher
+from rlstructures.batchers import Batcher, LocalBatcher, MultiProcessBatcher
 
-BATCHERS = [LocalBatcher, MultiProcessBatcher]
+
+@dataclass(frozen=True)
+class BatcherKind:
+    """One batcher implementation under the contract suites, called like its class.
+
+    Attributes:
+        name: the test id (the class name).
+        build: ``build(make_agent, make_env, **kwargs)``, the arguments of
+            ``Batcher.__init__``; a class, or a function adding options (an address, ...).
+        asynchronous: ``execute()`` returns before the collection ends, so
+            ``get(blocking=False)`` can be ``(None, n)``.
+        env_processes: the envs step in processes of their own: a SIGKILL there (the env's
+            ``kill_at_step``) is a WorkerError; False: they step in the test's process.
+    """
+
+    name: str
+    build: Callable[..., Batcher]
+    asynchronous: bool = True
+    env_processes: bool = True
+
+    @property
+    def __name__(self) -> str:  # pytest's id of a parameter with a ``__name__``
+        return self.name
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Batcher:
+        return self.build(*args, **kwargs)
+
+
+# THE list every contract test is parametrized over (tests/batchers/test_contract.py,
+# test_agent_contract.py, test_fast_path_contract.py, test_output_buffers.py, ...). A new
+# batcher is one line here; the first entry is the reference the others must equal.
+BATCHERS = [
+    BatcherKind("LocalBatcher", LocalBatcher, asynchronous=False, env_processes=False),
+    BatcherKind("MultiProcessBatcher", MultiProcessBatcher),
+]
+REFERENCE = BATCHERS[0]
+OTHERS = BATCHERS[1:]  # compared with REFERENCE
+ASYNCHRONOUS = [k for k in BATCHERS if k.asynchronous]
+WITH_ENV_PROCESSES = [k for k in BATCHERS if k.env_processes]
 SHM_PREFIXES = ("rls_", "psm_", "wnsm_", "torch_")
 
 

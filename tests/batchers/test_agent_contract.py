@@ -15,7 +15,7 @@ from rlstructures.agents import Agent, replay_agent
 from rlstructures.batchers import AgentOutputError, Batcher, WorkerError
 from rlstructures.batchers.testing import CountingAgent, CountingEnv
 from rlstructures.dicttensor import DictTensor, TemporalDictTensor, Trajectories
-from tests.batchers.conftest import BATCHERS
+from tests.batchers.conftest import BATCHERS, REFERENCE, BatcherKind
 from tests.batchers.parts import (
     ENV_MODES,
     ContiguityAgent,
@@ -56,7 +56,7 @@ def collect(b: Batcher, slices: int) -> list[Trajectories]:
     ],
 )
 def test_a_wrong_new_state_is_caught_at_the_step_it_happens(
-    cls: type[Batcher], mode: str, how: str, match: str
+    cls: BatcherKind, mode: str, how: str, match: str
 ) -> None:
     # call 1 is the probe; in each worker call 1 is step 0: call 4 is step 3
     agent = functools.partial(StateBreakingAgent, how, at_call=4)
@@ -71,14 +71,14 @@ def test_a_new_state_of_wrong_batch_size_at_the_probe_is_refused() -> None:
     agent = functools.partial(StateBreakingAgent, "batch", at_call=1)
     env = ENV_MODES["step_into"]
     with pytest.raises(AgentOutputError, match=r"probe \(agent call\): new_state has batch_shape"):
-        BATCHERS[0](agent, env, n_timesteps=3, seeds=[0])
+        REFERENCE(agent, env, n_timesteps=3, seeds=[0])
 
 
 # ---------------------------------------------------------------------- keyless states
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("cls", BATCHERS)
 def test_a_keyless_state_of_any_batch_shape_is_the_stateless_state(
-    cls: type[Batcher], mode: str
+    cls: BatcherKind, mode: str
 ) -> None:
     with cls(KeylessAgent, ENV_MODES[mode], n_timesteps=40, seeds=[0, 1]) as b:
         results = collect(b, 3)
@@ -89,7 +89,7 @@ def test_a_keyless_state_of_any_batch_shape_is_the_stateless_state(
 # ---------------------------------------------------------------------- observations
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("cls", BATCHERS)
-def test_observations_are_c_contiguous_in_every_mode(cls: type[Batcher], mode: str) -> None:
+def test_observations_are_c_contiguous_in_every_mode(cls: BatcherKind, mode: str) -> None:
     pytest.importorskip("torch")
     with cls(ContiguityAgent, ENV_MODES[mode], n_timesteps=30, seeds=[0, 1]) as b:
         results = collect(b, 2)
@@ -148,7 +148,7 @@ def test_history_holds_the_earlier_observations_and_actions_as_replay_rebuilds_t
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("cls", BATCHERS)
 def test_replayed_outputs_equal_acting_outputs_for_an_agent_over_its_past_actions(
-    cls: type[Batcher], mode: str
+    cls: BatcherKind, mode: str
 ) -> None:
     with cls(PastActionsAgent, ENV_MODES[mode], n_timesteps=25, seeds=[0, 7]) as b:
         results = collect(b, 2)
@@ -163,7 +163,7 @@ def test_replayed_outputs_equal_acting_outputs_for_an_agent_over_its_past_action
 
 # ---------------------------------------------------------------------- construction errors
 @pytest.mark.parametrize("cls", BATCHERS)
-def test_an_empty_agent_info_example_says_to_pass_none(cls: type[Batcher]) -> None:
+def test_an_empty_agent_info_example_says_to_pass_none(cls: BatcherKind) -> None:
     env = functools.partial(CountingEnv, n_envs=2)
     with pytest.raises(TypeError, match=r"agent_info=None"):
         cls(CountingAgent, env, n_timesteps=2, seeds=[0], agent_info=DictTensor({}))
@@ -179,10 +179,10 @@ def create_env(n_envs: int, env_id: str = "CartPole-v1", seed: int | None = None
 
 
 @pytest.mark.parametrize("cls", BATCHERS)
-def test_a_seed_in_the_wrong_parameter_says_how_make_env_is_called(cls: type[Batcher]) -> None:
+def test_a_seed_in_the_wrong_parameter_says_how_make_env_is_called(cls: BatcherKind) -> None:
     make_env = functools.partial(create_env, 4)  # make_env(0) -> create_env(4, 0): seed None
     with pytest.raises(TypeError) as info:
-        cls(CountingAgent, make_env, n_timesteps=2, seeds=[0])  # type: ignore[arg-type]
+        cls(CountingAgent, make_env, n_timesteps=2, seeds=[0])
     notes = "\n".join(getattr(info.value, "__notes__", []))
     if not hasattr(info.value, "add_note"):
         pytest.skip("exception notes need Python >= 3.11")

@@ -7,15 +7,14 @@ import functools
 import numpy as np
 import pytest
 
-from rlstructures.batchers import LocalBatcher, MultiProcessBatcher
 from rlstructures.batchers.testing import CountingAgent, CountingEnv
-from tests.batchers.conftest import BATCHERS
+from tests.batchers.conftest import BATCHERS, BatcherKind
 
 ENV = functools.partial(CountingEnv, n_envs=2, auto_reset=True)
 
 
 @pytest.mark.parametrize("cls", BATCHERS)
-def test_cpu_device_returns_numpy(cls: type[LocalBatcher]) -> None:
+def test_cpu_device_returns_numpy(cls: BatcherKind) -> None:
     with cls(CountingAgent, ENV, n_timesteps=3, seeds=[0], device="cpu") as b:
         b.reset()
         b.execute()
@@ -25,8 +24,8 @@ def test_cpu_device_returns_numpy(cls: type[LocalBatcher]) -> None:
 
 
 @pytest.mark.cuda
-@pytest.mark.parametrize("cls", [LocalBatcher, MultiProcessBatcher])
-def test_cuda_device_returns_tensors_on_it(cls: type[LocalBatcher]) -> None:
+@pytest.mark.parametrize("cls", BATCHERS)
+def test_cuda_device_returns_tensors_on_it(cls: BatcherKind) -> None:
     torch = pytest.importorskip("torch")
     with cls(CountingAgent, ENV, n_timesteps=3, seeds=[0, 1], device="cuda:0") as ref_b:
         ref_b.reset()

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 from rlstructures.agents import Agent, EnvIds, GymVecEnv
-from rlstructures.batchers import LocalBatcher, MultiProcessBatcher, WorkerError
+from rlstructures.batchers import LocalBatcher, WorkerError
 from rlstructures.dicttensor import DictTensor, TemporalDictTensor
+from tests.batchers.conftest import BATCHERS, BatcherKind
 from tests.batchers.test_step_into_path import (
     SEEDS,
     LeanAgent,
@@ -109,8 +110,8 @@ def collect_once(b: Any) -> None:
 
 
 @pytest.mark.parametrize("ids", [none_ids, float_ids, out_of_range_ids, negative_ids])
-@pytest.mark.parametrize("cls", [LocalBatcher, MultiProcessBatcher])
-def test_bad_ended_ids_name_step_into(cls: Any, ids: Any) -> None:
+@pytest.mark.parametrize("cls", BATCHERS)
+def test_bad_ended_ids_name_step_into(cls: BatcherKind, ids: Any) -> None:
     with cls(LeanAgent, functools.partial(make_returning, ids=ids), n_timesteps=60,
              seeds=SEEDS) as b:
         b.reset()
@@ -165,8 +166,8 @@ class SeesInfo(Agent):
         return DictTensor({"action": np.zeros(n, np.int64), "k": agent_info["k"].copy()}), state
 
 
-@pytest.mark.parametrize("cls", [LocalBatcher, MultiProcessBatcher])
-def test_agent_info_rows_are_copied_from_the_caller(cls: Any) -> None:
+@pytest.mark.parametrize("cls", BATCHERS)
+def test_agent_info_rows_are_copied_from_the_caller(cls: BatcherKind) -> None:
     example = DictTensor({"k": np.zeros(1, np.int64)})
     with cls(SeesInfo, make_plain, n_timesteps=3, seeds=SEEDS, agent_info=example) as b:
         rows = np.arange(b.n_envs, dtype=np.int64)
@@ -183,8 +184,8 @@ def test_agent_info_rows_are_copied_from_the_caller(cls: Any) -> None:
 
 
 # ---------------------------------------------------------------------- output buffers
-@pytest.mark.parametrize("cls", [LocalBatcher, MultiProcessBatcher])
-def test_a_loop_holding_the_previous_results_recycles_its_buffers(cls: Any) -> None:
+@pytest.mark.parametrize("cls", BATCHERS)
+def test_a_loop_holding_the_previous_results_recycles_its_buffers(cls: BatcherKind) -> None:
     """The usual training loop: the previous result (and something made from the one before)
     are alive while the next collection is launched."""
     with cls(LeanAgent, make_plain, n_timesteps=5, seeds=SEEDS) as b:
@@ -197,7 +198,7 @@ def test_a_loop_holding_the_previous_results_recycles_its_buffers(cls: Any) -> N
             trajectories, _ = b.get()
             derived = previous.trajectories["observation/frame"][:, 1:] if previous else None
             previous = trajectories
-            buffers.add(id(b._outputs[-1]))
+            buffers.add(id(b._pool.outputs[-1]))
         assert derived is not None
         assert len(buffers) <= 3
 

@@ -40,7 +40,6 @@ def collect(batcher: LocalBatcher | MultiProcessBatcher, slices: int) -> list[Tr
             break
         batcher.execute()
         trajectories, _ = batcher.get()
-        assert trajectories is not None
         out.append(trajectories)
     return out
 

@@ -16,7 +16,7 @@ from rlstructures.agents import Agent, GymVecEnv
 from rlstructures.batchers import Batcher, LocalBatcher
 from rlstructures.batchers.testing import CountingAgent, CountingEnv
 from rlstructures.dicttensor import DictTensor, TemporalDictTensor, Trajectories
-from tests.batchers.conftest import BATCHERS
+from tests.batchers.conftest import BATCHERS, REFERENCE, BatcherKind
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -55,7 +55,7 @@ class NoisyAgent(Agent):
         return DictTensor(out), DictTensor({"count": state["count"] + 1})
 
 
-def batcher(cls: type[Batcher]) -> Batcher:
+def batcher(cls: BatcherKind) -> Batcher:
     b: Batcher = cls(
         NoisyAgent,
         make_env,
@@ -82,7 +82,7 @@ REF_N = 12
 @functools.cache
 def reference() -> tuple[Trajectories, ...]:
     """The first REF_N results of a LocalBatcher with the same seeds, each cloned at once."""
-    with batcher(LocalBatcher) as b:
+    with batcher(REFERENCE) as b:
         return tuple(collect(b).clone() for _ in range(REF_N))
 
 
@@ -104,7 +104,7 @@ def cycle(b: Batcher, n: int, first: int) -> None:
 
 # ---------------------------------------------------------------------- held data
 @pytest.mark.parametrize("cls", BATCHERS)
-def test_held_trajectories_torch_views_and_numpy_views_never_change(cls: type[Batcher]) -> None:
+def test_held_trajectories_torch_views_and_numpy_views_never_change(cls: BatcherKind) -> None:
     with batcher(cls) as b:
         t1 = collect(b)
         snapshot = t1.clone()
@@ -127,7 +127,7 @@ def test_held_trajectories_torch_views_and_numpy_views_never_change(cls: type[Ba
 
 
 @pytest.mark.parametrize("cls", BATCHERS)
-def test_a_numpy_view_alone_keeps_its_data(cls: type[Batcher]) -> None:
+def test_a_numpy_view_alone_keeps_its_data(cls: BatcherKind) -> None:
     with batcher(cls) as b:
         t1 = collect(b)
         view = t1.trajectories["_observation/frame"][:, 3:7]
@@ -139,7 +139,7 @@ def test_a_numpy_view_alone_keeps_its_data(cls: type[Batcher]) -> None:
 
 
 @pytest.mark.parametrize("cls", BATCHERS)
-def test_a_torch_tensor_alone_keeps_its_data(cls: type[Batcher]) -> None:
+def test_a_torch_tensor_alone_keeps_its_data(cls: BatcherKind) -> None:
     torch = pytest.importorskip("torch")
     with batcher(cls) as b:
         t1 = collect(b)
@@ -154,7 +154,7 @@ def test_a_torch_tensor_alone_keeps_its_data(cls: type[Batcher]) -> None:
 
 
 @pytest.mark.parametrize("cls", BATCHERS)
-def test_info_lengths_a_row_and_an_arrow_batch_alone_keep_their_data(cls: type[Batcher]) -> None:
+def test_info_lengths_a_row_and_an_arrow_batch_alone_keep_their_data(cls: BatcherKind) -> None:
     with batcher(cls) as b:
         t1 = collect(b)
         info = t1.info
@@ -176,7 +176,7 @@ def test_info_lengths_a_row_and_an_arrow_batch_alone_keep_their_data(cls: type[B
 
 
 @pytest.mark.parametrize("cls", BATCHERS)
-def test_many_held_results_all_stay_intact(cls: type[Batcher]) -> None:
+def test_many_held_results_all_stay_intact(cls: BatcherKind) -> None:
     """More held results than the pool keeps: none is ever reused."""
     with batcher(cls) as b:
         held = [collect(b) for _ in range(6)]
@@ -189,7 +189,7 @@ def test_many_held_results_all_stay_intact(cls: type[Batcher]) -> None:
 
 # ---------------------------------------------------------------------- recycling
 @pytest.mark.parametrize("cls", BATCHERS)
-def test_results_stay_correct_whatever_the_caller_holds_or_drops(cls: type[Batcher]) -> None:
+def test_results_stay_correct_whatever_the_caller_holds_or_drops(cls: BatcherKind) -> None:
     """Results held for different spans and dropped in between, against the reference."""
     n = REF_N
     expected = reference()
@@ -222,7 +222,7 @@ def test_results_stay_correct_whatever_the_caller_holds_or_drops(cls: type[Batch
 
 
 @pytest.mark.parametrize("cls", BATCHERS)
-def test_dropped_buffers_are_reused(cls: type[Batcher]) -> None:
+def test_dropped_buffers_are_reused(cls: BatcherKind) -> None:
     """Once nothing refers to a result, a later get() writes into its memory again."""
     with batcher(cls) as b:
         first = collect(b)
@@ -255,7 +255,7 @@ def counting_results(b: Batcher, n: int) -> list[Trajectories]:
 
 
 @pytest.mark.parametrize("cls", BATCHERS)
-def test_padding_is_zero_in_recycled_buffers(cls: type[Batcher]) -> None:
+def test_padding_is_zero_in_recycled_buffers(cls: BatcherKind) -> None:
     """Episode mode: steps past the lengths are zeros, also in a buffer that held data."""
     env: Callable[[int], Any] = functools.partial(CountingEnv, n_envs=3)
     with LocalBatcher(CountingAgent, env, n_timesteps=4, seeds=[0, 5]) as ref:

@@ -5,7 +5,8 @@ docstrings are the command line's help, the networks, a pure loss function and
 ``train(config, logger=None) -> TrainResult``:
 
 * `rlstructures.algos.a2c`: ``A2CConfig``, ``a2c_loss``, ``train``;
-* `rlstructures.algos.ppo`: ``PPOConfig``, ``ppo_loss``, ``train``.
+* `rlstructures.algos.ppo`: ``PPOConfig``, ``ppo_loss``, ``train``;
+* `rlstructures.algos.sac`: ``SACConfig``, ``sac_loss``, ``train``.
 
 Public API of this package module (importing it does not import torch):
 

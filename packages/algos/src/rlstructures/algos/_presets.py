@@ -57,6 +57,10 @@ PRESETS: Final[dict[str, dict[str, dict[str, Any]]]] = {
             "ent_coef": 0.0,
         },
     },
+    "sac": {
+        # rl-zoo: 20k steps, lr 1e-3, the rest stable-baselines3's defaults
+        "Pendulum-v1": {"total_steps": 20_000, "learning_rate": 1e-3},
+    },
 }
 
 

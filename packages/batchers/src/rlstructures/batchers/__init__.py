@@ -4,7 +4,7 @@ Public API:
 
 * `LocalBatcher`: everything in the calling process (debugging, tests).
 * `MultiProcessBatcher`: one worker process per seed, trajectories in shared memory.
-* `Batcher`: the interface both implement.
+* `Batcher`: the interface both implement; `BatcherOptions`: its shared keyword arguments.
 * errors: `WorkerError`, `AgentOutputError`, `BatcherStateError`, `BatcherTimeoutError`,
   `SharedMemoryError`, `BatcherError`; `RemovedImportError` / `RemovedNameError` for the
   names of RLStructures 0.2 (``RL_Batcher``, ``batcher.n_elems()``), naming ours.
@@ -16,6 +16,7 @@ import importlib.metadata
 from typing import TYPE_CHECKING, Any
 
 from rlstructures.batchers._base import Batcher as Batcher
+from rlstructures.batchers._base import BatcherOptions as BatcherOptions
 from rlstructures.batchers._legacy import removed_module_name
 from rlstructures.batchers._local import LocalBatcher as LocalBatcher
 from rlstructures.batchers._multiprocess import MultiProcessBatcher as MultiProcessBatcher
@@ -32,6 +33,7 @@ __version__ = importlib.metadata.version("rlstructures-batchers")
 
 __all__ = [
     "Batcher",
+    "BatcherOptions",
     "LocalBatcher",
     "MultiProcessBatcher",
     "WorkerError",

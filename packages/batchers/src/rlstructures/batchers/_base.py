@@ -6,47 +6,47 @@ import abc
 import enum
 import math
 import os
-import sys
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal, overload
+from typing import TYPE_CHECKING, Any, Literal, TypedDict, overload
 
 import numpy as np
-import numpy.typing as npt
 
 from rlstructures.agents import Agent, VecEnv
-from rlstructures.batchers._build import probe_specs, replicate
 from rlstructures.batchers._layout import BufferLayout, Specs
 from rlstructures.batchers._legacy import removed_attribute
-from rlstructures.batchers._shm import format_bytes
+from rlstructures.batchers._pool import OutputPool
+from rlstructures.batchers._probe import probe_specs, replicate
 from rlstructures.batchers.errors import BatcherStateError
-from rlstructures.dicttensor import DictTensor, Spec, TemporalDictTensor, Trajectories
+from rlstructures.dicttensor import DictTensor, Spec, Trajectories
 
 if TYPE_CHECKING:
-    from typing import Self
+    from typing import Required, Self  # Python >= 3.11; annotations only (3.10 at runtime)
 
-__all__ = ["Batcher"]
+__all__ = ["Batcher", "BatcherOptions"]
 
-_POOL_SIZE = 3  # get() outputs kept for reuse (see Batcher._prepare_output)
+class BatcherOptions(TypedDict, total=False):
+    """The keyword arguments of ``Batcher.__init__``, for subclasses with options of their own.
 
+    Such a subclass writes only its own options and passes the rest on::
 
-@dataclass(slots=True)
-class _Output:
-    """A private buffer for ``get()``'s copy and the DictTensors over it."""
+        def __init__(self, make_agent, make_env, *, start_method="spawn",
+                     **common: Unpack[BatcherOptions]) -> None:
+            self._start_method = start_method  # what _start() needs
+            super().__init__(make_agent, make_env, **common)
 
-    buffer: npt.NDArray[np.uint8]
-    views: tuple[npt.NDArray[Any], ...]  # every array of the layout, over ``buffer``
-    steps: DictTensor  # [n_envs, n_timesteps]
-    info: DictTensor  # [n_envs]
-    lengths: npt.NDArray[np.int64]
-    free: tuple[int, ...] = ()  # reference counts when only the pool holds it
+    (``tests/batchers/test_contract.py`` checks that it lists the same names as
+    ``Batcher.__init__``.)
+    """
 
-
-def _references(output: _Output) -> tuple[int, ...]:
-    """Reference counts of an output's buffer and views, always taken from here."""
-    return (sys.getrefcount(output.buffer), *[sys.getrefcount(v) for v in output.views])
+    n_timesteps: Required[int]
+    seeds: Required[Sequence[int]]
+    agent_info: DictTensor | None
+    env_info: DictTensor | None
+    agent_seeds: Sequence[int] | None
+    device: Any
+    store_agent_state: bool
 
 
 class _State(enum.Enum):
@@ -75,18 +75,6 @@ def _check_rows(value: DictTensor | None, expected: Mapping[str, Spec], n: int, 
             f"rows with the keys, shapes and dtypes of the `{what}` example given to the "
             "constructor."
         )
-
-
-def private_buffer(layout: BufferLayout, what: str, zeros: bool = False) -> npt.NDArray[np.uint8]:
-    """``layout.size`` bytes of this process's memory, or a MemoryError saying what to change."""
-    try:
-        return (np.zeros if zeros else np.empty)(layout.size, np.uint8)
-    except MemoryError:
-        raise MemoryError(
-            f"{what} needs {format_bytes(layout.size)} of memory ({layout.n_envs} envs x "
-            f"n_timesteps={layout.n_timesteps}), which this process could not allocate. Lower "
-            "`n_timesteps` or the number of envs, or make the observations smaller."
-        ) from None
 
 
 def check_timeout(timeout: object) -> float | None:
@@ -135,6 +123,11 @@ class Batcher(abc.ABC):
         device: ``"cpu"`` returns numpy trajectories; ``"cuda:N"`` torch tensors on that
             device, copied through pinned memory without blocking.
         store_agent_state: also store ``agent_state/*`` and ``_agent_state/*`` per step.
+
+    A subclass builds what it runs (workers, buffers) in ``_start()``, which the constructor
+    calls last, once the probe step found the specs and the layout; if it raises, the
+    batcher is closed (``_close()`` must then release whatever ``_start()`` built so far).
+    Its own constructor options, if any, come with ``**common: Unpack[BatcherOptions]``.
     """
 
     def __init__(
@@ -206,7 +199,12 @@ class Batcher(abc.ABC):
         self._env_info_default = replicate(env_info, self.n_envs, "env_info")
         self._n_running = 0
         self._state = _State.NEW
-        self._outputs: list[_Output] = []  # see _prepare_output
+        self._pool = OutputPool(self.layout)  # get()'s copies, recycled
+        try:
+            self._start()
+        except BaseException:
+            self.close()
+            raise
 
     # ------------------------------------------------------------------ public API
     @property
@@ -391,63 +389,17 @@ class Batcher(abc.ABC):
 
     def _assemble_from(self, buffer: Any) -> Trajectories:
         """Trajectories over a private copy of ``buffer`` (one memcpy, then views)."""
-        return self._finish_output(self._prepare_output(), buffer)
-
-    def _prepare_output(self) -> _Output:
-        """A private buffer and the DictTensors over it, ready for ``get()``'s copy.
-
-        A buffer handed out before is recycled, views and DictTensors included, once nobody
-        holds its data any more: its pages are touched already (writing fresh pages is ~10x
-        slower) and nothing needs to be built. Every array of a returned Trajectories, and
-        every view or tensor made from one, references either the buffer or one of those
-        views, so an output is free when their reference counts are back to what they were
-        when only the pool held them (measured then, the same way, so that they hold
-        whatever the interpreter counts). Three are kept: a training loop typically still
-        holds the previous result and something made from the one before while
-        ``execute()`` runs. MultiProcessBatcher prepares it in ``execute()``, before it wakes
-        the workers.
-        """
-        pool = self._outputs
-        for i in range(len(pool)):
-            if _references(pool[i]) == pool[i].free:
-                output = pool.pop(i)
-                pool.append(output)  # most recently used last
-                return output
-        out = private_buffer(self.layout, "get()'s copy of the trajectories")
-        views = self.layout.views(out)
-        n, t = self.n_envs, self.n_timesteps
-        step = {k[5:]: v for k, v in views.items() if k.startswith("step:")}
-        info = {k[5:]: v for k, v in views.items() if k.startswith("info:")}
-        output = _Output(
-            out,
-            tuple(views.values()),
-            DictTensor(step, batch_shape=(n, t)),
-            DictTensor(info, batch_shape=(n,)),
-            views["lengths"],
-        )
-        del out, views, step, info
-        output.free = _references(output)
-        pool.append(output)
-        if len(pool) > _POOL_SIZE:
-            del pool[0]
-        return output
-
-    def _finish_output(self, prepared: _Output, buffer: Any) -> Trajectories:
-        """Copy ``buffer`` into a prepared output; the Trajectories over it."""
-        np.copyto(prepared.buffer, np.frombuffer(buffer, dtype=np.uint8))
-        lengths, t = prepared.lengths, self.n_timesteps
-        if min(lengths.tolist(), default=t) < t:  # zero the padding (older slices are there)
-            padding = np.arange(t)[None, :] >= lengths[:, None]
-            for v in prepared.steps.values():
-                v[padding] = 0
-        steps = TemporalDictTensor(DictTensor(prepared.steps), lengths)  # fresh mappings
-        return Trajectories(DictTensor(prepared.info), steps)
+        return self._pool.fill(self._pool.take(), buffer)
 
     def _worker_rows(self, dt: DictTensor, worker: int) -> DictTensor:
         n = self.n_envs_per_worker
         return dt[worker * n : (worker + 1) * n]
 
     # ------------------------------------------------------------------ per implementation
+    @abc.abstractmethod
+    def _start(self) -> None:
+        """Build the workers (or collectors) and buffers; called last by ``__init__``."""
+
     @abc.abstractmethod
     def _reset(self, agent_info: DictTensor, env_info: DictTensor) -> None: ...
 

@@ -5,15 +5,15 @@ from __future__ import annotations
 import functools
 import os
 import weakref
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-from rlstructures.agents import Agent, VecEnv
-from rlstructures.batchers._base import Batcher, private_buffer
+from rlstructures.batchers._base import Batcher
 from rlstructures.batchers._build import build_collector
 from rlstructures.batchers._collector import Collector
 from rlstructures.batchers._exceptions import worker_error
 from rlstructures.batchers._layout import rows
+from rlstructures.batchers._pool import private_buffer
 from rlstructures.batchers._weights import restore, split
 from rlstructures.batchers.errors import AgentOutputError
 from rlstructures.dicttensor import DictTensor, Trajectories
@@ -46,56 +46,29 @@ class LocalBatcher(Batcher):
         2
     """
 
-    def __init__(
-        self,
-        make_agent: Callable[[], Agent],
-        make_env: Callable[[int], VecEnv],
-        *,
-        n_timesteps: int,
-        seeds: Sequence[int],
-        agent_info: DictTensor | None = None,
-        env_info: DictTensor | None = None,
-        agent_seeds: Sequence[int] | None = None,
-        device: Any = "cpu",
-        store_agent_state: bool = False,
-    ) -> None:
-        super().__init__(
-            make_agent,
-            make_env,
-            n_timesteps=n_timesteps,
-            seeds=seeds,
-            agent_info=agent_info,
-            env_info=env_info,
-            agent_seeds=agent_seeds,
-            device=device,
-            store_agent_state=store_agent_state,
-        )
-        self._buffer = private_buffer(self.layout, "LocalBatcher's trajectory buffer", zeros=True)
-        self._views = self.layout.views(self._buffer)
+    def _start(self) -> None:
         self._collectors: list[Collector] = []
         # closes the VecEnvs and agents on close(), garbage collection or interpreter exit,
         # once, and only in this process (not in a forked child)
         self._finalizer = weakref.finalize(self, _close_all, self._collectors, os.getpid())
-        n = self.n_envs_per_worker
-        try:
-            for w, seed in enumerate(self.seeds):
-                collector = build_collector(
-                    make_agent,
-                    make_env,
-                    seed=seed,
-                    agent_seed=None if self.agent_seeds is None else self.agent_seeds[w],
-                    views=rows(self._views, w * n, (w + 1) * n),
-                    specs=self.specs,
-                    n_envs=n,
-                    n_timesteps=self.n_timesteps,
-                    store_agent_state=self.store_agent_state,
-                    worker=w,
-                )
-                self._collectors.append(collector)
-        except BaseException:
-            self._close()
-            raise
         self._result: int | None = None
+        self._buffer = private_buffer(self.layout, "LocalBatcher's trajectory buffer", zeros=True)
+        self._views = self.layout.views(self._buffer)
+        n = self.n_envs_per_worker
+        for w, seed in enumerate(self.seeds):
+            collector = build_collector(
+                self.make_agent,
+                self.make_env,
+                seed=seed,
+                agent_seed=None if self.agent_seeds is None else self.agent_seeds[w],
+                views=rows(self._views, w * n, (w + 1) * n),
+                specs=self.specs,
+                n_envs=n,
+                n_timesteps=self.n_timesteps,
+                store_agent_state=self.store_agent_state,
+                worker=w,
+            )
+            self._collectors.append(collector)
 
     def _run(self, worker: int, fn: Callable[[], _T]) -> _T:
         try:

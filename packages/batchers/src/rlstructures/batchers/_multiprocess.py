@@ -10,19 +10,31 @@ import signal
 import threading
 import time
 import weakref
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from multiprocessing import reduction
 from multiprocessing.connection import Connection
 from multiprocessing.reduction import ForkingPickler
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final, NamedTuple, cast
 
 import numpy as np
 
 from rlstructures.agents import Agent, VecEnv
-from rlstructures.batchers._base import Batcher, _Output
+from rlstructures.batchers._base import Batcher, BatcherOptions
 from rlstructures.batchers._exceptions import remote_error
 from rlstructures.batchers._layout import BufferLayout
+from rlstructures.batchers._pool import Output
+from rlstructures.batchers._protocol import (
+    Close,
+    Done,
+    Execute,
+    Failed,
+    Reply,
+    Reset,
+    Weights,
+    WeightsDone,
+    unknown,
+)
 from rlstructures.batchers._shm import Segment, format_bytes
 from rlstructures.batchers._weights import WeightsLayout, split
 from rlstructures.batchers._worker import WorkerConfig, worker_main
@@ -34,16 +46,19 @@ from rlstructures.batchers.errors import (
 )
 from rlstructures.dicttensor import DictTensor, Trajectories
 
+if TYPE_CHECKING:
+    from typing import Unpack  # Python >= 3.11; annotations only (3.10 at runtime)
+
 __all__ = ["MultiProcessBatcher"]
 
 
-def _dumps(msg: tuple[Any, ...]) -> bytes:
+def _dumps(msg: NamedTuple) -> bytes:
     """A message pickled as ``Connection.send`` does."""
     return bytes(ForkingPickler.dumps(msg))
 
 
 # the usual command, pickled once
-_EXECUTE: Final = _dumps(("execute", None))
+_EXECUTE: Final = _dumps(Execute(None))
 
 START_TIMEOUT: Final = 120.0  # seconds for workers to import, build their env and agent
 JOIN_TIMEOUT: Final = 5.0
@@ -108,10 +123,10 @@ class _Resources:
         self.wakeup = (-1, -1)
         for w in self.workers:
             try:
-                if w.busy:  # mid-collection: it would not read "close" before the slice ends
+                if w.busy:  # mid-collection: it would not read Close before the slice ends
                     w.process.kill()
                 elif w.process.is_alive():
-                    w.conn.send(("close",))
+                    w.conn.send(Close())
             except (OSError, ValueError):
                 pass
         deadline = time.monotonic() + JOIN_TIMEOUT
@@ -198,47 +213,30 @@ class MultiProcessBatcher(Batcher):
         make_agent: Callable[[], Agent],
         make_env: Callable[[int], VecEnv],
         *,
-        n_timesteps: int,
-        seeds: Sequence[int],
-        agent_info: DictTensor | None = None,
-        env_info: DictTensor | None = None,
-        agent_seeds: Sequence[int] | None = None,
-        device: Any = "cpu",
-        store_agent_state: bool = False,
         start_method: str = "spawn",
         torch_threads: int | None = 1,
         batch_scheduling: bool = True,
+        **common: Unpack[BatcherOptions],
     ) -> None:
-        super().__init__(
-            make_agent,
-            make_env,
-            n_timesteps=n_timesteps,
-            seeds=seeds,
-            agent_info=agent_info,
-            env_info=env_info,
-            agent_seeds=agent_seeds,
-            device=device,
-            store_agent_state=store_agent_state,
-        )
         if start_method not in mp.get_all_start_methods():
             raise ValueError(
                 f"start_method {start_method!r} is not available here; choose one of "
                 f"{mp.get_all_start_methods()}."
             )
+        self._ctx: Any = mp.get_context(start_method)
+        self._torch_threads = torch_threads
+        self._batch_scheduling = bool(batch_scheduling)
+        super().__init__(make_agent, make_env, **common)
+
+    # ------------------------------------------------------------------ lifecycle
+    def _start(self) -> None:
         self._res = _Resources()
         self._finalizer = weakref.finalize(self, self._res.release)
         self._weights_layout: WeightsLayout | None = None
         self._weights_segment: Segment | None = None
         self._weights_version = 0
-        self._prepared: _Output | None = None  # the output of the running collection
-        try:
-            self._start(mp.get_context(start_method), torch_threads, bool(batch_scheduling))
-        except BaseException:
-            self.close()
-            raise
-
-    # ------------------------------------------------------------------ lifecycle
-    def _start(self, ctx: Any, torch_threads: int | None, batch_scheduling: bool) -> None:
+        self._prepared: Output | None = None  # the output of the running collection
+        ctx = self._ctx
         factories: Any = (self.make_agent, self.make_env)
         if ctx.get_start_method() != "fork":
             try:
@@ -269,8 +267,8 @@ class MultiProcessBatcher(Batcher):
                 specs=self.specs,
                 n_envs=self.n_envs_per_worker,
                 store_agent_state=self.store_agent_state,
-                torch_threads=torch_threads,
-                batch_scheduling=batch_scheduling,
+                torch_threads=self._torch_threads,
+                batch_scheduling=self._batch_scheduling,
                 parent_pid=os.getpid(),
                 from_main_thread=threading.current_thread() is threading.main_thread(),
             )
@@ -305,7 +303,7 @@ class MultiProcessBatcher(Batcher):
             pass
 
     # ------------------------------------------------------------------ messages
-    def _send(self, worker: _Worker, msg: tuple[Any, ...]) -> None:
+    def _send(self, worker: _Worker, msg: NamedTuple) -> None:
         self._send_bytes(worker, _dumps(msg))
 
     def _send_bytes(self, worker: _Worker, payload: bytes) -> None:
@@ -320,21 +318,25 @@ class MultiProcessBatcher(Batcher):
         self.close()
         raise error
 
-    def _handle(self, worker: _Worker, msg: tuple[Any, ...]) -> None:
-        kind = msg[0]
-        if kind == "done":
-            worker.busy, worker.n_running = False, int(msg[1])
-        elif kind == "ready":
+    def _handle(self, worker: _Worker, msg: object) -> None:
+        kind = getattr(msg, "kind", None)
+        if kind is Reply.DONE:
+            worker.busy, worker.n_running = False, int(cast(Done, msg).n_running)
+        elif kind is Reply.READY:
             worker.ready = True
-        elif kind == "reset_done":
+        elif kind is Reply.RESET_DONE:
             worker.resetting = False
-        elif kind == "weights_done":
-            worker.weights_version = int(msg[1])
-        elif kind == "error":
-            _, name, text, tb = msg
+        elif kind is Reply.WEIGHTS_DONE:
+            worker.weights_version = int(cast(WeightsDone, msg).version)
+        elif kind is Reply.FAILED:
+            name, text, tb = cast(Failed, msg)[:3]
             if name == AgentOutputError.__name__:
                 self._fail(AgentOutputError(text))
             self._fail(remote_error(worker.index, worker.seed, name, text, tb))
+        else:
+            error = unknown(msg, "the batcher", Reply)
+            where = f"worker {worker.index} (seed {worker.seed})"
+            self._fail(WorkerError(f"{where}: {error}", worker=worker.index))
 
     def _pump(self, timeout: float | None) -> None:
         """Handle the messages that arrive within ``timeout``; raise on a dead worker."""
@@ -420,22 +422,18 @@ class MultiProcessBatcher(Batcher):
             w.resetting = True
             self._send(
                 w,
-                (
-                    "reset",
-                    self._worker_rows(agent_info, w.index),
-                    self._worker_rows(env_info, w.index),
-                ),
+                Reset(self._worker_rows(agent_info, w.index), self._worker_rows(env_info, w.index)),
             )
         self._wait_for(lambda: [w for w in self._workers if w.resetting], None, "reset()")
 
     def _execute(self, agent_info: DictTensor | None) -> None:
         # Everything before the first message: once a worker is woken, this process should
         # wake the others and go to sleep, leaving the cores to them.
-        self._prepared = self._prepare_output()
+        self._prepared = self._pool.take()
         messages = [
             _EXECUTE
             if agent_info is None
-            else _dumps(("execute", self._worker_rows(agent_info, w.index)))
+            else _dumps(Execute(self._worker_rows(agent_info, w.index)))
             for w in self._workers
         ]
         for w, msg in zip(self._workers, messages, strict=True):
@@ -456,8 +454,8 @@ class MultiProcessBatcher(Batcher):
     def _assemble(self) -> Trajectories:
         prepared, self._prepared = self._prepared, None
         if prepared is None:  # pragma: no cover - execute() always prepares one
-            prepared = self._prepare_output()
-        return self._finish_output(prepared, self._res.segments[0].buffer)
+            prepared = self._pool.take()
+        return self._pool.fill(prepared, self._res.segments[0].buffer)
 
     def _update(self, state_dict: Mapping[str, Any], timeout: float | None) -> None:
         layout, arrays, others = split(state_dict)
@@ -488,7 +486,7 @@ class MultiProcessBatcher(Batcher):
         if segment is None:  # pragma: no cover - set just above
             raise RuntimeError("weights segment missing")
         layout.write(segment.buffer, arrays)
-        message = _dumps(("weights", version, layout if fresh else None, others))
+        message = _dumps(Weights(version, layout if fresh else None, others))
         for w in self._workers:
             self._send_bytes(w, message)
             if fresh:  # a new segment: its file descriptor follows the message

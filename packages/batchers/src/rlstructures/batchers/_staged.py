@@ -46,22 +46,23 @@ class StagedObservation(DictTensor):
 
     It is a DictTensor in every respect (its leaves are the slot's ``[n, *row]`` numpy
     arrays; it pickles and copies as a plain DictTensor), except that ``torch()`` returns
-    the slot's torch views made once (``StageSlot.torch``) while its leaves are still the
-    slot's arrays; once the agent sets, replaces or removes a key, ``torch()`` views the
-    leaves as they are. The tensors come back at every step that reads the slot (every
-    slice): read them or write their values (which writes the buffer, as
-    ``torch.from_numpy`` views would), but do not change them in place otherwise
-    (``requires_grad_``, ``resize_``, in-place shape ops): take ``.clone()`` or
-    ``.detach()`` first.
+    the slot's torch views made once (``StageSlot.torch``) while its leaves are the
+    slot's arrays; when they are not (the agent set, replaced or removed a key),
+    ``torch()`` views the leaves as they are. The same tensors come back at every step
+    that reads the slot (every slice): read them, or write their values (which writes the
+    buffer, as ``torch.from_numpy`` views would), but change nothing else of them in place
+    (``requires_grad_``, ``resize_``, in-place shape ops): ``.clone()`` or ``.detach()``
+    them first.
 
     Args:
-        slot: the slot whose rows this observation holds.
+        obs: the slot's observation (its leaves, views of the stage, are not copied).
+        slot: the slot, made once from ``obs``'s leaves.
     """
 
     __slots__ = ("_slot",)
 
-    def __init__(self, slot: StageSlot) -> None:
-        super().__init__(slot.arrays, batch_shape=slot.batch_shape)
+    def __init__(self, obs: DictTensor, slot: StageSlot) -> None:
+        super().__init__(obs)  # a shallow copy: a fresh mapping over the same leaves
         self._slot = slot
 
     def torch(self) -> DictTensor:

@@ -1,15 +1,7 @@
 """The worker process of MultiProcessBatcher: one VecEnv, one agent, commands over a pipe.
 
-Messages are small and once per command (never per step): the trajectories themselves are
-written straight into the shared buffer.
-
-parent -> worker: the buffer's file descriptor (first, by ``send_handle``), then
-                  ("reset", agent_info, env_info) | ("execute", agent_info | None)
-                  | ("weights", version, layout | None, others) | ("close",)
-                  (a "weights" message with a layout is followed by the file descriptor of
-                  a new weights segment)
-worker -> parent: ("ready",) | ("reset_done",) | ("done", n_running)
-                  | ("weights_done", version) | ("error", type_name, message, traceback)
+It runs a ``Collector`` (both halves, env and agent) over its rows of the shared buffer;
+the messages (``_protocol.py``) are small and once per command, never per step.
 """
 
 from __future__ import annotations
@@ -33,6 +25,15 @@ from rlstructures.batchers._build import build_collector
 from rlstructures.batchers._collector import Collector
 from rlstructures.batchers._exceptions import describe_exception
 from rlstructures.batchers._layout import BufferLayout, Specs, rows
+from rlstructures.batchers._protocol import (
+    Command,
+    Done,
+    Failed,
+    Ready,
+    ResetDone,
+    WeightsDone,
+    unknown,
+)
 from rlstructures.batchers._shm import Segment
 from rlstructures.batchers._weights import WeightsLayout, restore
 
@@ -172,33 +173,34 @@ def worker_main(cfg: WorkerConfig, conn: Connection) -> None:
         # with torch imported, stalling the whole batch at random slices).
         gc.collect()
         gc.freeze()
-        conn.send(("ready",))
+        conn.send(Ready())
         while True:
             msg = conn.recv()
-            cmd = msg[0]
-            if cmd == "execute":
-                conn.send(("done", collector.execute(msg[1])))
-            elif cmd == "reset":
-                collector.reset(msg[1], msg[2])
-                conn.send(("reset_done",))
-            elif cmd == "weights":
-                _, version, layout, others = msg
-                if layout is not None:  # a new segment: its file descriptor follows
+            kind = getattr(msg, "kind", None)
+            if kind is Command.EXECUTE:
+                conn.send(Done(collector.execute(msg.agent_info)))
+            elif kind is Command.RESET:
+                collector.reset(msg.agent_info, msg.env_info)
+                conn.send(ResetDone())
+            elif kind is Command.WEIGHTS:
+                if msg.layout is not None:  # a new segment: its file descriptor follows
                     if weights is not None:
                         weights.close()
-                    weights = Segment.attach(reduction.recv_handle(conn), layout.size)
-                    wlayout = layout
-                if wlayout is None or weights is None:
-                    raise RuntimeError("weights message without a layout")  # parent bug guard
-                collector.agent.update(restore(wlayout, weights.buffer, others))
-                conn.send(("weights_done", version))
-            elif cmd == "close":
+                    weights = Segment.attach(reduction.recv_handle(conn), msg.layout.size)
+                    wlayout = msg.layout
+                if wlayout is None or weights is None:  # the owner sends a layout first
+                    raise ValueError("a weights message without a layout before it")
+                collector.agent.update(restore(wlayout, weights.buffer, msg.others))
+                conn.send(WeightsDone(msg.version))
+            elif kind is Command.CLOSE:
                 break
+            else:
+                raise unknown(msg, f"worker {cfg.index}", Command)
     except (EOFError, BrokenPipeError, KeyboardInterrupt):
         pass  # the parent is gone: exit quietly
     except BaseException as exc:
         try:
-            conn.send(("error", *describe_exception(exc)))
+            conn.send(Failed(*describe_exception(exc)))
         except (OSError, ValueError):
             pass
     finally:
