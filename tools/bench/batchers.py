@@ -424,6 +424,18 @@ def per_env_table(n: int, t: int, r: int, rounds: int, args: argparse.Namespace)
             f"{name:36s} {rate:10.0f} {rate / twice_one:11.2f} {rate / limit:8.3f} "
             f"{rate / best_peer:12.2f}"
         )
+    for name, limit_name in (("MultiProcessBatcher", at_once), (mp_nat, at_once_nat)):
+        # the ratio within each round (measured minutes apart at most): robust to drift
+        per_round = [
+            statistics.median(runs[name][i * r : (i + 1) * r])
+            / statistics.median(runs[limit_name][i * r : (i + 1) * r])
+            for i in range(rounds)
+        ]
+        print(
+            f"{name} / {limit_name}, per round: "
+            + ", ".join(f"{x:.3f}" for x in per_round)
+            + f" (median {statistics.median(per_round):.3f})"
+        )
     mp_rate = rates["MultiProcessBatcher"] or float("nan")
     overhead_us = (1 / (mp_rate / WORKERS) - 1 / (rates[one] or float("nan"))) * 1e6
     print(
