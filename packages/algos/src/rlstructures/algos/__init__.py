@@ -1,4 +1,4 @@
-"""rlstructures.algos: A2C, PPO (and, to come, Double DQN and SAC) on the rlstructures APIs.
+"""rlstructures.algos: A2C, PPO, Double DQN and SAC on the rlstructures APIs.
 
 Each algorithm is one module, readable top to bottom: a frozen config dataclass whose field
 docstrings are the command line's help, the networks, a pure loss function and
@@ -6,6 +6,7 @@ docstrings are the command line's help, the networks, a pure loss function and
 
 * `rlstructures.algos.a2c`: ``A2CConfig``, ``a2c_loss``, ``train``;
 * `rlstructures.algos.ppo`: ``PPOConfig``, ``ppo_loss``, ``train``;
+* `rlstructures.algos.dqn`: ``DQNConfig``, ``dqn_loss``, ``train`` (Double DQN);
 * `rlstructures.algos.sac`: ``SACConfig``, ``sac_loss``, ``train``.
 
 Public API of this package module (importing it does not import torch):
