@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from rlstructures.batchers import Batcher, LocalBatcher, MultiProcessBatcher
+from rlstructures.batchers import Batcher, InferenceBatcher, LocalBatcher, MultiProcessBatcher
 
 
 @dataclass(frozen=True)
@@ -26,12 +26,16 @@ class BatcherKind:
             ``get(blocking=False)`` can be ``(None, n)``.
         env_processes: the envs step in processes of their own: a SIGKILL there (the env's
             ``kill_at_step``) is a WorkerError; False: they step in the test's process.
+        agent_per_worker: an agent copy per worker, seeded ``agent_seeds[w]`` (results of
+            a stochastic agent equal REFERENCE's); False: one agent acts for every worker
+            (InferenceBatcher: seeded ``agent_seeds[0]``).
     """
 
     name: str
     build: Callable[..., Batcher]
     asynchronous: bool = True
     env_processes: bool = True
+    agent_per_worker: bool = True
 
     @property
     def __name__(self) -> str:  # pytest's id of a parameter with a ``__name__``
@@ -47,11 +51,13 @@ class BatcherKind:
 BATCHERS = [
     BatcherKind("LocalBatcher", LocalBatcher, asynchronous=False, env_processes=False),
     BatcherKind("MultiProcessBatcher", MultiProcessBatcher),
+    BatcherKind("InferenceBatcher", InferenceBatcher, agent_per_worker=False),
 ]
 REFERENCE = BATCHERS[0]
 OTHERS = BATCHERS[1:]  # compared with REFERENCE
 ASYNCHRONOUS = [k for k in BATCHERS if k.asynchronous]
 WITH_ENV_PROCESSES = [k for k in BATCHERS if k.env_processes]
+AGENT_PER_WORKER = [k for k in BATCHERS if k.agent_per_worker]
 SHM_PREFIXES = ("rls_", "psm_", "wnsm_", "torch_")
 
 

@@ -62,7 +62,8 @@ def test_a_wrong_new_state_is_caught_at_the_step_it_happens(
     agent = functools.partial(StateBreakingAgent, how, at_call=4)
     with cls(agent, ENV_MODES[mode], n_timesteps=6, seeds=[0]) as b:
         b.reset()
-        with pytest.raises(AgentOutputError, match=r"worker 0, step 3: " + match):
+        where = r"(worker 0|the agent \(InferenceBatcher\)), step 3: "
+        with pytest.raises(AgentOutputError, match=where + match):
             execute_and_get(b)
         assert b.closed
 

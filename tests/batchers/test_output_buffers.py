@@ -80,9 +80,11 @@ REF_N = 12
 
 
 @functools.cache
-def reference() -> tuple[Trajectories, ...]:
-    """The first REF_N results of a LocalBatcher with the same seeds, each cloned at once."""
-    with batcher(REFERENCE) as b:
+def reference(kind: BatcherKind) -> tuple[Trajectories, ...]:
+    """The first REF_N results with the same seeds, each cloned at once: REFERENCE's for
+    batchers with an agent copy per worker, else ``kind``'s own (one agent seeded once
+    draws other random actions than one copy per worker)."""
+    with batcher(REFERENCE if kind.agent_per_worker else kind) as b:
         return tuple(collect(b).clone() for _ in range(REF_N))
 
 
@@ -94,11 +96,11 @@ def owns_its_memory(copy: Trajectories, original: Trajectories) -> bool:
     return not any(np.shares_memory(a, b) for a, b in pairs)
 
 
-def cycle(b: Batcher, n: int, first: int) -> None:
+def cycle(b: Batcher, n: int, first: int, kind: BatcherKind) -> None:
     """n more results (the first is result number ``first``), each checked then dropped."""
     for i in range(first, first + n):
         tr = collect(b)
-        assert tr.equal(reference()[i]), i
+        assert tr.equal(reference(kind)[i]), i
         del tr
 
 
@@ -115,7 +117,7 @@ def test_held_trajectories_torch_views_and_numpy_views_never_change(cls: Batcher
         if HAS_TORCH:
             t1_torch = t1.torch()
             tensors = {k: v.clone() for k, v in t1_torch.trajectories.items()}
-        cycle(b, 5, first=1)
+        cycle(b, 5, first=1, kind=cls)
         assert t1.equal(snapshot)
         np.testing.assert_array_equal(leaf_view, view_snapshot)
         if HAS_TORCH:
@@ -123,7 +125,7 @@ def test_held_trajectories_torch_views_and_numpy_views_never_change(cls: Batcher
 
             for k, v in tensors.items():
                 assert torch.equal(t1_torch.trajectories[k], v), k
-        assert t1.equal(reference()[0])
+        assert t1.equal(reference(cls)[0])
 
 
 @pytest.mark.parametrize("cls", BATCHERS)
@@ -134,7 +136,7 @@ def test_a_numpy_view_alone_keeps_its_data(cls: BatcherKind) -> None:
         expected = view.copy()
         del t1
         gc.collect()
-        cycle(b, 5, first=1)
+        cycle(b, 5, first=1, kind=cls)
         np.testing.assert_array_equal(view, expected)
 
 
@@ -148,7 +150,7 @@ def test_a_torch_tensor_alone_keeps_its_data(cls: BatcherKind) -> None:
         expected, expected_state = tensor.clone(), state.clone()
         del t1
         gc.collect()
-        cycle(b, 5, first=1)
+        cycle(b, 5, first=1, kind=cls)
         assert torch.equal(tensor, expected)
         assert torch.equal(state, expected_state)
 
@@ -167,7 +169,7 @@ def test_info_lengths_a_row_and_an_arrow_batch_alone_keep_their_data(cls: Batche
             expected_arrow = arrow.to_pydict()
         del t1
         gc.collect()
-        cycle(b, 5, first=1)
+        cycle(b, 5, first=1, kind=cls)
         assert info.equal(expected_info)
         np.testing.assert_array_equal(lengths, T)
         assert row.equal(expected_row)
@@ -181,7 +183,7 @@ def test_many_held_results_all_stay_intact(cls: BatcherKind) -> None:
     with batcher(cls) as b:
         held = [collect(b) for _ in range(6)]
         for i, tr in enumerate(held):
-            assert tr.equal(reference()[i])
+            assert tr.equal(reference(cls)[i])
         for i in range(1, 6):
             for k in held[0].trajectories.keys():
                 assert not np.shares_memory(held[0].trajectories[k], held[i].trajectories[k])
@@ -192,7 +194,7 @@ def test_many_held_results_all_stay_intact(cls: BatcherKind) -> None:
 def test_results_stay_correct_whatever_the_caller_holds_or_drops(cls: BatcherKind) -> None:
     """Results held for different spans and dropped in between, against the reference."""
     n = REF_N
-    expected = reference()
+    expected = reference(cls)
     held: dict[int, Any] = {}
     # index of a result -> the index of the result after which it is dropped (None: never)
     drop_after = {0: None, 1: 1, 2: 5, 3: 3, 4: 4, 5: 8, 6: 6, 7: 7, 8: 11, 9: 9, 10: 10}

@@ -32,6 +32,7 @@ import multiprocessing as mp
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -363,7 +364,18 @@ def main() -> None:
     parser.add_argument(  # issue 14: tools/bench/vector_batchers.py
         "--vector-envs", type=int, default=256, help="vectorized CartPole envs per worker (0: skip)"
     )
+    parser.add_argument(  # issue 13: tools/bench/inference_batchers.py
+        "--inference",
+        action="store_true",
+        help="only InferenceBatcher against MultiProcessBatcher (3 policies, 50M memory)",
+    )
     args = parser.parse_args()
+    if args.inference:  # a sibling script, in a process of its own: OMP_WAIT_POLICY must be
+        # set before torch loads (see inference_batchers.py), and torch is loaded here
+        script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "inference_batchers.py")
+        options = ["--memory", "--repeats", str(args.repeats), "--rounds", str(args.rounds)]
+        subprocess.run([sys.executable, script, *options], check=True)
+        return
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
         f"{platform.python_version()}, torch {torch.__version__}, gymnasium {gym.__version__}"

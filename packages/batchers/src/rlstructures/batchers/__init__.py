@@ -4,7 +4,8 @@ Public API:
 
 * `LocalBatcher`: everything in the calling process (debugging, tests).
 * `MultiProcessBatcher`: one worker process per seed, trajectories in shared memory.
-* `Batcher`: the interface both implement; `BatcherOptions`: its shared keyword arguments.
+* `InferenceBatcher`: workers step envs, one batched agent call per step in this process.
+* `Batcher`: the interface they implement; `BatcherOptions`: its shared keyword arguments.
 * errors: `WorkerError`, `AgentOutputError`, `BatcherStateError`, `BatcherTimeoutError`,
   `SharedMemoryError`, `BatcherError`; `RemovedImportError` / `RemovedNameError` for the
   names of RLStructures 0.2 (``RL_Batcher``, ``batcher.n_elems()``), naming ours.
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from rlstructures.batchers._base import Batcher as Batcher
 from rlstructures.batchers._base import BatcherOptions as BatcherOptions
+from rlstructures.batchers._inference import InferenceBatcher as InferenceBatcher
 from rlstructures.batchers._legacy import removed_module_name
 from rlstructures.batchers._local import LocalBatcher as LocalBatcher
 from rlstructures.batchers._multiprocess import MultiProcessBatcher as MultiProcessBatcher
@@ -36,6 +38,7 @@ __all__ = [
     "BatcherOptions",
     "LocalBatcher",
     "MultiProcessBatcher",
+    "InferenceBatcher",
     "WorkerError",
     "AgentOutputError",
     "BatcherStateError",

@@ -178,6 +178,7 @@ class Batcher(abc.ABC):
         self.agent_seeds = agent_seeds
         self.device = device
         self._target: Any = None  # a torch.device when trajectories are handed over on one
+        self._handover: Any = None  # _cuda.DeviceHandover for that device (first get())
         if not (isinstance(device, str) and device.split(":")[0] == "cpu"):
             try:
                 from rlstructures.batchers._cuda import parse_device
@@ -299,9 +300,11 @@ class Batcher(abc.ABC):
         finally:
             self._lock.release()
         if self._target is not None:
-            from rlstructures.batchers._cuda import to_device
+            if self._handover is None:  # pinned staging allocated once, at the first get()
+                from rlstructures.batchers._cuda import DeviceHandover
 
-            trajectories = to_device(trajectories, self._target)
+                self._handover = DeviceHandover(self._target)
+            trajectories = self._handover(trajectories)
         return trajectories, n_running
 
     def update(self, state_dict: Mapping[str, Any], timeout: float | None = None) -> None:

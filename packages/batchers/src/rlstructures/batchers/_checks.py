@@ -41,8 +41,14 @@ def checks_of(specs: Mapping[str, Spec]) -> Checks:
 
 
 def at(where: Where) -> str:
-    """``where`` for a message: "probe", or "worker 1, step 7"."""
-    return where if isinstance(where, str) else f"worker {where[0]}, step {where[1]}"
+    """``where`` for a message: "probe", "worker 1, step 7", "the agent (...), step 7".
+
+    Worker -1 is InferenceBatcher's one agent, acting for every worker.
+    """
+    if isinstance(where, str):
+        return where
+    who = f"worker {where[0]}" if where[0] >= 0 else "the agent (InferenceBatcher)"
+    return f"{who}, step {where[1]}"
 
 
 def check_env(env: object, where: str) -> VecEnv:
