@@ -146,9 +146,9 @@ def test_the_acting_copy_computes_the_learner_policy() -> None:
     actor = NumpyActor(agent.actor_spec())
     actor.update(agent.actor_weights())
     obs = np.random.default_rng(0).standard_normal((6, 3)).astype(np.float32)
-    np.testing.assert_allclose(
-        actor.forward(obs), agent.policy(torch.from_numpy(obs)).detach().numpy(), rtol=1e-5
-    )
+    want = agent.policy(torch.from_numpy(obs)).detach()
+    torch.testing.assert_close(agent.policy_out(torch.from_numpy(obs)), want)
+    np.testing.assert_allclose(actor.forward(obs), want.numpy(), rtol=1e-5)
     spec = agent.actor_spec()
     assert spec.head == "squashed_gaussian"
     assert (spec.action_low, spec.action_high) == ((-2.0,), (2.0,))
@@ -161,6 +161,7 @@ def test_config_checks_and_spaces() -> None:
         sac.SACConfig(batch_size=0)
     preset = sac.SACConfig.from_preset("Pendulum-v1")
     assert (preset.learning_rate, preset.total_steps, preset.n_envs) == (1e-3, 20_000, 1)
+    assert preset.hidden_sizes == (64, 64)
     with pytest.raises(UnsupportedSpaceError, match=r"Discrete.2.*a2c, ppo, ddqn"):
         sac.train(sac.SACConfig(env_id="CartPole-v1", progress="none"))
 

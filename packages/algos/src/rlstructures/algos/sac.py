@@ -138,7 +138,7 @@ class TwinQ(nn.Module):
                 nn.Parameter(torch.empty(2, fan_in, fan_out).uniform_(-bound, bound))
             )
             self.bias.append(nn.Parameter(torch.empty(2, 1, fan_out).uniform_(-bound, bound)))
-        self._act = torch.tanh if activation == "tanh" else torch.relu
+        self._act_ = torch.tanh_ if activation == "tanh" else torch.relu_
 
     def forward(
         self, obs: torch.Tensor, action: torch.Tensor, *, detach_weights: bool = False
@@ -153,8 +153,8 @@ class TwinQ(nn.Module):
             if detach_weights:
                 weight, bias = weight.detach(), bias.detach()
             x = torch.baddbmm(bias, x, weight)
-            if i < last:
-                x = self._act(x)
+            if i < last:  # in place: the matmul's backward does not need its output
+                x = self._act_(x)
         return x.squeeze(-1)
 
 
@@ -209,6 +209,17 @@ class SACAgent(nn.Module):
         self.q_target.load_state_dict(self.q.state_dict())
         self.q_target.requires_grad_(False)
         self.log_alpha = nn.Parameter(torch.tensor(math.log(ent_coef)))
+
+    def policy_out(self, obs: torch.Tensor) -> torch.Tensor:
+        """``policy(obs)``: ``[N, obs_dim] -> [N, 2 d]`` (mean, log_std), activations in place."""
+        act_ = torch.tanh_ if self.policy.activation == "tanh" else torch.relu_
+        x, last = obs, len(self.policy.layers) - 1
+        for i, layer in enumerate(self.policy.layers):
+            assert isinstance(layer, nn.Linear)  # built by MLP
+            x = torch.addmm(layer.bias, x, layer.weight.t())
+            if i < last:
+                x = act_(x)
+        return x
 
     def actor_spec(self) -> ActorSpec:
         """What the acting copies compute: this policy, sampling its squashed Gaussian."""
@@ -321,7 +332,7 @@ def _update(
 ) -> dict[str, torch.Tensor]:
     obs, next_obs = batch["obs"], batch["next_obs"]
     with torch.no_grad():
-        next_action, next_logprob = squashed_sample(agent.policy(next_obs))
+        next_action, next_logprob = squashed_sample(agent.policy_out(next_obs))
         target = soft_q_target(
             batch["reward"],
             batch["discount"],
@@ -331,7 +342,7 @@ def _update(
             agent.log_alpha.exp(),
         )
     q = agent.q(obs, batch["action"])
-    action, logprob = squashed_sample(agent.policy(obs))
+    action, logprob = squashed_sample(agent.policy_out(obs))
     q_pi = agent.q(obs, action, detach_weights=True)
     loss, stats = sac_loss(q, target, q_pi, logprob, agent.log_alpha, target_entropy)
     optimizer.zero_grad()
