@@ -7,6 +7,6 @@ link to this folder). The tutorial, in reading order, is in the package README:
 * `tabular_q`: a numpy-only agent (tabular Q-learning) run by a ``MultiProcessBatcher``;
 * `recurrent_ppo`: a GRU policy trained by PPO on CartPole with the velocities hidden;
 * `transformer`: attention over the last k observations with ``require_history()``;
-* `hierarchical`: a manager choosing options, a worker acting on them;
-* `multitask`: one batcher, one task and one behaviour mode per env.
+* `multitask`: one batcher, one task (``env_info``) and one behaviour (``agent_info``) per env;
+* `hierarchical`: a manager choosing options, a worker acting on them, DuckDB on the export.
 """
