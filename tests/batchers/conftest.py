@@ -7,11 +7,18 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Unpack
 
 import pytest
 
-from rlstructures.batchers import Batcher, InferenceBatcher, LocalBatcher, MultiProcessBatcher
+from rlstructures.agents import Agent, VecEnv
+from rlstructures.batchers import (
+    Batcher,
+    BatcherOptions,
+    InferenceBatcher,
+    LocalBatcher,
+    MultiProcessBatcher,
+)
 
 
 @dataclass(frozen=True)
@@ -41,8 +48,13 @@ class BatcherKind:
     def __name__(self) -> str:  # pytest's id of a parameter with a ``__name__``
         return self.name
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Batcher:
-        return self.build(*args, **kwargs)
+    def __call__(
+        self,
+        make_agent: Callable[[], Agent],
+        make_env: Callable[[int], VecEnv],
+        **kwargs: Unpack[BatcherOptions],
+    ) -> Batcher:
+        return self.build(make_agent, make_env, **kwargs)
 
 
 # THE list every contract test is parametrized over (tests/batchers/test_contract.py,

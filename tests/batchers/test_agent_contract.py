@@ -183,7 +183,7 @@ def create_env(n_envs: int, env_id: str = "CartPole-v1", seed: int | None = None
 def test_a_seed_in_the_wrong_parameter_says_how_make_env_is_called(cls: BatcherKind) -> None:
     make_env = functools.partial(create_env, 4)  # make_env(0) -> create_env(4, 0): seed None
     with pytest.raises(TypeError) as info:
-        cls(CountingAgent, make_env, n_timesteps=2, seeds=[0])
+        cls(CountingAgent, make_env, n_timesteps=2, seeds=[0])  # type: ignore[arg-type]  # on purpose
     notes = "\n".join(getattr(info.value, "__notes__", []))
     if not hasattr(info.value, "add_note"):
         pytest.skip("exception notes need Python >= 3.11")

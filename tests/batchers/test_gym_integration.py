@@ -9,18 +9,21 @@ import pytest
 import torch
 
 from rlstructures.agents import replay_agent
-from rlstructures.batchers import LocalBatcher, MultiProcessBatcher
+from tests.batchers.conftest import OTHERS, REFERENCE, BatcherKind
 from tests.batchers.gru_agent import GRUAgent, make_cartpole
 
 pytestmark = pytest.mark.timeout(120)
 
 
+# an agent per worker: torch's float results depend on the batch of the call (one VecEnv's
+# rows here, as in REFERENCE; InferenceBatcher calls its agent on every worker's rows)
+@pytest.mark.parametrize("cls", [k for k in OTHERS if k.agent_per_worker])
 @pytest.mark.parametrize("auto_reset", [True, False])
-def test_gru_agent_same_in_both_batchers_and_in_replay(auto_reset: bool) -> None:
+def test_gru_agent_same_as_the_reference_and_in_replay(cls: BatcherKind, auto_reset: bool) -> None:
     env = functools.partial(make_cartpole, n_envs=3, auto_reset=auto_reset)
     results = []
-    for cls in (LocalBatcher, MultiProcessBatcher):
-        with cls(GRUAgent, env, n_timesteps=40, seeds=[0, 100], store_agent_state=True) as b:
+    for kind in (REFERENCE, cls):
+        with kind(GRUAgent, env, n_timesteps=40, seeds=[0, 100], store_agent_state=True) as b:
             b.reset()
             b.execute()
             tr, _ = b.get()

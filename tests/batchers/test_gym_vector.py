@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rlstructures.agents import Agent, GymVectorVecEnv
-from rlstructures.batchers import LocalBatcher, MultiProcessBatcher
+from rlstructures.batchers import Batcher, LocalBatcher, MultiProcessBatcher
 from rlstructures.dicttensor import DictTensor, TemporalDictTensor, Trajectories
 from tests.agents.vector_helpers import (
     ACTION_KINDS,
@@ -28,11 +28,12 @@ from tests.agents.vector_helpers import (
     sequences,
     vector_walk,
 )
+from tests.batchers.conftest import OTHERS, REFERENCE, BatcherKind
 
 pytestmark = pytest.mark.timeout(300)
 
 
-def collect(batcher: LocalBatcher | MultiProcessBatcher, slices: int) -> list[Trajectories]:
+def collect(batcher: Batcher, slices: int) -> list[Trajectories]:
     batcher.reset()
     out = []
     for _ in range(slices):
@@ -146,12 +147,13 @@ class PoleAgent(Agent):
         return DictTensor({"action": action}, batch_shape=(len(frame),)), state
 
 
-def test_multiprocess_batcher_with_cartpole_vector_entry_point() -> None:
+@pytest.mark.parametrize("cls", OTHERS)
+def test_cartpole_vector_entry_point_same_as_the_reference(cls: BatcherKind) -> None:
     """gymnasium's vectorized CartPole (NEXT_STEP, no partial resets) in two workers."""
     env = functools.partial(cartpole, n_envs=8)
     results = []
-    for cls in (LocalBatcher, MultiProcessBatcher):
-        with cls(PoleAgent, env, n_timesteps=30, seeds=[0, 1]) as batcher:
+    for kind in (REFERENCE, cls):
+        with kind(PoleAgent, env, n_timesteps=30, seeds=[0, 1]) as batcher:
             results.append(collect(batcher, 3))
     for local, proc in zip(*results, strict=True):
         assert local.equal(proc)

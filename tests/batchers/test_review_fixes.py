@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from rlstructures.agents import Agent
-from rlstructures.batchers import Batcher, MultiProcessBatcher
+from rlstructures.batchers import MultiProcessBatcher
 from rlstructures.batchers.testing import CountingAgent, CountingEnv
 from rlstructures.dicttensor import DictTensor, TemporalDictTensor
-from tests.batchers.conftest import BATCHERS
+from tests.batchers.conftest import BATCHERS, BatcherKind
 
 pytestmark = pytest.mark.timeout(60)
 ENV = functools.partial(CountingEnv, n_envs=2)
@@ -55,7 +55,7 @@ class HistoryAgent(Agent):
 
 @pytest.mark.parametrize("cls", BATCHERS)
 def test_history_agent_sees_the_observation_and_action_keys_in_collection(
-    cls: type[Batcher],
+    cls: BatcherKind,
 ) -> None:
     with cls(HistoryAgent, ENV, n_timesteps=3, seeds=[0]) as b:
         b.reset()
@@ -65,7 +65,7 @@ def test_history_agent_sees_the_observation_and_action_keys_in_collection(
 
 
 @pytest.mark.parametrize("cls", BATCHERS)
-def test_steps_past_the_lengths_are_zeros(cls: type[Batcher]) -> None:
+def test_steps_past_the_lengths_are_zeros(cls: BatcherKind) -> None:
     with cls(CountingAgent, ENV, n_timesteps=2, seeds=[0, 5]) as b:
         b.reset()
         b.execute()
@@ -80,7 +80,7 @@ def test_steps_past_the_lengths_are_zeros(cls: type[Batcher]) -> None:
 
 
 @pytest.mark.parametrize("cls", BATCHERS)
-def test_constructor_info_must_be_one_example_row(cls: type[Batcher]) -> None:
+def test_constructor_info_must_be_one_example_row(cls: BatcherKind) -> None:
     rows = DictTensor({"scale": np.arange(4, dtype=np.float32)})
     with pytest.raises(TypeError, match=r"one example row .* batch_shape \(1,\)"):
         cls(CountingAgent, ENV, n_timesteps=2, seeds=[0, 1], agent_info=rows)
@@ -92,7 +92,7 @@ def test_unpicklable_factories_are_named() -> None:
 
 
 @pytest.mark.parametrize("cls", BATCHERS)
-def test_bfloat16_weights_reach_the_agents(cls: type[Batcher]) -> None:
+def test_bfloat16_weights_reach_the_agents(cls: BatcherKind) -> None:
     torch = pytest.importorskip("torch")
     with cls(CountingAgent, ENV, n_timesteps=2, seeds=[0]) as b:
         b.reset()
@@ -104,7 +104,7 @@ def test_bfloat16_weights_reach_the_agents(cls: type[Batcher]) -> None:
 
 @pytest.mark.parametrize("cls", BATCHERS)
 @pytest.mark.parametrize("device", ["gpu", "cuda:0"])
-def test_bad_device_is_refused_at_construction(cls: type[Batcher], device: str) -> None:
+def test_bad_device_is_refused_at_construction(cls: BatcherKind, device: str) -> None:
     torch = pytest.importorskip("torch")
     if device == "cuda:0" and torch.cuda.is_available():
         pytest.skip("a CUDA device is present")
@@ -113,7 +113,7 @@ def test_bad_device_is_refused_at_construction(cls: type[Batcher], device: str) 
 
 
 @pytest.mark.parametrize("cls", BATCHERS)
-def test_cpu_device_spellings_return_numpy(cls: type[Batcher]) -> None:
+def test_cpu_device_spellings_return_numpy(cls: BatcherKind) -> None:
     torch = pytest.importorskip("torch")
     for device in ("cpu:0", torch.device("cpu")):
         with cls(CountingAgent, ENV, n_timesteps=2, seeds=[0], device=device) as b:
@@ -124,7 +124,7 @@ def test_cpu_device_spellings_return_numpy(cls: type[Batcher]) -> None:
 
 
 @pytest.mark.parametrize("cls", BATCHERS)
-def test_argument_errors(cls: type[Batcher]) -> None:
+def test_argument_errors(cls: BatcherKind) -> None:
     with pytest.raises(TypeError, match="one seed per worker"):
         cls(CountingAgent, ENV, n_timesteps=2, seeds=5)  # type: ignore[arg-type]  # on purpose
     with cls(CountingAgent, ENV, n_timesteps=2, seeds=[0]) as b:

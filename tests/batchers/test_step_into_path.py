@@ -15,8 +15,9 @@ import numpy as np
 import pytest
 
 from rlstructures.agents import Agent, EnvIds, GymVecEnv, StepResult
-from rlstructures.batchers import Batcher, LocalBatcher, MultiProcessBatcher
+from rlstructures.batchers import Batcher, LocalBatcher
 from rlstructures.dicttensor import DictTensor, TemporalDictTensor, Trajectories
+from tests.batchers.conftest import BATCHERS, OTHERS, REFERENCE, BatcherKind
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -276,7 +277,7 @@ def gru_agent() -> Agent:
 
 # ---------------------------------------------------------------------- helpers
 def collect(
-    cls: type[Batcher],
+    cls: Callable[..., Batcher],
     make_agent: Callable[[], Agent],
     make_env: Callable[[int], Any],
     n_timesteps: int,
@@ -408,18 +409,19 @@ def test_the_path_taken(auto_reset: bool) -> None:
 
 
 # ---------------------------------------------------------------------- processes
+# agent_seeds: a seeded agent per worker, as REFERENCE's
+@pytest.mark.parametrize("cls", [k for k in OTHERS if k.agent_per_worker])
 @pytest.mark.parametrize("n_timesteps", [1, 7])
-def test_multiprocess_equals_local_on_the_fast_path(n_timesteps: int) -> None:
+def test_equals_the_reference_on_the_fast_path(cls: BatcherKind, n_timesteps: int) -> None:
     kw: dict[str, Any] = {"store_agent_state": True, "agent_seeds": [3, 4]}
-    local = collect(LocalBatcher, EverythingAgent, make_plain, n_timesteps, n_slices=4, **kw)
-    procs = collect(MultiProcessBatcher, EverythingAgent, make_plain, n_timesteps, n_slices=4,
-                    **kw)
-    assert_same_runs(local, procs)
-    check_layout(procs)
+    local = collect(REFERENCE, EverythingAgent, make_plain, n_timesteps, n_slices=4, **kw)
+    other = collect(cls, EverythingAgent, make_plain, n_timesteps, n_slices=4, **kw)
+    assert_same_runs(local, other)
+    check_layout(other)
 
 
-@pytest.mark.parametrize("cls", [LocalBatcher, MultiProcessBatcher])
-def test_layout_law_on_the_fast_path(cls: type[Batcher]) -> None:
+@pytest.mark.parametrize("cls", BATCHERS)
+def test_layout_law_on_the_fast_path(cls: BatcherKind) -> None:
     slices = collect(cls, CoinAgent, make_plain, 13, n_slices=3, agent_seeds=[1, 2])
     assert check_layout(slices) > 0
     # episodes restart inside slices (random actions end them every ~20 steps)

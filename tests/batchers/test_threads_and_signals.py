@@ -13,13 +13,12 @@ import time
 import pytest
 
 from rlstructures.batchers import (
-    Batcher,
     BatcherStateError,
     BatcherTimeoutError,
     MultiProcessBatcher,
 )
 from rlstructures.batchers.testing import CountingAgent, CountingEnv
-from tests.batchers.conftest import BATCHERS
+from tests.batchers.conftest import BATCHERS, BatcherKind
 
 pytestmark = pytest.mark.timeout(60)
 ENV = functools.partial(CountingEnv, n_envs=2, auto_reset=True)
@@ -75,8 +74,8 @@ def test_close_from_another_thread_interrupts_a_waiting_get() -> None:
 
 
 @pytest.mark.parametrize("cls", BATCHERS)
-def test_two_threads_calling_get_get_one_result_and_one_clear_error(cls: type[Batcher]) -> None:
-    env = SLOW if cls is MultiProcessBatcher else ENV
+def test_two_threads_calling_get_get_one_result_and_one_clear_error(cls: BatcherKind) -> None:
+    env = SLOW if cls.asynchronous else ENV
     with cls(CountingAgent, env, n_timesteps=20, seeds=[0, 1]) as b:
         b.reset()
         b.execute()

@@ -9,10 +9,10 @@ from typing import assert_type
 import numpy as np
 import pytest
 
-from rlstructures.batchers import Batcher, BatcherTimeoutError, MultiProcessBatcher
+from rlstructures.batchers import BatcherTimeoutError, MultiProcessBatcher
 from rlstructures.batchers.testing import CountingAgent, CountingEnv
 from rlstructures.dicttensor import Trajectories
-from tests.batchers.conftest import BATCHERS
+from tests.batchers.conftest import BATCHERS, BatcherKind
 
 pytestmark = pytest.mark.timeout(60)
 ENV = functools.partial(CountingEnv, n_envs=2, auto_reset=True)
@@ -21,7 +21,7 @@ ENV = functools.partial(CountingEnv, n_envs=2, auto_reset=True)
 @pytest.mark.parametrize("cls", BATCHERS)
 @pytest.mark.parametrize("bad", [math.nan, -1.0, -math.inf])
 def test_a_nan_or_negative_timeout_is_a_value_error_naming_timeout(
-    cls: type[Batcher], bad: float
+    cls: BatcherKind, bad: float
 ) -> None:
     with cls(CountingAgent, ENV, n_timesteps=2, seeds=[0]) as b:
         b.reset()
@@ -35,7 +35,7 @@ def test_a_nan_or_negative_timeout_is_a_value_error_naming_timeout(
 
 
 @pytest.mark.parametrize("cls", BATCHERS)
-def test_a_timeout_that_is_not_a_number_is_a_type_error(cls: type[Batcher]) -> None:
+def test_a_timeout_that_is_not_a_number_is_a_type_error(cls: BatcherKind) -> None:
     with cls(CountingAgent, ENV, n_timesteps=2, seeds=[0]) as b:
         b.reset()
         b.execute()
@@ -44,7 +44,7 @@ def test_a_timeout_that_is_not_a_number_is_a_type_error(cls: type[Batcher]) -> N
 
 
 @pytest.mark.parametrize("cls", BATCHERS)
-def test_an_infinite_timeout_means_no_limit(cls: type[Batcher]) -> None:
+def test_an_infinite_timeout_means_no_limit(cls: BatcherKind) -> None:
     with cls(CountingAgent, ENV, n_timesteps=2, seeds=[0, 1]) as b:
         b.reset()
         b.update({"w": np.full(1, 3.0)}, timeout=math.inf)

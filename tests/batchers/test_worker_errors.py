@@ -6,10 +6,10 @@ import functools
 
 import pytest
 
-from rlstructures.batchers import Batcher, WorkerError
+from rlstructures.batchers import WorkerError
 from rlstructures.batchers._exceptions import MAX_CHARS, describe_exception
 from rlstructures.batchers.testing import CountingAgent, CountingEnv
-from tests.batchers.conftest import BATCHERS
+from tests.batchers.conftest import BATCHERS, BatcherKind
 from tests.batchers.parts import UnprintableEnv, UnprintableError, not_an_agent
 from tests.batchers.test_contract import execute_and_get
 
@@ -18,7 +18,7 @@ pytestmark = pytest.mark.timeout(60)
 
 @pytest.mark.parametrize("cls", BATCHERS)
 def test_an_exception_whose_str_raises_still_names_its_type_and_traceback(
-    cls: type[Batcher],
+    cls: BatcherKind,
 ) -> None:
     env = functools.partial(UnprintableEnv, n_envs=2, auto_reset=True)
     with cls(CountingAgent, env, n_timesteps=4, seeds=[0, 1]) as b:
@@ -45,7 +45,7 @@ def test_describe_exception_clips_huge_messages() -> None:
 
 @pytest.mark.parametrize("cls", BATCHERS)
 def test_make_agent_returning_a_non_agent_is_a_type_error_naming_make_agent(
-    cls: type[Batcher],
+    cls: BatcherKind,
 ) -> None:
     env = functools.partial(CountingEnv, n_envs=2)
     with pytest.raises(TypeError, match=r"make_agent\(\) must return an Agent.*got dict"):
