@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from pathlib import Path
@@ -40,7 +41,10 @@ def _scalars(logdir: Path) -> dict[str, list[tuple[int, float]]]:
     return out
 
 
-@pytest.mark.parametrize("extra", [{}, {"dueling": True, "n_step": 3, "tau": 0.5}])
+VARIANTS: list[dict[str, Any]] = [{}, {"dueling": True, "n_step": 3, "tau": 0.5, "anneal_lr": True}]
+
+
+@pytest.mark.parametrize("extra", VARIANTS)
 def test_a_short_run_writes_everything_and_resumes(extra: dict[str, Any], tmp_path: Path) -> None:
     logdir = tmp_path / "run"
     config = dqn.DQNConfig.from_preset(
@@ -59,6 +63,13 @@ def test_a_short_run_writes_everything_and_resumes(extra: dict[str, Any], tmp_pa
     assert epsilon[0] == 1.0
     assert epsilon[-1] == pytest.approx(config.exploration_final_eps)
     assert result.evaluations[-1].step == 320
+    lrs = [v for _, v in scalars["charts/learning_rate"]]
+    if config.anneal_lr:  # linear decay to 0 over total_steps
+        assert lrs[0] == pytest.approx(config.learning_rate * (1 - 64 / 320))
+        assert lrs[-1] == 0.0
+        assert all(a > b for a, b in itertools.pairwise(lrs))
+    else:
+        assert set(lrs) == {config.learning_rate}
     assert all(v >= 1 for _, v in scalars["charts/episodic_length"])
     # checkpoint: torch.load(weights_only=True), config as JSON, the step
     saved = torch.load(checkpoint_path(logdir), weights_only=True)

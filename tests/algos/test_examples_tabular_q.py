@@ -20,7 +20,10 @@ def test_replay_redraws_the_same_exploration() -> None:
     q = np.random.default_rng(0).normal(size=(tabular_q.N_STATES, tabular_q.N_ACTIONS))
     weights = {"q": q, "epsilon": 0.5}
     with LocalBatcher(
-        tabular_q.EpsilonGreedyAgent, tabular_q.make_env, n_timesteps=30, seeds=[3],
+        tabular_q.EpsilonGreedyAgent,
+        tabular_q.make_env,
+        n_timesteps=30,
+        seeds=[3],
         agent_seeds=[3],
     ) as batcher:
         batcher.update(weights)
@@ -44,13 +47,15 @@ def test_replay_redraws_the_same_exploration() -> None:
 
 def test_q_update_does_not_bootstrap_on_termination() -> None:
     def batch(terminated: bool) -> TemporalDictTensor:
-        return TemporalDictTensor({
-            "observation/frame": np.array([[0]]),
-            "action/action": np.array([[1]]),
-            "_observation/frame": np.array([[2]]),
-            "_observation/reward": np.array([[1.0]], np.float32),
-            "_observation/terminated": np.array([[terminated]]),
-        })
+        return TemporalDictTensor(
+            {
+                "observation/frame": np.array([[0]]),
+                "action/action": np.array([[1]]),
+                "_observation/frame": np.array([[2]]),
+                "_observation/reward": np.array([[1.0]], np.float32),
+                "_observation/terminated": np.array([[terminated]]),
+            }
+        )
 
     for terminated, expected in ((True, 1.0), (False, 1.0 + 0.5 * 4.0)):
         q = np.zeros((3, 2))
@@ -63,7 +68,11 @@ def test_runs_by_path_without_torch(tmp_path: Path) -> None:
     script = ROOT / "packages/algos/examples/tabular_q.py"
     done = subprocess.run(
         [sys.executable, str(script), "--iterations", "3", "--logdir", str(tmp_path / "log")],
-        capture_output=True, text=True, timeout=120, cwd=tmp_path, check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+        check=False,
     )
     assert done.returncode == 0, done.stderr
     assert "stored keys: ['_observation/done'" in done.stdout

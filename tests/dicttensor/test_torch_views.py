@@ -289,6 +289,49 @@ def test_lengths_given_as_numpy_for_torch_leaves_become_a_tensor() -> None:
     assert tdt.lengths.dtype == np.int64
 
 
+@given(
+    st.lists(st.integers(0, 3), min_size=1, max_size=4),
+    st.lists(st.sampled_from(["np", "torch", "param", "list"]), min_size=1, max_size=4),
+    st.sampled_from([None, "first", "other"]),
+)
+def test_the_constructors_fast_path_accepts_and_rejects_as_the_full_checks(
+    lead: list[int], kinds: list[str], given_shape: str | None
+) -> None:
+    # leaves of various leading sizes and kinds (the fast path takes exact np.ndarray or
+    # torch.Tensor leaves): the same batch shape or the same error as the full checks
+    def leaf(i: int, kind: str) -> Any:
+        n = lead[i % len(lead)]
+        if kind == "np":
+            return np.zeros((n, 2), np.float32)
+        if kind == "torch":
+            return torch.zeros(n, 2)
+        if kind == "param":
+            return torch.nn.Parameter(torch.zeros(n, 2), requires_grad=False)
+        return [0.0] * n
+
+    data = {f"k{i}": leaf(i, kind) for i, kind in enumerate(kinds)}
+    shape = {None: None, "first": (lead[0],), "other": (lead[0] + 1,)}[given_shape]
+    valid = {"np"} >= set(kinds) or {"torch", "param"} >= set(kinds)
+    n = (shape or (lead[0],))[0]
+    valid = valid and all(lead[i % len(lead)] == n for i in range(len(kinds)))
+    if valid:
+        dt = DictTensor(data, batch_shape=shape)
+        assert dt.batch_shape == (n,)
+        assert type(dt.batch_shape[0]) is int
+        assert all(dt[k] is v for k, v in data.items())
+    else:
+        with pytest.raises((BackendError, ValueError)):
+            DictTensor(data, batch_shape=shape)
+
+
+def test_torch_leaves_with_a_0_dim_first_leaf_or_a_torch_size_batch_shape() -> None:
+    with pytest.raises(ValueError, match="key 'a' is 0-dimensional"):
+        DictTensor({"a": torch.tensor(1.0)})
+    dt = DictTensor({"a": torch.zeros(3)}, batch_shape=torch.Size([3]))
+    assert dt.batch_shape == (3,)
+    assert type(dt.batch_shape) is tuple
+
+
 def test_mixed_backends_are_rejected() -> None:
     with pytest.raises(BackendError, match="key 'b' is a torch leaf but key 'a' is a numpy"):
         DictTensor({"a": np.zeros(2), "b": torch.zeros(2)})

@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import functools
 import importlib
+import multiprocessing as mp
 import os
 import platform
 import statistics
@@ -35,6 +36,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from multiprocessing.connection import Connection
 from typing import Any
 
 import gymnasium as gym
@@ -84,6 +86,45 @@ class MLPAgent(Agent):
         return DictTensor({"action": action}, batch_shape=(len(action),)), state
 
 
+@torch.no_grad()
+def act_natural(policy: torch.nn.Module, obs: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    """The README agent's computation in a bare loop: torch in, a Categorical sample out."""
+    logits = policy(torch.from_numpy(obs))
+    sample: torch.Tensor = torch.distributions.Categorical(logits=logits).sample()  # type: ignore[no-untyped-call]  # torch leaves it unannotated
+    return sample.numpy()
+
+
+class NaturalAgent(Agent):
+    """The agent as the READMEs write one: torch views in, a Categorical sample, torch out.
+
+    ``observation.torch()["frame"]`` (every observation key viewed as torch to read one),
+    ``torch.distributions.Categorical`` (~100 us more per call than ``torch.multinomial``
+    on the softmax) and a torch DictTensor returned: what the batcher converts and checks.
+    """
+
+    def __init__(self) -> None:
+        self.policy = make_policy()
+
+    def __call__(
+        self,
+        state: DictTensor,
+        observation: DictTensor,
+        agent_info: DictTensor,
+        history: TemporalDictTensor | None = None,
+    ) -> tuple[DictTensor, DictTensor]:
+        with torch.no_grad():
+            logits = self.policy(observation.torch()["frame"])
+        action = torch.distributions.Categorical(logits=logits).sample()  # type: ignore[no-untyped-call]  # torch leaves it unannotated
+        return DictTensor({"action": action}), state
+
+
+# the policy of each agent, as the bare loops run it
+AGENTS: dict[str, tuple[type[Agent], Callable[[torch.nn.Module, Any], Any]]] = {
+    "mlp": (MLPAgent, act),
+    "natural": (NaturalAgent, act_natural),
+}
+
+
 def make_env(seed: int, n_envs: int) -> GymVecEnv:
     return GymVecEnv(ENV_ID, n_envs, seed, auto_reset=True)
 
@@ -113,15 +154,16 @@ class Contender:
         self.close = close
 
 
-def bare_loop(n_envs: int, timesteps: int) -> Contender:
+def bare_loop(n_envs: int, timesteps: int, agent: str = "mlp", seed: int = 0) -> Contender:
+    """N gymnasium envs in a Python loop, one batched call of ``agent``'s policy per step."""
     torch.set_num_threads(1)
-    policy = make_policy()
+    policy, policy_act = make_policy(), AGENTS[agent][1]
     envs = [gym.make(ENV_ID) for _ in range(n_envs)]
-    obs = np.stack([e.reset(seed=k)[0] for k, e in enumerate(envs)])
+    obs = np.stack([e.reset(seed=seed + k)[0] for k, e in enumerate(envs)])
 
     def run() -> int:
         for _ in range(timesteps):
-            actions = act(policy, obs)
+            actions = policy_act(policy, obs)
             for k, env in enumerate(envs):
                 o, _, term, trunc, _ = env.step(int(actions[k]))
                 obs[k] = env.reset()[0] if term or trunc else o
@@ -134,9 +176,69 @@ def bare_loop(n_envs: int, timesteps: int) -> Contender:
     return Contender(run, close)
 
 
-def ours(cls: Any, n_envs: int, timesteps: int) -> Contender:
+def _bare_worker(conn: Connection, build: Callable[..., Any], seed: int) -> None:
+    """One bare loop ``build(seed=seed)``, run on each "go" (anything but None) received.
+
+    Sends back ``(env steps, transitions)``: a contender with a ``transitions`` attribute
+    (vector envs that spend steps on resets) counts those, others count every step.
+    """
+    contender = build(seed=seed)
+    conn.send("ready")
+    while conn.recv() is not None:
+        steps = contender.run()
+        conn.send((steps, getattr(contender, "transitions", steps)))
+    contender.close()
+
+
+class ParallelBareLoops(Contender):
+    """``WORKERS`` bare loops in as many processes, started together: the 2-core limit.
+
+    Two loops side by side slow each other down (~0.95-0.97 of twice one loop here), so
+    their summed rate, not twice one, is what the machine allows a batcher. ``run()``
+    returns the env steps done by all; ``transitions`` is then how many of those were
+    transitions (see ``_bare_worker``).
+
+    Args:
+        build: a picklable ``build(seed=...)`` of one loop, an object with ``run()`` and
+            ``close()`` (a module-level function or class, or a ``functools.partial`` of
+            one); worker ``w`` builds it with seed ``1000 * w``.
+    """
+
+    def __init__(self, build: Callable[..., Any]) -> None:
+        ctx = mp.get_context("spawn")
+        self.conns: list[Connection] = []
+        self.procs: list[Any] = []
+        for w in range(WORKERS):
+            parent, child = ctx.Pipe()
+            proc = ctx.Process(target=_bare_worker, args=(child, build, 1000 * w), daemon=True)
+            proc.start()
+            child.close()
+            self.conns.append(parent)
+            self.procs.append(proc)
+        for conn in self.conns:
+            if conn.recv() != "ready":
+                raise RuntimeError("a bare loop process did not start")
+        self.transitions = 0
+        super().__init__(self._run, self._close)
+
+    def _run(self) -> int:
+        for conn in self.conns:
+            conn.send("go")
+        done = [conn.recv() for conn in self.conns]
+        self.transitions = sum(int(d[1]) for d in done)
+        return sum(int(d[0]) for d in done)
+
+    def _close(self) -> None:
+        for conn in self.conns:
+            conn.send(None)
+        for proc in self.procs:
+            proc.join(10)
+
+
+def ours(cls: Any, n_envs: int, timesteps: int, agent: str = "mlp") -> Contender:
     env = functools.partial(make_env, n_envs=n_envs)
-    b = cls(MLPAgent, env, n_timesteps=timesteps, seeds=list(range(0, WORKERS * 1000, 1000)))
+    seeds = list(range(0, WORKERS * 1000, 1000))
+    b = cls(AGENTS[agent][0], env, n_timesteps=timesteps, seeds=seeds)
     b.reset()
 
     def run() -> int:
@@ -251,13 +353,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--envs", type=int, nargs="+", default=[16, 32], help="envs per worker")
+    parser.add_argument("--envs", type=int, nargs="*", default=[16, 32], help="envs per worker")
     parser.add_argument("--timesteps", type=int, default=100)
     parser.add_argument("--repeats", type=int, default=5, help="timed runs per block")
     parser.add_argument(
         "--rounds", type=int, default=3, help="alternating blocks of the in-process contenders"
     )
     parser.add_argument("--skip-async", action="store_true", help="skip gymnasium AsyncVectorEnv")
+    parser.add_argument("--skip-peers", action="store_true", help="skip Async, SB3, TorchRL")
     parser.add_argument(  # issue 14: tools/bench/vector_batchers.py
         "--vector-envs", type=int, default=256, help="vectorized CartPole envs per worker (0: skip)"
     )
@@ -278,52 +381,81 @@ def main() -> None:
         f"{platform.python_version()}, torch {torch.__version__}, gymnasium {gym.__version__}"
     )
     for n in args.envs:
-        t, r, rounds = args.timesteps, args.repeats, args.rounds
-        alternating: list[tuple[str, Contender]] = []
-        try:
-            alternating.append((f"bare loop, 1 process x {n} envs", bare_loop(n, t)))
-            alternating.append(("MultiProcessBatcher", ours(MultiProcessBatcher, n, t)))
-            alternating.append(("LocalBatcher", ours(LocalBatcher, n, t)))
-            alternating.append(("gymnasium SyncVectorEnv", gym_vector(False, n, t)))
-            runs: dict[str, list[float]] = {name: [] for name, _ in alternating}
-            for _ in range(rounds):
-                for name, contender in alternating:
-                    runs[name] += timed_rates(contender.run, r)
-        finally:
-            for _, contender in alternating:
-                contender.close()
-        rows: list[tuple[str, float | None]] = [
-            (name, statistics.median(rates)) for name, rates in runs.items()
-        ]
-        if not args.skip_async:
-            rows.append(("gymnasium AsyncVectorEnv(shm)", block(gym_vector(True, n, t), r)))
-        rows.append(("SB3 SubprocVecEnv", sb3_subproc(n, t, r)))
-        rows.append(("TorchRL MultiSyncCollector", torchrl_multisync(n, t, r)))
-        bare = rows[0][1] or float("nan")
-        limit = WORKERS * bare
-        peers = [v for name, v in rows[3:] if v is not None]
-        best_peer = max(peers) if peers else float("nan")
-        print(
-            f"\n{WORKERS} workers x {n} envs, {t} steps per collection, median of {r * rounds} "
-            f"({rounds} alternating rounds of {r}; peers below SyncVectorEnv: one block of {r})"
-        )
-        print(f"{'contender':34s} {'steps/s':>10s} {'/ 2-core limit':>15s} {'/ best peer':>12s}")
-        for name, rate in rows:
-            if rate is None:
-                print(f"{name:34s} {'(not installed: make bench)':>38s}")
-                continue
-            print(f"{name:34s} {rate:10.0f} {rate / limit:15.2f} {rate / best_peer:12.2f}")
-        mp_rate = rows[1][1] or float("nan")
-        overhead_us = (1 / (mp_rate / WORKERS) - 1 / bare) * 1e6
-        print(
-            f"2-core limit: {limit:.0f} steps/s; MultiProcessBatcher overhead per env step "
-            f"against the bare loop: {overhead_us:+.2f} us "
-            "(bars: >= 0.85 x limit, >= 1.5 x best peer)"
-        )
+        per_env_table(n, args.timesteps, args.repeats, args.rounds, args)
     if args.vector_envs:  # natively vectorized envs through GymVectorVecEnv (a sibling script)
         vector: Any = importlib.import_module("vector_batchers")
-        async_envs = 0 if args.skip_async else 32
+        async_envs = 0 if args.skip_async or args.skip_peers else 32
         vector.vector_main(args.vector_envs, args.timesteps, args.repeats, args.rounds, async_envs)
+
+
+def per_env_table(n: int, t: int, r: int, rounds: int, args: argparse.Namespace) -> None:
+    """Measures and prints the table of ``WORKERS`` x ``n`` per-env CartPole envs."""
+    one, at_once = "bare loop, 1 process", "2 bare loops at once"
+    mp_nat, at_once_nat = "MultiProcessBatcher, README agent", "2 bare loops at once, README agent"
+    alternating: list[tuple[str, Contender]] = []
+    try:
+        alternating.append((one, bare_loop(n, t)))
+        alternating.append((at_once, ParallelBareLoops(functools.partial(bare_loop, n, t))))
+        alternating.append(("MultiProcessBatcher", ours(MultiProcessBatcher, n, t)))
+        alternating.append(("LocalBatcher", ours(LocalBatcher, n, t)))
+        alternating.append(("gymnasium SyncVectorEnv", gym_vector(False, n, t)))
+        bare_nat = functools.partial(bare_loop, n, t, "natural")
+        alternating.append((at_once_nat, ParallelBareLoops(bare_nat)))
+        alternating.append((mp_nat, ours(MultiProcessBatcher, n, t, "natural")))
+        runs: dict[str, list[float]] = {name: [] for name, _ in alternating}
+        for _ in range(rounds):
+            for name, contender in alternating:
+                runs[name] += timed_rates(contender.run, r)
+    finally:
+        for _, contender in alternating:
+            contender.close()
+    rates: dict[str, float | None] = {name: statistics.median(v) for name, v in runs.items()}
+    if not (args.skip_async or args.skip_peers):
+        rates["gymnasium AsyncVectorEnv(shm)"] = block(gym_vector(True, n, t), r)
+    if not args.skip_peers:
+        rates["SB3 SubprocVecEnv"] = sb3_subproc(n, t, r)
+        rates["TorchRL MultiSyncCollector"] = torchrl_multisync(n, t, r)
+    twice_one = WORKERS * (rates[one] or float("nan"))
+    peers = [v for name, v in rates.items() if "gymnasium" in name or name[:3] in ("SB3", "Tor")]
+    best_peer = max((v for v in peers if v is not None), default=float("nan"))
+    print(
+        f"\n{WORKERS} workers x {n} envs, {t} steps per collection, median of {r * rounds} "
+        f"({rounds} alternating rounds of {r}; multi-process peers: one block of {r}). The "
+        "limit: 2 bare loops at once of the same policy (README agent: its own loops)"
+    )
+    print(
+        f"{'contender':36s} {'steps/s':>10s} {'/ 2x1 loop':>11s} {'/ limit':>8s} "
+        f"{'/ best peer':>12s}"
+    )
+    for name, rate in rates.items():
+        if rate is None:
+            print(f"{name:36s} {'(not installed: make bench)':>38s}")
+            continue
+        limit = rates[at_once_nat if "README" in name else at_once] or float("nan")
+        print(
+            f"{name:36s} {rate:10.0f} {rate / twice_one:11.2f} {rate / limit:8.3f} "
+            f"{rate / best_peer:12.2f}"
+        )
+    for name, limit_name in (("MultiProcessBatcher", at_once), (mp_nat, at_once_nat)):
+        # the ratio within each round (measured minutes apart at most): robust to drift
+        per_round = [
+            statistics.median(runs[name][i * r : (i + 1) * r])
+            / statistics.median(runs[limit_name][i * r : (i + 1) * r])
+            for i in range(rounds)
+        ]
+        print(
+            f"{name} / {limit_name}, per round: "
+            + ", ".join(f"{x:.3f}" for x in per_round)
+            + f" (median {statistics.median(per_round):.3f})"
+        )
+    mp_rate = rates["MultiProcessBatcher"] or float("nan")
+    overhead_us = (1 / (mp_rate / WORKERS) - 1 / (rates[one] or float("nan"))) * 1e6
+    print(
+        f"MultiProcessBatcher overhead per env step against the bare loop: {overhead_us:+.2f} us; "
+        f"README agent / its limit: {(rates[mp_nat] or 0) / (rates[at_once_nat] or 1):.3f} "
+        "(bars: >= 0.85 x 2x1 loop and >= 1.5 x best peer; README agent >= 0.88 (16 envs) and "
+        ">= 0.92 (32 envs) x its limit)"
+    )
 
 
 def block(contender: Contender, repeats: int) -> float:

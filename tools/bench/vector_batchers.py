@@ -26,12 +26,10 @@ from __future__ import annotations
 import argparse
 import functools
 import importlib
-import multiprocessing as mp
 import os
 import platform
 import statistics
 import time
-from multiprocessing.connection import Connection
 from typing import Any
 
 import gymnasium as gym
@@ -54,59 +52,33 @@ def make_vector_env(seed: int, n_envs: int) -> GymVectorVecEnv:
     )
 
 
-def _bare_worker(conn: Connection, n_envs: int, timesteps: int, seed: int) -> None:
-    """One bare loop, run on each "go" (anything but None) it receives."""
-    torch.set_num_threads(1)
-    policy = bench.make_policy()
-    venv = gym.make_vec(ENV_ID, num_envs=n_envs, vectorization_mode="vector_entry_point")
-    obs, _ = venv.reset(seed=seed)
-    resetting = np.zeros(n_envs, np.bool_)
-    conn.send("ready")
-    while conn.recv() is not None:
-        transitions = 0
-        for _ in range(timesteps):
-            obs, _reward, terminated, truncated, _info = venv.step(bench.act(policy, obs))
-            transitions += n_envs - int(resetting.sum())
-            resetting = terminated | truncated
-        conn.send(transitions)
-    venv.close()
+class VectorBareLoop:
+    """One bare loop: the vector env and the policy in a plain loop (``build`` of
+    ``bench.ParallelBareLoops``). ``run()`` returns the env steps done, after which
+    ``transitions`` is how many were not NEXT_STEP reset steps."""
 
-
-class ParallelBareLoops:
-    """Two bare loops in two processes, started together: ``run()`` returns env steps done.
-
-    ``transitions`` is then the number of those steps that were not NEXT_STEP reset steps.
-    """
-
-    def __init__(self, n_envs: int, timesteps: int) -> None:
-        ctx = mp.get_context("spawn")
+    def __init__(self, n_envs: int, timesteps: int, seed: int) -> None:
+        torch.set_num_threads(1)
         self.n_envs, self.timesteps = n_envs, timesteps
-        self.conns: list[Connection] = []
-        self.procs = []
-        for w in range(WORKERS):
-            parent, child = ctx.Pipe()
-            proc = ctx.Process(
-                target=_bare_worker, args=(child, n_envs, timesteps, 1000 * w), daemon=True
-            )
-            proc.start()
-            child.close()
-            self.conns.append(parent)
-            self.procs.append(proc)
-        for conn in self.conns:
-            assert conn.recv() == "ready"
+        self.policy = bench.make_policy()
+        self.venv = gym.make_vec(ENV_ID, num_envs=n_envs, vectorization_mode="vector_entry_point")
+        self.obs, _ = self.venv.reset(seed=seed)
+        self.resetting = np.zeros(n_envs, np.bool_)
         self.transitions = 0
 
     def run(self) -> int:
-        for conn in self.conns:
-            conn.send("go")
-        self.transitions = sum(int(conn.recv()) for conn in self.conns)
-        return WORKERS * self.n_envs * self.timesteps
+        transitions, n = 0, self.n_envs
+        for _ in range(self.timesteps):
+            self.obs, _reward, terminated, truncated, _info = self.venv.step(
+                bench.act(self.policy, self.obs)
+            )
+            transitions += n - int(self.resetting.sum())
+            self.resetting = terminated | truncated
+        self.transitions = transitions
+        return n * self.timesteps
 
     def close(self) -> None:
-        for conn in self.conns:
-            conn.send(None)
-        for proc in self.procs:
-            proc.join(10)
+        self.venv.close()
 
 
 def batcher(cls: Any, make: Any, n_envs: int, timesteps: int) -> Any:
@@ -125,7 +97,7 @@ def batcher(cls: Any, make: Any, n_envs: int, timesteps: int) -> Any:
 def vector_main(n_envs: int, timesteps: int, repeats: int, rounds: int, async_envs: int) -> float:
     """Runs and prints the table; returns MultiProcessBatcher / the limit (transitions)."""
     t, r = timesteps, repeats
-    bare = ParallelBareLoops(n_envs, t)
+    bare = bench.ParallelBareLoops(functools.partial(VectorBareLoop, n_envs, t))
     alternating: list[tuple[str, Any]] = [
         ("2 bare loops, 2 processes at once", bare),
         (

@@ -270,7 +270,12 @@ class ActionSpec:
             )
         arr = value if not copy and value.dtype is self.dtype else np.array(value, self.dtype)
         if self.int_bounds is not None and n > _MANY_ROWS:  # numpy beats Python on many rows
-            if arr.min() < self.int_bounds[0] or arr.max() > self.int_bounds[1]:
+            low, high = self.int_bounds
+            if low == 0 and arr.dtype.kind in "iu":  # one reduction: negatives view as huge
+                out = arr.view(f"u{arr.itemsize}").max() > high
+            else:
+                out = arr.min() < low or arr.max() > high
+            if out:
                 self._raise_out_of_space(arr, (arr >= self.low) & (arr <= self.high))
         elif self.int_values is not None:  # Python sets beat numpy on small n
             if not self.int_values.issuperset(arr.tolist()):

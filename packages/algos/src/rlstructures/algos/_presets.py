@@ -58,20 +58,25 @@ PRESETS: Final[dict[str, dict[str, dict[str, Any]]]] = {
         },
     },
     "ddqn": {
-        # rl-zoo's CartPole-v1 entry ("almost tuned"), with its 2e5 steps as our 50k budget
+        # Tuned here for time to solve within 50k steps: rl-zoo's entry (lr 2.5e-4, 512-row
+        # batches, 4 gradient steps per 16 env steps, a target copy every 5000 steps, gamma
+        # 0.99) had not solved seeds 0 and 1 by 50k steps. Faster value propagation (a copy
+        # every 256 steps, gamma 0.98), smaller batches learnt from twice as often, and a
+        # learning rate decaying to 0 so that the end of the budget holds what was learnt.
         "CartPole-v1": {
-            "n_envs": 1,
+            "n_envs": 4,
             "total_steps": 50_000,
-            "learning_rate": 2.5e-4,
-            "batch_size": 512,
+            "learning_rate": 1e-3,
+            "anneal_lr": True,
+            "batch_size": 128,
             "buffer_size": 100_000,
-            "learning_starts": 0,
-            "gamma": 0.99,
-            "target_update_interval": 5000,
-            "train_freq": 16,
-            "gradient_steps": 4,
-            "exploration_fraction": 0.06,
-            "exploration_final_eps": 0.11,
+            "learning_starts": 1000,
+            "gamma": 0.98,
+            "target_update_interval": 256,
+            "train_freq": 64,
+            "gradient_steps": 32,
+            "exploration_fraction": 0.1,
+            "exploration_final_eps": 0.02,
         },
     },
     "sac": {

@@ -57,6 +57,8 @@ class DQNConfig(TrainConfig):
     """Envs stepped in parallel, all worker processes together."""
     learning_rate: float = 1e-4
     """Learning rate (Adam)."""
+    anneal_lr: bool = False
+    """Decay the learning rate linearly to 0 over total_steps (steadies the end of training)."""
     buffer_size: int = 1_000_000
     """Transitions kept in the replay buffer."""
     learning_starts: int = 100
@@ -131,7 +133,7 @@ def epsilon_at(config: DQNConfig, step: int, stored: int) -> float:
 
 # --- network ---------------------------------------------------------------------------
 class QNetwork(nn.Module):
-    """``Q(s, .)``: an MLP, optionally duelling (see `DQNConfig.dueling`).
+    """``Q(s, .)``: an MLP (PyTorch's default init), optionally duelling (`DQNConfig.dueling`).
 
     The duelling network's last layer has ``n_actions + 1`` outputs: the advantages, then
     the state value. Its greedy action is the argmax of the advantages, so the acting copy
@@ -155,6 +157,9 @@ class QNetwork(nn.Module):
         self.env, self.dueling, self.n_actions = env, dueling, env.n_actions
         out = env.n_actions + (1 if dueling else 0)
         self.net = MLP((env.obs_dim, *hidden_sizes, out), activation, output_gain=1.0)
+        for layer in self.net.layers:  # PyTorch's default init, as stable-baselines3's DQN:
+            assert isinstance(layer, nn.Linear)  # on CartPole it learnt faster than orthogonal
+            layer.reset_parameters()
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         """``[*batch, obs_dim] -> [*batch, n_actions]`` Q-values."""
@@ -338,7 +343,10 @@ def train(config: DQNConfig, logger: ScalarLogger | None = None) -> TrainResult:
                 if run.step >= next_target_update:
                     _update_target(q, target, config.tau)
                     next_target_update = (run.step // interval + 1) * interval
+                lr = config.learning_rate * ((1.0 - run.fraction) if config.anneal_lr else 1.0)
+                optimizer.lr = lr
                 stats = _learn(q, target, optimizer, buffer, config, device)
+                stats["charts/learning_rate"] = lr
             epsilon = epsilon_at(config, run.step, len(buffer))
             stats["charts/epsilon"] = epsilon
             run.publish(q.actor_weights(epsilon), stats)

@@ -43,8 +43,15 @@ import numpy as np
 import numpy.typing as npt
 
 from rlstructures.agents import Agent
-from rlstructures.batchers._checks import StateCheck, check_leaves, check_output, checks_of
+from rlstructures.batchers._checks import (
+    StateCheck,
+    check_leaves,
+    check_output,
+    checks_of,
+    numpy_view,
+)
 from rlstructures.batchers._layout import Specs
+from rlstructures.batchers._staged import StagedObservation, StageSlot
 from rlstructures.dicttensor import DictTensor, TemporalDictTensor
 
 __all__ = ["AgentSide"]
@@ -109,6 +116,8 @@ class AgentSide:
         self._state_np: dict[str, npt.NDArray[Any]] = {}  # numpy leaves of `state`, stored
         self._new_state: DictTensor | None = None  # the last act's, until carry
         self._agent_info = DictTensor({}, batch_shape=(n,))
+        # per step of act_all: the observation it was given and that slot's torch views
+        self._staged: list[tuple[DictTensor, StageSlot] | None] = [None] * n_timesteps
 
     def set_agent_info(self, agent_info: DictTensor) -> None:
         """New per-env agent_info rows (batch ``(n_envs,)``), written to the info.
@@ -215,7 +224,10 @@ class AgentSide:
         n, worker = self.n_envs, self.worker
         state, info = self._current_state(), self._agent_info
         slot = obs
-        obs = DictTensor(slot)  # a fresh mapping (agents may set keys), no checks
+        staged = self._staged[t]  # (the slot's DictTensor, its torch views made once)
+        if staged is None or staged[0] is not slot:
+            staged = self._staged[t] = (slot, StageSlot(slot.to_dict(), n))
+        obs = StagedObservation(slot, staged[1])  # a fresh mapping (agents may set keys)
         if self._history:  # from the buffer, [n, T, ...] like the trajectories replayed later
             for k, obs_dst in self._obs_dst:
                 obs_dst[:, t] = slot[k]
@@ -228,12 +240,21 @@ class AgentSide:
         if usual:
             act = action.to_dict()
             usual = len(act) == len(self._action_full)
+            as_numpy = False  # a torch leaf was viewed as numpy: the env gets numpy actions
             for k, s, d in self._action_full:
                 a = act.get(k)
-                if type(a) is not np.ndarray or a.shape != s or a.dtype != d:
+                if type(a) is not np.ndarray:
+                    a = numpy_view(a)
+                    if a is None:
+                        usual = False
+                        break
+                    act[k], as_numpy = a, True
+                if a.shape != s or a.dtype != d:
                     usual = False
                     break
-        if not usual:  # another type, shape or dtype, or torch leaves: the full check
+            if usual and as_numpy:
+                action = DictTensor(act, batch_shape=(n,))
+        if not usual:  # another type, shape or dtype, or unusual leaves: the full check
             act = check_leaves(action, "action", n, self._action_checks, (worker, t))
             action = DictTensor(act, batch_shape=(n,))  # the env gets numpy actions
         for k, act_dst in self._action_dst:

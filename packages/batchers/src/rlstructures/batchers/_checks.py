@@ -6,6 +6,7 @@ Every error names where it happened: ``"probe"`` (the step at construction) or
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from typing import Any, Final
 
@@ -25,6 +26,7 @@ __all__ = [
     "check_leaves",
     "check_output",
     "checks_of",
+    "numpy_view",
 ]
 
 Checks = tuple[tuple[str, tuple[int, ...], np.dtype[Any]], ...]
@@ -132,6 +134,22 @@ def check_leaves(
                 "and dtype at every step (cast with `.astype(...)`)."
             )
     return leaves
+
+
+def numpy_view(leaf: Any) -> npt.NDArray[Any] | None:
+    """A zero-copy numpy view of a plain CPU ``torch.Tensor`` that needs no grad, else None.
+
+    The fast path of the action check (a torch action from ``Categorical.sample()``): any
+    other leaf gets the full ``check_leaves``, which converts it or says why it cannot.
+    """
+    mod = sys.modules.get("torch")
+    if mod is None or type(leaf) is not mod.Tensor or not leaf.is_cpu or leaf.requires_grad:
+        return None
+    try:
+        view: npt.NDArray[Any] = leaf.numpy()
+    except (RuntimeError, TypeError):  # conjugate/negative bits, dtypes numpy lacks
+        return None
+    return view
 
 
 def check_output(value: object, what: str, n: int, checks: Checks | None, where: str) -> DictTensor:

@@ -106,6 +106,37 @@ def _one_element_per_step(arr: npt.NDArray[Any], size: int) -> npt.NDArray[Any]:
     return flat.view(np.dtype((np.void, arr.itemsize * flat.shape[1])))[:, 0]
 
 
+# one unsigned (or complex, for 16 bytes) element per row of that byte size: numpy moves
+# such elements with its fixed-size copy loops, ~2x faster than rows of several items
+_ROW_ELEMENTS: dict[int, np.dtype[Any]] = {
+    b: np.dtype(t)
+    for b, t in ((1, np.uint8), (2, np.uint16), (4, np.uint32), (8, np.uint64), (16, np.complex128))
+}
+
+
+def _rows_as_elements(arr: npt.NDArray[Any], lead: int) -> npt.NDArray[Any] | None:
+    """A view of ``arr`` with its ``lead`` first dims and one element per row, or None.
+
+    Only for copies (the bytes move unchanged); None when the row's byte size has no such
+    element type or the row's own dims are not C-contiguous.
+    """
+    row, row_strides = arr.shape[lead:], arr.strides[lead:]
+    element = _ROW_ELEMENTS.get(arr.itemsize * int(np.prod(row, dtype=np.int64)))
+    if element is None:
+        return None
+    if not row:
+        return arr.view(element)  # same item size: a view whatever the strides
+    expected = arr.itemsize
+    for size, stride in zip(reversed(row), reversed(row_strides), strict=True):
+        if size > 1 and stride != expected:
+            return None
+        expected *= size
+    merged = arr.reshape(*arr.shape[:lead], -1)  # contiguous row dims: a view
+    if not np.shares_memory(merged, arr):  # pragma: no cover - guarded by the loop above
+        return None
+    return merged.view(element)[..., 0]
+
+
 def _bad_ids(ids: npt.NDArray[Any], n: int) -> bool:
     """Whether ``ids`` is not a 1-D int array of values in ``[0, n)``."""
     return bool(
@@ -187,6 +218,17 @@ class EnvSide:
             k: self._keep.reshape(self._keep.shape + (1,) * len(s.shape))
             for k, s in specs.observation.items()
         }
+        # finish()'s copies, each row one element where its byte size allows (2x faster)
+        Arr = npt.NDArray[Any]
+        self._finish_views: list[tuple[Arr, Arr, Arr, Arr]] = []
+        for k, obs_dst, next_dst in self._obs_dst:
+            el_stage, el_obs, el_next = (
+                _rows_as_elements(a, 2) for a in (stage[k], obs_dst, next_dst)
+            )
+            if el_stage is not None and el_obs is not None and el_next is not None:
+                self._finish_views.append((el_stage, el_obs, el_next, self._keep))
+            else:
+                self._finish_views.append((stage[k], obs_dst, next_dst, self._keep_as[k]))
         self.ids: npt.NDArray[np.int64] = np.zeros(0, dtype=np.int64)
         self.obs: DictTensor = self.obs_at[0]
         self._cur: dict[str, npt.NDArray[Any]] = {}  # leaves of `obs` (the general mode)
@@ -294,10 +336,11 @@ class EnvSide:
                 raise next(self._ids_error(t, e) for t, e in ended_at if _bad_ids(np.array(e), n))
             steps = np.array([t for t, e in ended_at for _ in e], np.intp)
             keep[rows, steps] = False
-        for k, obs_dst, next_dst in self._obs_dst:
-            by_env = self.stage[k].swapaxes(0, 1)  # [n, T + 1, *row]
-            np.copyto(obs_dst, by_env[:, :T])
-            np.copyto(next_dst, by_env[:, 1:], where=self._keep_as[k])
+        for stage, obs_dst, next_dst, kept in self._finish_views:
+            np.copyto(obs_dst, stage[:T].swapaxes(0, 1))  # [n, T, *row]: the transpose
+            # next observation at t: the observation at t + 1, from the rows just written
+            np.copyto(next_dst[:, : T - 1], obs_dst[:, 1:], where=kept[:, : T - 1])
+            np.copyto(next_dst[:, T - 1], stage[T], where=kept[:, T - 1])
         if self._skipped_at:
             self._drop_steps(self._skipped_at)
         self.obs = self.obs_at[T]

@@ -86,7 +86,8 @@ def _probe(
         empty = {f"observation/{k}": v[:, None][:, :0] for k, v in obs.items()}
         history = TemporalDictTensor(DictTensor(empty, batch_shape=(n, 0)))
     try:
-        action, new_state = agent(state, obs, ai, history)
+        # a copy: an agent may set keys of its observation, which are no env keys
+        action, new_state = agent(state, DictTensor(obs), ai, history)
     except KeyError as exc:
         text = str(exc.args[0]) if exc.args else ""
         if history is not None and (text.startswith("action/") or "key 'action/" in text):

@@ -31,6 +31,7 @@ __all__ = [
     "index_repr",
     "check_leaves",
     "dim_arg",
+    "hot_batch_shape",
     "int_arg",
     "leaf_backend",
     "missing_key_msg",
@@ -99,6 +100,52 @@ def leaf_backend(key: str, value: object) -> Backend:
     if is_tensor(value):
         return "torch"
     raise BackendError(NOT_LEAF.format(key=key, kind=type(value).__name__))
+
+
+def hot_batch_shape(items: dict[str, Any], batch_shape: object) -> tuple[int] | None:
+    """The batch shape of ``items`` when they are plainly valid with one batch dim, else None.
+
+    The hot case of ``DictTensor(dict, batch_shape=None | (n,))``, checked in a few
+    attribute reads per leaf: str keys, leaves all of type ``np.ndarray`` or all of type
+    ``torch.Tensor`` (exactly, no subclass), each starting with ``batch_shape`` (None: the
+    first leaf's first dimension). None sends the caller to ``check_leaves``, which says
+    what is wrong (or accepts the rarer valid cases).
+    """
+    kind: Any = None
+    if batch_shape is None:
+        for first in items.values():
+            kind = type(first)
+            if kind is not np.ndarray and not _is_tensor_type(kind):
+                return None
+            if not first.shape:
+                return None
+            want: tuple[int] = (int(first.shape[0]),)
+            break
+        else:
+            return None  # no leaf: the general path gives (0,)
+    elif (
+        type(batch_shape) is tuple
+        and len(batch_shape) == 1
+        and type(batch_shape[0]) is int
+        and batch_shape[0] >= 0
+    ):
+        want = batch_shape
+    else:
+        return None
+    for key, value in items.items():
+        if kind is None:
+            kind = type(value)
+            if kind is not np.ndarray and not _is_tensor_type(kind):
+                return None
+        if type(key) is not str or type(value) is not kind or value.shape[:1] != want:
+            return None
+    return want
+
+
+def _is_tensor_type(kind: type) -> bool:
+    """Whether ``kind`` is ``torch.Tensor`` itself (never imports torch)."""
+    mod = sys.modules.get("torch")
+    return mod is not None and kind is mod.Tensor
 
 
 def check_leaves(data: Mapping[str, Any], batch_shape: tuple[int, ...]) -> Backend | None:

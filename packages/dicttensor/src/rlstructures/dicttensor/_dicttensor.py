@@ -15,6 +15,7 @@ from rlstructures.dicttensor._checks import (
     batch_shape_arg,
     check_leaves,
     dim_arg,
+    hot_batch_shape,
     index_error,
     leaf_backend,
     missing_key_msg,
@@ -95,20 +96,11 @@ class DictTensor:
             return
         if type(data) is dict:
             items: dict[str, Any] = dict(data)
-            if type(batch_shape) is tuple and len(batch_shape) == 1:  # the hot case, inline
-                n = batch_shape[0]
-                if type(n) is int and n >= 0:
-                    for key, value in items.items():
-                        if not (
-                            type(key) is str
-                            and type(value) is np.ndarray
-                            and value.shape[:1] == batch_shape
-                        ):
-                            break  # the general checks below say what is wrong
-                    else:
-                        self._data = items
-                        self._batch_shape = (n,)
-                        return
+            hot = hot_batch_shape(items, batch_shape)  # numpy or torch leaves, one batch dim
+            if hot is not None:
+                self._data = items
+                self._batch_shape = hot
+                return
         elif data is None:
             items = {}
         elif isinstance(data, DictTensor):

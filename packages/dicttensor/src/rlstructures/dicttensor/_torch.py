@@ -107,7 +107,10 @@ def to_numpy(data: Mapping[str, torch.Tensor]) -> dict[str, Any]:
     for key, t in data.items():
         if t.dtype not in _TO_NUMPY:
             numpy_dtype(t.dtype, key)
-        out[key] = t.detach().cpu().numpy()
+        if t.is_cpu and not t.requires_grad:
+            out[key] = t.numpy()  # the usual leaf: half the cost of detach().cpu().numpy()
+        else:
+            out[key] = t.detach().cpu().numpy()
     return out
 
 

@@ -101,7 +101,10 @@ def run(
     tracker, curve, returns = EpisodeTracker(), [], np.zeros(0)
     with (
         MultiProcessBatcher(
-            EpsilonGreedyAgent, make_env, n_timesteps=n_timesteps, seeds=[seed, seed + 1000],
+            EpsilonGreedyAgent,
+            make_env,
+            n_timesteps=n_timesteps,
+            seeds=[seed, seed + 1000],
             agent_seeds=[seed, seed + 1],
         ) as batcher,
         Logger(logdir, backends=("csv",)) as logger,
@@ -141,10 +144,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("stored keys:", sorted(last.trajectories.keys()))
     print("agent state at slice start:", sorted(last.info.keys()))
     greedy = out["greedy_returns"]
-    print(f"greedy episodes in the last batch: {len(greedy)}, mean return "
-          f"{greedy.mean() if len(greedy) else float('nan'):.2f}")
-    print(f"learning curve: {out['logdir']}/scalars.csv "
-          f"(plot: rlstructures-plot {out['logdir']} -o tabular_q.png)")
+    print(
+        f"greedy episodes in the last batch: {len(greedy)}, mean return "
+        f"{greedy.mean() if len(greedy) else float('nan'):.2f}"
+    )
+    print(
+        f"learning curve: {out['logdir']}/scalars.csv "
+        f"(plot: rlstructures-plot {out['logdir']} -o tabular_q.png)"
+    )
     print("torch imported:", "torch" in sys.modules)
     return 0
 
