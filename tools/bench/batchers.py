@@ -11,6 +11,9 @@ one block each:
 * ``bare loop``: one process steps N gymnasium envs in a Python loop with one batched
   policy call per step; twice its rate is the 2-core limit of the machine.
 * ``LocalBatcher`` / ``MultiProcessBatcher``: 2 workers x N envs (GymVecEnv, auto-reset).
+* ``RayBatcher``: 2 actors x N envs on a local Ray (2 CPUs, loopback only, started for the
+  run: its idle daemons run during every contender's blocks); its per-collection overhead is
+  its median time per collection minus MultiProcessBatcher's (``--skip-ray``: leave it out).
 * gymnasium ``SyncVectorEnv`` and ``AsyncVectorEnv(shared_memory=True)`` with 2N envs,
   policy batched in the main process.
 * stable-baselines3 ``SubprocVecEnv`` (2N envs) and TorchRL ``MultiSyncCollector`` (2 workers
@@ -20,12 +23,13 @@ Then natively vectorized envs through ``GymVectorVecEnv`` (``--vector-envs`` per
 ``tools/bench/vector_batchers.py``).
 
 Run: ``python tools/bench/batchers.py [--envs 16 32] [--repeats 5] [--rounds 3]
-[--vector-envs 256]``.
+[--vector-envs 256] [--skip-ray]``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import importlib
 import multiprocessing as mp
@@ -44,7 +48,7 @@ import numpy as np
 import torch
 
 from rlstructures.agents import Agent, GymVecEnv
-from rlstructures.batchers import LocalBatcher, MultiProcessBatcher
+from rlstructures.batchers import LocalBatcher, MultiProcessBatcher, RayBatcher
 from rlstructures.dicttensor import DictTensor, TemporalDictTensor
 
 ENV_ID = "CartPole-v1"
@@ -361,6 +365,7 @@ def main() -> None:
     )
     parser.add_argument("--skip-async", action="store_true", help="skip gymnasium AsyncVectorEnv")
     parser.add_argument("--skip-peers", action="store_true", help="skip Async, SB3, TorchRL")
+    parser.add_argument("--skip-ray", action="store_true", help="skip RayBatcher (local Ray)")
     parser.add_argument(  # issue 14: tools/bench/vector_batchers.py
         "--vector-envs", type=int, default=256, help="vectorized CartPole envs per worker (0: skip)"
     )
@@ -380,8 +385,11 @@ def main() -> None:
         f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
         f"{platform.python_version()}, torch {torch.__version__}, gymnasium {gym.__version__}"
     )
-    for n in args.envs:
-        per_env_table(n, args.timesteps, args.repeats, args.rounds, args)
+    with contextlib.ExitStack() as stack:
+        if not args.skip_ray:  # one local Ray for every table
+            stack.enter_context(importlib.import_module("ray_local").local_ray(WORKERS))
+        for n in args.envs:
+            per_env_table(n, args.timesteps, args.repeats, args.rounds, args)
     if args.vector_envs:  # natively vectorized envs through GymVectorVecEnv (a sibling script)
         vector: Any = importlib.import_module("vector_batchers")
         async_envs = 0 if args.skip_async or args.skip_peers else 32
@@ -402,6 +410,8 @@ def per_env_table(n: int, t: int, r: int, rounds: int, args: argparse.Namespace)
         bare_nat = functools.partial(bare_loop, n, t, "natural")
         alternating.append((at_once_nat, ParallelBareLoops(bare_nat)))
         alternating.append((mp_nat, ours(MultiProcessBatcher, n, t, "natural")))
+        if not args.skip_ray:
+            alternating.append(("RayBatcher", ours(RayBatcher, n, t)))
         runs: dict[str, list[float]] = {name: [] for name, _ in alternating}
         for _ in range(rounds):
             for name, contender in alternating:
@@ -456,6 +466,15 @@ def per_env_table(n: int, t: int, r: int, rounds: int, args: argparse.Namespace)
         "(bars: >= 0.85 x 2x1 loop and >= 1.5 x best peer; README agent >= 0.88 (16 envs) and "
         ">= 0.92 (32 envs) x its limit)"
     )
+    ray_rate = rates.get("RayBatcher")
+    if ray_rate is not None:
+        steps = WORKERS * n * t
+        ray_ms, mp_ms = steps / ray_rate * 1e3, steps / mp_rate * 1e3
+        print(
+            f"RayBatcher: {ray_rate / mp_rate:.2f} x MultiProcessBatcher (bar >= 0.6); "
+            f"per-collection overhead against it: {ray_ms - mp_ms:+.1f} ms ({ray_ms:.1f} ms "
+            f"against {mp_ms:.1f} ms per collection of {steps} steps)"
+        )
 
 
 def block(contender: Contender, repeats: int) -> float:
