@@ -18,7 +18,8 @@ from rlstructures.algos._cli import main
 from rlstructures.algos._envs import describe_env
 from rlstructures.algos._optim import Adam
 from rlstructures.algos.errors import ConfigError
-from rlstructures.logging import read_logs, read_trajectories
+from rlstructures.logging import read_trajectories
+from tests.algos.helpers import logged_scalars
 
 SMALL: dict[str, Any] = {
     "n_envs": 2,
@@ -31,14 +32,6 @@ SMALL: dict[str, Any] = {
     "eval_episodes": 2,
     "progress": "none",
 }
-
-
-def _scalars(logdir: Path) -> dict[str, list[tuple[int, float]]]:
-    table = read_logs(logdir).to_pydict()
-    out: dict[str, list[tuple[int, float]]] = {}
-    for tag, step, value in zip(table["tag"], table["step"], table["value"], strict=True):
-        out.setdefault(tag, []).append((step, value))
-    return out
 
 
 VARIANTS: list[dict[str, Any]] = [{}, {"dueling": True, "n_step": 3, "tau": 0.5, "anneal_lr": True}]
@@ -54,7 +47,7 @@ def test_a_short_run_writes_everything_and_resumes(extra: dict[str, Any], tmp_pa
     result = dqn.train(config)
     assert isinstance(result, TrainResult)
     assert result.steps == 320
-    scalars = _scalars(logdir)
+    scalars = logged_scalars(logdir)
     assert {"losses/td_loss", "losses/q_values", "charts/epsilon", "charts/SPS"} <= set(scalars)
     # learning starts once 64 transitions are stored: 320 / 16 - 64 / 16 + 1 phases
     assert len(scalars["losses/td_loss"]) == 17
@@ -94,7 +87,7 @@ def test_a_short_run_writes_everything_and_resumes(extra: dict[str, Any], tmp_pa
     )
     second = dqn.train(resumed)
     assert second.steps == 480
-    after = _scalars(logdir)
+    after = logged_scalars(logdir)
     assert after["charts/SPS"][: len(scalars["charts/SPS"])] == scalars["charts/SPS"]
     assert min(s for s, _ in after["charts/SPS"][len(scalars["charts/SPS"]) :]) > 320
     # the empty buffer refills first: random actions, no learning for 64 steps

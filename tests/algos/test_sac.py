@@ -17,7 +17,8 @@ from rlstructures.algos._envs import describe_env
 from rlstructures.algos._replay_buffer import ReplayBuffer
 from rlstructures.algos.errors import ConfigError, UnsupportedSpaceError
 from rlstructures.dicttensor import DictTensor, TemporalDictTensor
-from rlstructures.logging import read_logs, read_trajectories
+from rlstructures.logging import read_trajectories
+from tests.algos.helpers import logged_scalars
 
 
 # --- targets: bootstrap on truncation, never on termination ------------------------------
@@ -167,14 +168,6 @@ def test_config_checks_and_spaces() -> None:
 
 
 # --- a short run ---------------------------------------------------------------------------
-def _scalars(logdir: Path) -> dict[str, list[tuple[int, float]]]:
-    table = read_logs(logdir).to_pydict()
-    out: dict[str, list[tuple[int, float]]] = {}
-    for tag, step, value in zip(table["tag"], table["step"], table["value"], strict=True):
-        out.setdefault(tag, []).append((step, value))
-    return out
-
-
 def test_a_short_run_writes_everything_and_resumes(tmp_path: Path) -> None:
     logdir = tmp_path / "run"
     small = {
@@ -193,7 +186,7 @@ def test_a_short_run_writes_everything_and_resumes(tmp_path: Path) -> None:
     config = sac.SACConfig(total_steps=400, save_trajectories=True, **small)  # type: ignore[arg-type]
     result = sac.train(config)
     assert result.steps == 400
-    scalars = _scalars(logdir)
+    scalars = logged_scalars(logdir)
     losses = {t for t in scalars if t.startswith("losses/")}
     assert {"losses/q_loss", "losses/policy_loss", "losses/alpha_loss", "losses/alpha"} <= losses
     assert all(math.isfinite(v) for t in losses for _, v in scalars[t])
@@ -215,7 +208,7 @@ def test_a_short_run_writes_everything_and_resumes(tmp_path: Path) -> None:
     again = {**small, "learning_starts": 10_000}
     second = sac.train(sac.SACConfig(total_steps=600, resume=str(logdir), **again))  # type: ignore[arg-type]
     assert second.steps == 600
-    sps = _scalars(logdir)["charts/SPS"]
+    sps = logged_scalars(logdir)["charts/SPS"]
     assert sps[: len(rows_before)] == rows_before
     assert min(s for s, _ in sps[len(rows_before) :]) > 400
     resumed = torch.load(checkpoint_path(logdir), weights_only=True)

@@ -19,7 +19,8 @@ from rlstructures.algos._networks import ActorCritic
 from rlstructures.algos._optim import RMSprop
 from rlstructures.algos._run import Run
 from rlstructures.algos.errors import ConfigError
-from rlstructures.logging import read_logs, read_trajectories
+from rlstructures.logging import read_trajectories
+from tests.algos.helpers import logged_scalars
 
 SMALL: dict[str, Any] = {"n_envs": 2, "eval_every": 128, "eval_episodes": 2, "progress": "none"}
 CASES = [
@@ -33,14 +34,6 @@ CASES = [
 def _config(module: Any, env_id: str, extra: dict[str, Any], logdir: Path, **kw: Any) -> Any:
     cls = module.A2CConfig if module is a2c else module.PPOConfig
     return cls.from_preset(env_id, logdir=str(logdir), **{**SMALL, **extra, **kw})
-
-
-def _scalars(logdir: Path) -> dict[str, list[tuple[int, float]]]:
-    table = read_logs(logdir).to_pydict()
-    out: dict[str, list[tuple[int, float]]] = {}
-    for tag, step, value in zip(table["tag"], table["step"], table["value"], strict=True):
-        out.setdefault(tag, []).append((step, value))
-    return out
 
 
 @pytest.mark.parametrize(
@@ -57,7 +50,7 @@ def test_a_short_run_writes_everything(
     assert isinstance(result, TrainResult)
     assert result.steps >= 320
     assert result.logdir == logdir
-    scalars = _scalars(logdir)
+    scalars = logged_scalars(logdir)
     losses = [t for t in scalars if t.startswith("losses/")]
     assert {"losses/policy_loss", "losses/value_loss", "losses/entropy"} <= set(losses)
     if module is ppo:
@@ -112,10 +105,10 @@ def test_resume_restores_the_weights_and_continues_the_logs(tmp_path: Path) -> N
             torch.testing.assert_close(value, saved["state"]["model"][key])
         run.start(model.actor_weights())
     # and a resumed training run logs after the saved step, keeping the earlier rows
-    rows_before = _scalars(logdir)["charts/SPS"]
+    rows_before = logged_scalars(logdir)["charts/SPS"]
     second = a2c.train(config)
     assert second.steps >= 400
-    sps = _scalars(logdir)["charts/SPS"]
+    sps = logged_scalars(logdir)["charts/SPS"]
     assert sps[: len(rows_before)] == rows_before
     assert min(s for s, _ in sps[len(rows_before) :]) > first.steps
     with pytest.raises(ConfigError, match="already has"):

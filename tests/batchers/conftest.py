@@ -21,6 +21,7 @@ from rlstructures.batchers import (
     MultiProcessBatcher,
     RayBatcher,
 )
+from tests.batchers.procs import command_line, live_processes
 from tests.batchers.ray_local import RAY_ENV, actor_pids, local_ray, short_tmp
 
 # Ray reads these when it is imported: loopback addresses only, no token, no usage report
@@ -108,26 +109,17 @@ def shm_entries() -> set[str]:
 def child_pids() -> set[int]:
     """Live child processes of this process (from /proc; zombies and the resource tracker
     that multiprocessing starts once per interpreter excluded)."""
-    me = str(os.getpid())
+    me = os.getpid()
     out = set()
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
+    for pid, parent in live_processes().items():
+        if parent != me:
             continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if fields[1] != me or fields[0] == "Z":
-            continue
-        try:
-            with open(f"/proc/{entry}/cmdline", "rb") as f:
-                cmdline = f.read()
-        except OSError:
+        cmdline = command_line(pid)
+        if cmdline is None:
             continue
         # multiprocessing's own helpers live as long as the interpreter: not leaks
         if b"resource_tracker" not in cmdline and b"forkserver" not in cmdline:
-            out.add(int(entry))
+            out.add(pid)
     return out
 
 

@@ -20,6 +20,8 @@ from typing import Any
 
 import pytest
 
+from tests.batchers.procs import command_line, live_processes
+
 RAY_ENV: Mapping[str, str] = {
     "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
     "RAY_AUTH_MODE": "disabled",
@@ -67,35 +69,13 @@ def ray_environment(tmp: Path) -> Iterator[dict[str, str]]:
 
 def processes_mentioning(text: bytes) -> list[int]:
     """Pids of the live processes whose command line contains ``text`` (zombies excluded)."""
-    out = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit() or int(entry) == os.getpid():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                if f.read().rsplit(")", 1)[1].split()[0] == "Z":
-                    continue
-            with open(f"/proc/{entry}/cmdline", "rb") as f:
-                if text in f.read():
-                    out.append(int(entry))
-        except (OSError, IndexError):
-            continue
-    return out
+    me = os.getpid()
+    return [p for p in live_processes() if p != me and text in (command_line(p) or b"")]
 
 
 def descendants(pid: int) -> set[int]:
     """Live processes below ``pid`` (children, their children, ...), zombies excluded."""
-    parent: dict[int, int] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if fields[0] != "Z":
-            parent[int(entry)] = int(fields[1])
+    parent = live_processes()
     out: set[int] = set()
     frontier = {pid}
     while frontier:
@@ -110,15 +90,7 @@ def actor_pids() -> list[int]:
 
 
 def _title_starts(pid: int, prefix: bytes) -> bool:
-    return _cmdline(pid).startswith(prefix)
-
-
-def _cmdline(pid: int) -> bytes:
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            return f.read()
-    except OSError:
-        return b""
+    return (command_line(pid) or b"").startswith(prefix)
 
 
 def assert_loopback(ray: Any) -> None:
@@ -175,7 +147,7 @@ def local_ray(tmp: Path) -> Iterator[Any]:
             started = {
                 p
                 for p in descendants(os.getpid()) - before
-                if b"multiprocessing" not in _cmdline(p)
+                if b"multiprocessing" not in (command_line(p) or b"")
             }
             ray.shutdown()
     deadline = time.monotonic() + 15.0

@@ -16,7 +16,7 @@ from rlstructures.batchers._checks import check_agent, check_env
 from rlstructures.batchers._collector import Collector
 from rlstructures.batchers._layout import Specs
 
-__all__ = ["build_collector", "make_vec_env"]
+__all__ = ["build_collector", "check_n_envs", "make_vec_env"]
 
 _MAKE_ENV_NOTE: Final = (
     "raised by make_env({seed!r}): the batchers call `make_env(seed)` with the seed (an int) "
@@ -34,6 +34,15 @@ def make_vec_env(make_env: Callable[[int], VecEnv], seed: int, where: str) -> Ve
             exc.add_note(_MAKE_ENV_NOTE.format(seed=seed))
         raise
     return check_env(env, where)
+
+
+def check_n_envs(env: VecEnv, n_envs: int, seed: int, where: str) -> None:
+    """Raise ValueError when a worker's VecEnv has another n_envs than the probe's."""
+    if env.n_envs != n_envs:
+        raise ValueError(
+            f"{where}: make_env({seed}) has {env.n_envs} envs, but the probe's had "
+            f"{n_envs}; every VecEnv must have the same n_envs."
+        )
 
 
 def build_collector(
@@ -65,11 +74,7 @@ def build_collector(
         try:
             if agent_seed is not None:
                 agent.seed(agent_seed)
-            if env.n_envs != n_envs:
-                raise ValueError(
-                    f"{where}: make_env({seed}) has {env.n_envs} envs, but the probe's had "
-                    f"{n_envs}; every VecEnv must have the same n_envs."
-                )
+            check_n_envs(env, n_envs, seed, where)
             return Collector(
                 agent,
                 env,

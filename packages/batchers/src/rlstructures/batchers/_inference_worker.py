@@ -26,23 +26,27 @@ from __future__ import annotations
 
 import gc
 import os
-import pickle
 import signal
-import sys
 from dataclasses import dataclass
 from multiprocessing import reduction
 from multiprocessing.connection import Connection
 from typing import Any, cast
 
-from rlstructures.batchers._build import make_vec_env
+from rlstructures.batchers._build import check_n_envs, make_vec_env
 from rlstructures.batchers._env_side import EnvSide, uses_step_into
-from rlstructures.batchers._exceptions import describe_exception
 from rlstructures.batchers._exchange import ExchangeLayout
 from rlstructures.batchers._layout import BufferLayout, Specs, rows
-from rlstructures.batchers._protocol import Command, Failed, Ready, Reset, ResetDone, unknown
+from rlstructures.batchers._protocol import Command, Ready, Reset, ResetDone, unknown
 from rlstructures.batchers._shm import Segment
 from rlstructures.batchers._wakeup import Semaphores, wait_bounded
-from rlstructures.batchers._worker import _UNPICKLE_HINT, _die_with_owner, _use_batch_scheduling
+from rlstructures.batchers._worker import (
+    _die_with_owner,
+    _use_batch_scheduling,
+    exit_worker,
+    process_alive,
+    report_failure,
+    unpickle_factories,
+)
 from rlstructures.dicttensor import DictTensor
 
 __all__ = ["InferenceWorkerConfig", "inference_worker_main"]
@@ -96,7 +100,7 @@ class _Slices:
         self.spin = cfg.spin
 
     def _check_owner(self) -> None:
-        if os.getppid() != self.parent_pid and not _alive(self.parent_pid):
+        if os.getppid() != self.parent_pid and not process_alive(self.parent_pid):
             raise _OwnerGone
 
     def _wait_go(self) -> None:
@@ -153,23 +157,6 @@ class _Slices:
         self.done.post(self.w)
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _unpickle(payload: bytes) -> Any:
-    try:
-        return pickle.loads(payload)
-    except Exception as exc:
-        raise RuntimeError(f"{_UNPICKLE_HINT} ({type(exc).__name__}: {exc})") from exc
-
-
 def inference_worker_main(cfg: InferenceWorkerConfig, conn: Connection) -> None:
     """Entry point of an InferenceBatcher worker process."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
@@ -183,13 +170,10 @@ def inference_worker_main(cfg: InferenceWorkerConfig, conn: Connection) -> None:
     try:
         traj = Segment.attach(reduction.recv_handle(conn), cfg.layout.size)
         xch = Segment.attach(reduction.recv_handle(conn), cfg.exchange.size)
-        make_env = _unpickle(cfg.make_env)
-        env = make_vec_env(make_env, cfg.seed, f"worker {cfg.index}")
-        if env.n_envs != cfg.n_envs:
-            raise ValueError(
-                f"worker {cfg.index}: make_env({cfg.seed}) has {env.n_envs} envs, but the "
-                f"probe's had {cfg.n_envs}; every VecEnv must have the same n_envs."
-            )
+        make_env = unpickle_factories(cfg.make_env)
+        where = f"worker {cfg.index}"
+        env = make_vec_env(make_env, cfg.seed, where)
+        check_n_envs(env, cfg.n_envs, cfg.seed, where)
         slices = _Slices(cfg, env, traj, xch)
         gc.collect()
         gc.freeze()  # see worker_main: full collections would stall every step of the batch
@@ -210,23 +194,9 @@ def inference_worker_main(cfg: InferenceWorkerConfig, conn: Connection) -> None:
     except (EOFError, BrokenPipeError, KeyboardInterrupt, _OwnerGone):
         pass  # the parent is gone: exit quietly
     except BaseException as exc:
-        try:
-            conn.send(Failed(*describe_exception(exc)))
-        except (OSError, ValueError):
-            pass
+        report_failure(conn, exc)
         if slices is not None:
             slices.fail()
     finally:
         slices = None
-        if env is not None:
-            try:
-                env.close()
-            except Exception:
-                pass
-        for seg in (xch, traj):
-            if seg is not None:
-                seg.close()
-        conn.close()
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(0)
+        exit_worker(conn, env, (xch, traj))

@@ -37,7 +37,14 @@ from rlstructures.batchers._protocol import (
 from rlstructures.batchers._shm import Segment
 from rlstructures.batchers._weights import WeightsLayout, restore
 
-__all__ = ["WorkerConfig", "worker_main"]
+__all__ = [
+    "WorkerConfig",
+    "exit_worker",
+    "process_alive",
+    "report_failure",
+    "unpickle_factories",
+    "worker_main",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,12 +122,19 @@ def _watch_owner(owner_pid: int, is_parent: bool) -> None:
             if os.getppid() != owner_pid:  # reparented: the owner is gone
                 os._exit(0)
             continue
-        try:
-            os.kill(owner_pid, 0)
-        except ProcessLookupError:
+        if not process_alive(owner_pid):
             os._exit(0)
-        except PermissionError:
-            pass
+
+
+def process_alive(pid: int) -> bool:
+    """Whether a process with this pid exists (one we may not signal counts as alive)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 _UNPICKLE_HINT: Final = (
@@ -129,14 +143,47 @@ _UNPICKLE_HINT: Final = (
 )
 
 
+def unpickle_factories(payload: bytes) -> Any:
+    """Rebuild what the owner pickled for a worker, with a hint when it cannot be."""
+    try:
+        return pickle.loads(payload)
+    except Exception as exc:
+        raise RuntimeError(f"{_UNPICKLE_HINT} ({type(exc).__name__}: {exc})") from exc
+
+
 def _factories(payload: Any) -> tuple[Callable[[], Agent], Callable[[int], VecEnv]]:
     if not isinstance(payload, bytes):
         return payload  # type: ignore[no-any-return]  # "fork": the objects themselves
-    try:
-        factories: tuple[Callable[[], Agent], Callable[[int], VecEnv]] = pickle.loads(payload)
-    except Exception as exc:
-        raise RuntimeError(f"{_UNPICKLE_HINT} ({type(exc).__name__}: {exc})") from exc
+    factories: tuple[Callable[[], Agent], Callable[[int], VecEnv]] = unpickle_factories(payload)
     return factories
+
+
+def report_failure(conn: Connection, exc: BaseException) -> None:
+    """Send the owner a ``Failed`` message for ``exc``; a closed pipe means nobody listens."""
+    try:
+        conn.send(Failed(*describe_exception(exc)))
+    except (OSError, ValueError):
+        pass
+
+
+def exit_worker(conn: Connection, closable: Any, segments: tuple[Segment | None, ...]) -> None:
+    """Close what the worker holds (errors ignored), the pipe, and end the process at once.
+
+    ``os._exit`` skips interpreter teardown work (atexit hooks of user libraries) that
+    could hang a worker the owner is waiting for.
+    """
+    if closable is not None:
+        try:
+            closable.close()
+        except Exception:
+            pass
+    for seg in segments:
+        if seg is not None:
+            seg.close()
+    conn.close()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def worker_main(cfg: WorkerConfig, conn: Connection) -> None:
@@ -199,21 +246,6 @@ def worker_main(cfg: WorkerConfig, conn: Connection) -> None:
     except (EOFError, BrokenPipeError, KeyboardInterrupt):
         pass  # the parent is gone: exit quietly
     except BaseException as exc:
-        try:
-            conn.send(Failed(*describe_exception(exc)))
-        except (OSError, ValueError):
-            pass
+        report_failure(conn, exc)
     finally:
-        if collector is not None:
-            try:
-                collector.close()
-            except Exception:
-                pass
-        for seg in (weights, segment):
-            if seg is not None:
-                seg.close()
-        conn.close()
-        # Skip interpreter teardown work (atexit of user libraries) that could hang.
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(0)
+        exit_worker(conn, collector, (weights, segment))
