@@ -265,3 +265,81 @@ def test_a_full_disk_never_corrupts_trajectories(tmp_path: Path, fmt: str) -> No
         assert not list((tmp_path / "data" / "_staging").glob("**/part-*"))
         steps = pd.read_parquet(tmp_path / "data")
         assert len(steps) == int(expected(seeds).lengths.sum())
+
+
+def test_a_close_from_another_thread_waits_for_the_write_in_progress(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """close() racing a write in another thread: the write completes, then the footers."""
+    import threading
+
+    from rlstructures.logging import TrajectoryWriter, WriterClosedError, read_trajectories
+    from rlstructures.logging._parts import ArrowPart
+    from tests.logging.data import make_batch
+
+    inside, go = threading.Event(), threading.Event()
+    write = ArrowPart.write
+
+    def paused_write(self: ArrowPart, *args: object) -> None:
+        inside.set()
+        go.wait(10)
+        write(self, *args)  # type: ignore[arg-type]
+
+    writer = TrajectoryWriter(tmp_path / "data")
+    writer.write(make_batch(3, 4, seed=0))
+    monkeypatch.setattr(ArrowPart, "write", paused_write)
+    errors: list[BaseException] = []
+
+    def second_write() -> None:
+        try:
+            writer.write(make_batch(3, 4, seed=1))
+        except BaseException as exc:  # the assertion below shows it
+            errors.append(exc)
+
+    writing = threading.Thread(target=second_write)
+    writing.start()
+    assert inside.wait(10)
+    closing = threading.Thread(target=writer.close)
+    closing.start()
+    closing.join(0.5)  # without the lock, close() finishes the part under the paused write
+    go.set()
+    writing.join(10)
+    closing.join(10)
+    assert not errors, errors
+    from rlstructures.dicttensor import Trajectories
+
+    expected = Trajectories.cat([make_batch(3, 4, seed=0), make_batch(3, 4, seed=1)])
+    assert read_trajectories(tmp_path / "data").equal(expected)
+    with pytest.raises(WriterClosedError):
+        writer.write(make_batch(3, 4, seed=2))
+
+
+def test_a_part_that_cannot_be_opened_leaves_nothing_and_the_next_write_works(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Out of file descriptors when a part is created: a LogWriteError, then a retry works."""
+    import errno
+
+    import pyarrow as pa
+
+    from rlstructures.dicttensor import Trajectories
+    from rlstructures.logging import TrajectoryWriter, read_trajectories
+    from tests.logging.data import make_batch
+
+    real = pa.OSFile
+    failures = [1]
+
+    def no_descriptor_left(path: str, mode: str = "r") -> object:
+        if "_trajectories" in path and failures:  # the second file of the part
+            failures.pop()
+            raise OSError(errno.EMFILE, "Too many open files")
+        return real(path, mode)
+
+    monkeypatch.setattr(pa, "OSFile", no_descriptor_left)
+    with TrajectoryWriter(tmp_path / "data") as writer:
+        with pytest.raises(LogWriteError, match="ulimit -n") as info:
+            writer.write(make_batch(2, 3, seed=0))
+        assert info.value.errno == errno.EMFILE
+        assert not list((tmp_path / "data").rglob("part-*"))  # no empty part left
+        writer.write(make_batch(2, 3, seed=1))
+        writer.write(make_batch(2, 3, seed=2))
+    expected = Trajectories.cat([make_batch(2, 3, seed=1), make_batch(2, 3, seed=2)])
+    assert read_trajectories(tmp_path / "data").equal(expected)

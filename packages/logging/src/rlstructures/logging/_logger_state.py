@@ -8,18 +8,14 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Final
 
-from rlstructures.logging._process import ProcessOwned
+from rlstructures.logging._process import EXIT_LOCK_TIMEOUT, ProcessOwned
 from rlstructures.logging._scalars import ScalarBackend, ScalarRows
 from rlstructures.logging.errors import LogWriteError
 
 __all__ = ["LoggerState"]
 
 _log = logging.getLogger(__name__)
-
-#: How long a finalizer at interpreter exit waits for a thread that is logging.
-_EXIT_LOCK_TIMEOUT: Final = 10.0
 
 
 class LoggerState(ProcessOwned):
@@ -90,7 +86,7 @@ class LoggerState(ProcessOwned):
         if not self.in_owner():
             return  # a forked child: the files and the pending rows are the parent's
         # At interpreter exit a daemon thread may hold the lock forever: do not hang on it.
-        locked = self.lock.acquire(timeout=_EXIT_LOCK_TIMEOUT)
+        locked = self.lock.acquire(timeout=EXIT_LOCK_TIMEOUT)
         try:
             if self.closed:
                 return

@@ -32,7 +32,7 @@ from rlstructures.logging._format import (
     part_name,
 )
 from rlstructures.logging._ipc import create_exclusive
-from rlstructures.logging.errors import DatasetExistsError, LogWriteError
+from rlstructures.logging.errors import DatasetExistsError, LoggingError, LogWriteError
 
 __all__ = ["STAGING_DIR", "ArrowPart", "convert_to_parquet", "open_part"]
 
@@ -50,11 +50,18 @@ class ArrowPart:
         self.steps_path, self.trajs_path = steps, trajs
         # "ab" on the empty files made by create_exclusive: no O_TRUNC, which ext4 answers with
         # a synchronous flush at close (its replace-via-truncate heuristic).
-        self._files = [pa.OSFile(str(steps), "ab"), pa.OSFile(str(trajs), "ab")]
-        self._ids = [_file_id(f) for f in self._files]
-        options = pa.ipc.IpcWriteOptions(compression=compression)
-        self._writers = [pa.ipc.new_file(f, s, options=options)
-                         for f, s in zip(self._files, schemas, strict=True)]
+        self._files: list[Any] = []
+        try:
+            for path in (steps, trajs):
+                self._files.append(pa.OSFile(str(path), "ab"))
+            self._ids = [_file_id(f) for f in self._files]
+            options = pa.ipc.IpcWriteOptions(compression=compression)
+            self._writers = [pa.ipc.new_file(f, s, options=options)
+                             for f, s in zip(self._files, schemas, strict=True)]
+        except BaseException:
+            for sink in self._files:
+                sink.close()
+            raise
         self._good = [0, 0]  # sizes after the last complete write
         self.abandoned = False
         self.n_writes = 0
@@ -149,14 +156,30 @@ def open_part(root: Path, index: int, schemas: tuple[Any, Any],
     paths = (root / name, root / TRAJECTORIES_DIR / name)
     # The companion first: readers list parts by their steps file, which therefore never
     # exists without its companion, even if the process dies right here.
-    for p in reversed(paths):
-        p.parent.mkdir(parents=True, exist_ok=True)
-        if not create_exclusive(p):
-            raise DatasetExistsError(
-                f"{p} appeared while writing: another TrajectoryWriter is writing to "
-                f"{str(root)!r}. Give each writer its own path."
-            )
-    return ArrowPart(paths[0], paths[1], schemas, compression)
+    created: list[Path] = []
+    try:
+        for p in reversed(paths):
+            p.parent.mkdir(parents=True, exist_ok=True)
+            if not create_exclusive(p):
+                raise DatasetExistsError(
+                    f"{p} appeared while writing: another TrajectoryWriter is writing to "
+                    f"{str(root)!r}. Give each writer its own path."
+                )
+            created.append(p)
+        return ArrowPart(paths[0], paths[1], schemas, compression)
+    except BaseException as exc:
+        # Nothing half-made stays (the steps file first: never a steps file without its
+        # companion), so the next write can create this part again.
+        for p in reversed(created):
+            p.unlink(missing_ok=True)
+        if isinstance(exc, OSError) and not isinstance(exc, LoggingError):
+            raise LogWriteError(
+                exc.errno or errno.EIO,
+                f"creating the trajectory part {paths[0]} failed ({exc}); nothing was written "
+                "and the files written before read back. Free what is exhausted (disk space, "
+                "open files: `ulimit -n`); the next write retries.",
+            ) from exc
+        raise
 
 
 def convert_to_parquet(part: ArrowPart, root: Path, index: int,

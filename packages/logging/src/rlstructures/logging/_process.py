@@ -15,7 +15,11 @@ import os
 import weakref
 from typing import Final
 
-__all__ = ["ProcessOwned", "not_picklable"]
+__all__ = ["EXIT_LOCK_TIMEOUT", "ProcessOwned", "not_picklable"]
+
+#: How long a close at interpreter exit waits for a thread that is logging or writing (a
+#: daemon thread may hold the lock forever there: do not hang on it).
+EXIT_LOCK_TIMEOUT: Final = 10.0
 
 
 class ProcessOwned:

@@ -50,7 +50,7 @@ from rlstructures.logging._format import (
     writer_version,
 )
 from rlstructures.logging._parts import STAGING_DIR, ArrowPart, convert_to_parquet, open_part
-from rlstructures.logging._process import ProcessOwned, not_picklable
+from rlstructures.logging._process import EXIT_LOCK_TIMEOUT, ProcessOwned, not_picklable
 from rlstructures.logging.errors import (
     DatasetExistsError,
     LogWriteError,
@@ -130,9 +130,15 @@ class _State(ProcessOwned):
     def close(self) -> None:
         if not self.in_owner():
             return  # a forked child: the open part (and its footer) is the parent's
-        self.closed = True
-        self.close_part()
-        self.convert_staged()
+        # Under the lock: a write in another thread finishes before the footers go on.
+        locked = self.lock.acquire(timeout=EXIT_LOCK_TIMEOUT)
+        try:
+            self.closed = True
+            self.close_part()
+            self.convert_staged()
+        finally:
+            if locked:
+                self.lock.release()
         staging = self.root / STAGING_DIR
         for folder in (staging / TRAJECTORIES_DIR, staging):  # empty once all converted
             try:
@@ -162,7 +168,9 @@ class TrajectoryWriter:
     starts a new part.
 
     A writer belongs to the process that created it: in a child made by ``fork`` it refuses
-    to write and does nothing at exit; it cannot be pickled. It is not thread-safe.
+    to write and does nothing at exit; it cannot be pickled. It may be shared by threads:
+    ``write`` and ``close`` take a lock, so a ``close()`` from another thread waits for the
+    write in progress, and later writes raise `WriterClosedError`.
 
     Args:
         path: the dataset directory (created; must not already hold parts).
