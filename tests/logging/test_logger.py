@@ -7,6 +7,7 @@ import math
 import os
 import sys
 from collections.abc import Callable
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rlstructures.logging import (
+    CorruptFileError,
     HParamsError,
     InvalidScalarError,
     Logger,
@@ -147,6 +149,7 @@ def test_hparams_errors(tmp_path: Path) -> None:
         pytest.param("x" * 5000, 1.0, 0, "5000 bytes long", id="huge-tag"),
         pytest.param("x", 10**400, 0, "too large for a float64", id="10**400"),
         pytest.param("x", 10**5000, 0, "too large for a float64", id="10**5000"),
+        pytest.param("x", Decimal("1e400"), 0, "too large for a float64", id="Decimal-1e400"),
         ("x", np.complex128(1 + 2j), 0, "complex number"),
         ("x", 1 + 2j, 0, "complex number"),
         ("x", np.array([1 + 0j]), 0, "complex number"),
@@ -178,6 +181,37 @@ def test_a_refused_scalar_loses_nothing_else(tmp_path: Path) -> None:
         table = read_logs(tmp_path, source=source)
         assert table.column("tag").to_pylist() == ["a", "b", "c", "d", "e"]
         assert table.column("value").to_pylist() == [1.0, 3.0, 4.0, 5.0, 6.0]
+
+
+@pytest.mark.skipif(np.finfo(np.longdouble).max <= np.finfo(np.float64).max,
+                    reason="long double is float64 on this platform")
+def test_a_long_double_beyond_float64_is_refused_not_logged_as_inf(tmp_path: Path) -> None:
+    with Logger(tmp_path, backends=("csv",)) as logger:
+        with pytest.raises(InvalidScalarError, match="too large for a float64"):
+            logger.add_scalar("x", np.longdouble("1e400"), 0)
+        logger.add_scalar("x", np.longdouble("inf"), 1)  # a true inf is kept
+        logger.add_scalar("x", Decimal("-Infinity"), 2)
+    assert read_logs(tmp_path).column("value").to_pylist() == [math.inf, -math.inf]
+
+
+def test_a_scalars_csv_that_is_not_a_regular_file_is_refused(tmp_path: Path) -> None:
+    """A FIFO would hang, /dev/null would swallow every row: both refused at once."""
+    fifo, null = tmp_path / "fifo", tmp_path / "null"
+    fifo.mkdir()
+    os.mkfifo(fifo / "scalars.csv")
+    null.mkdir()
+    os.symlink(os.devnull, null / "scalars.csv")
+    with pytest.raises(CorruptFileError, match="is a FIFO"):
+        Logger(fifo, backends=("csv",))
+    with pytest.raises(CorruptFileError, match="is a device"):
+        Logger(null, backends=("csv",))
+
+
+def test_an_unreadable_hparams_json_is_named_as_such(tmp_path: Path) -> None:
+    (tmp_path / "hparams.json").write_bytes(b"\xff\xfe not json")
+    with Logger(tmp_path, backends=("csv",)) as logger:
+        with pytest.raises(HParamsError, match="cannot be read as the JSON"):
+            logger.add_hparams({"lr": 0.1})
 
 
 def test_values_of_every_numeric_kind(tmp_path: Path) -> None:

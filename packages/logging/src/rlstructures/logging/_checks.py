@@ -97,7 +97,10 @@ def check_value(value: object, tag: str) -> float:
                 f"value for tag {tag!r} is the complex number {_short(value)}; log its parts "
                 "as two tags, e.g. `f'{tag}/real'` and `f'{tag}/imag'`, or its `abs()`."
             )
-        return float(value)  # type: ignore[arg-type]  # numbers, numpy/torch scalars, 0-d
+        result = float(value)  # type: ignore[arg-type]  # numbers, numpy/torch scalars, 0-d
+        if math.isinf(result) and not _is_infinite(value):
+            raise OverflowError  # Decimal("1e400"), np.longdouble("1e400"): not an inf
+        return result
     except InvalidScalarError:
         raise
     except OverflowError:
@@ -115,6 +118,14 @@ def check_value(value: object, tag: str) -> float:
             f"array or one-element tensor), got {type(value).__name__}{hint} "
             f"({type(exc).__name__}: {exc}). Reduce it first, e.g. `x.mean().item()`."
         ) from exc
+
+
+def _is_infinite(value: object) -> bool:
+    """Whether ``value`` itself is infinite (not a finite number beyond float64's range)."""
+    try:
+        return bool(value == math.inf or value == -math.inf)
+    except Exception:  # a user object's __eq__: take float()'s word for it
+        return True
 
 
 def _short(value: object) -> str:
@@ -218,9 +229,12 @@ def write_hparams_json(path: Path, hparams: dict[str, HParamValue]) -> None:
     if path.exists():
         try:
             old = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            old = None
-        if old != hparams and not (old is not None and _same_with_nan(old, hparams)):
+        except (OSError, ValueError) as exc:
+            raise HParamsError(
+                f"{path} exists but cannot be read as the JSON that add_hparams writes "
+                f"({type(exc).__name__}: {exc}). Move it away (or delete it) and log again."
+            ) from exc
+        if old != hparams and not _same_with_nan(old, hparams):
             raise HParamsError(
                 f"{path} already holds other hyperparameters ({old!r}) than the ones given "
                 f"({hparams!r}). A log directory is one run: use a new logdir for a new "

@@ -22,6 +22,7 @@ import contextlib
 import errno
 import logging
 import os
+import stat
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -100,8 +101,19 @@ class CsvScalarWriter:
 
     def _open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)  # it may have been removed
-        self._fd = os.open(self.path, _FLAGS, 0o644)
-        self._id = file_id(self._fd)
+        fd = os.open(self.path, _FLAGS, 0o644)
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):  # a FIFO would hang readers, /dev/null lose every row
+            os.close(fd)
+            kind = "a FIFO" if stat.S_ISFIFO(mode) else "a device" if (
+                stat.S_ISCHR(mode) or stat.S_ISBLK(mode)) else "not a regular file"
+            raise CorruptFileError(
+                f"{self.path} is {kind} (through a symlink?), not the regular file that "
+                "Logger appends its rows to. Move it away, or use another log directory.",
+                path=self.path,
+            )
+        self._fd = fd
+        self._id = file_id(fd)
         self._header_checked = False
 
     def _same_file(self) -> bool:
