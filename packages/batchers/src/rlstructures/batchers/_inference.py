@@ -38,6 +38,7 @@ from rlstructures.batchers._protocol import Reset
 from rlstructures.batchers._shm import Segment
 from rlstructures.batchers._stepper import Stepper
 from rlstructures.batchers._wakeup import Semaphores, semaphores_available, wait_bounded
+from rlstructures.batchers._weights import check_state_dict
 from rlstructures.batchers.errors import (
     AgentOutputError,
     BatcherError,
@@ -483,6 +484,7 @@ class InferenceBatcher(MultiProcessBatcher):
 
     def _update(self, state_dict: Mapping[str, Any], timeout: float | None) -> None:
         del timeout  # nothing to wait for: the agent lives here
+        check_state_dict(state_dict)
         agent = self._owner.agent
         if agent is None:  # pragma: no cover - closed batchers are refused before
             raise BatcherStateError("update(): the batcher is closed.")

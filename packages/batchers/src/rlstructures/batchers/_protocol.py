@@ -77,7 +77,7 @@ class Weights(NamedTuple):
 
     version: int
     layout: WeightsLayout | None
-    others: dict[str, Any]
+    others: bytes  # the non-array values, pickled by `_weights.split`
     kind: Literal[Command.WEIGHTS] = Command.WEIGHTS
 
 

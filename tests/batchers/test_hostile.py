@@ -1,0 +1,57 @@
+"""Cases found by attacking the batchers as a hostile user or machine: each was a bug."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pytest
+
+from rlstructures.batchers.testing import CountingAgent, CountingEnv
+from tests.batchers.conftest import BATCHERS, BatcherKind
+
+pytestmark = pytest.mark.timeout(60)
+ENV = functools.partial(CountingEnv, n_envs=2, auto_reset=True)
+#: The batchers built in a fraction of a second (Ray actors cost seconds each).
+QUICK = [k for k in BATCHERS if k.agent_suite]
+
+
+class NestedAgent(CountingAgent):
+    """Takes its weight from a nested state_dict: ``{"actor": {"w": ...}, "step": n}``."""
+
+    def update(self, state_dict: Mapping[str, Any]) -> None:
+        actor = state_dict["actor"]
+        self.w = np.float32(float(actor["w"].reshape(-1)[0]) + state_dict["critic"]["n"])
+
+
+@pytest.mark.parametrize("cls", QUICK)
+def test_a_nested_state_dict_of_tensors_reaches_every_agent_as_a_copy(
+        cls: BatcherKind) -> None:
+    """``{"actor": actor.state_dict(), ...}``: MultiProcessBatcher's workers died on it."""
+    torch = pytest.importorskip("torch")
+    w = torch.full((1,), 2.0)
+    with cls(NestedAgent, ENV, n_timesteps=2, seeds=[0, 1]) as b:
+        b.reset()
+        b.update({"actor": {"w": w, "extra": torch.ones(2).to_sparse()},
+                  "critic": {"n": 1, "empty": {}}})
+        w += 100.0  # an optimizer step after update(): not seen by the agents
+        b.execute()
+        tr, _ = b.get()
+    assert (tr.trajectories["action/weight"] == 3.0).all()
+
+
+@pytest.mark.parametrize("cls", QUICK)
+def test_update_refuses_what_it_cannot_send_naming_the_key(cls: BatcherKind) -> None:
+    with cls(CountingAgent, ENV, n_timesteps=2, seeds=[0]) as b:
+        b.reset()
+        with pytest.raises(TypeError, match="takes a mapping"):
+            b.update([("w", np.ones(1))])  # type: ignore[arg-type]  # the error tested
+        if cls.agent_per_worker:  # InferenceBatcher's one agent takes any object as is
+            with pytest.raises(TypeError, match="'opt/schedule' cannot be sent"):
+                b.update({"w": np.ones(1), "opt": {"schedule": lambda step: 0.1}})
+        b.update({"w": np.full(1, 4.0, np.float32)})  # the batcher goes on
+        b.execute()
+        tr, _ = b.get()
+    assert (tr.trajectories["action/weight"] == 4.0).all()
