@@ -55,3 +55,27 @@ def test_update_refuses_what_it_cannot_send_naming_the_key(cls: BatcherKind) -> 
         b.execute()
         tr, _ = b.get()
     assert (tr.trajectories["action/weight"] == 4.0).all()
+
+
+@pytest.mark.parametrize("cls", [k for k in QUICK if k.asynchronous])
+def test_close_from_a_signal_handler_interrupts_get_with_a_clear_error(
+        cls: BatcherKind) -> None:
+    """The handler runs in the thread waiting in get(): MultiProcessBatcher raised EBADF."""
+    import signal
+
+    from rlstructures.batchers import BatcherStateError
+
+    slow = functools.partial(CountingEnv, n_envs=2, auto_reset=True, sleep=0.05)
+    b = cls(CountingAgent, slow, n_timesteps=1000, seeds=[0, 1])  # ~50 s per slice
+    b.reset()
+    b.execute()
+    previous = signal.signal(signal.SIGALRM, lambda *_: b.close())
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.3)
+        with pytest.raises(BatcherStateError, match="signal handler"):
+            b.get()
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+        b.close()
+    assert b.closed

@@ -454,8 +454,9 @@ class InferenceBatcher(MultiProcessBatcher):
             ):
                 if self._owner.closing:
                     raise BatcherStateError(
-                        "this call was interrupted: close() was called from another thread "
-                        "while it waited for the collection; the batcher is closed."
+                        "this call was interrupted: close() was called (from another thread "
+                        "or a signal handler) while it waited for the collection; the batcher "
+                        "is closed."
                     )
                 if deadline is not None and time.monotonic() >= deadline:
                     raise BatcherTimeoutError(

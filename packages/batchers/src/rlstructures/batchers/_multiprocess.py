@@ -348,12 +348,15 @@ class MultiProcessBatcher(Batcher):
                 selector.register(w.conn, selectors.EVENT_READ, (w, False))
                 selector.register(w.process.sentinel, selectors.EVENT_READ, (w, True))
         dead = []
-        for key, _ in selector.select(timeout):
+        try:
+            events = selector.select(timeout)
+        except (OSError, ValueError):
+            if self.closed:  # close() in a signal handler of this thread released the selector
+                raise _interrupted() from None
+            raise
+        for key, _ in events:
             if key.data is None:  # close() from another thread
-                raise BatcherStateError(
-                    "this call was interrupted: close() was called from another thread while "
-                    "it waited for the workers; the batcher is closed."
-                )
+                raise _interrupted()
             worker, exited = key.data
             if exited:
                 dead.append(worker)
@@ -364,6 +367,8 @@ class MultiProcessBatcher(Batcher):
                 dead.append(worker)
                 continue
             self._handle(worker, msg)
+        if dead and self.closed:  # the pipes were closed under us, not by the workers
+            raise _interrupted()
         for worker in dead:
             while worker.conn.poll():  # a last message (its error) comes first
                 try:
@@ -500,6 +505,13 @@ class MultiProcessBatcher(Batcher):
         except OSError:
             self._pump(0.5)  # the worker died: report how
             self._fail(WorkerError(_describe_death(worker), worker=worker.index))
+
+
+def _interrupted() -> BatcherStateError:
+    return BatcherStateError(
+        "this call was interrupted: close() was called (from another thread or a signal "
+        "handler) while it waited for the workers; the batcher is closed."
+    )
 
 
 def _describe_buffer(layout: BufferLayout) -> str:
