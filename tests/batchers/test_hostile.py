@@ -79,3 +79,34 @@ def test_close_from_a_signal_handler_interrupts_get_with_a_clear_error(
         signal.signal(signal.SIGALRM, previous)
         b.close()
     assert b.closed
+
+
+class RaisingEnv(CountingEnv):
+    """Raises the builtin exception named ``exception`` at its second step."""
+
+    def __init__(self, seed: int, *, exception: str) -> None:
+        super().__init__(seed, 2, auto_reset=True)
+        self.exception = exception
+
+    def step(self, action: Any) -> Any:
+        if self.steps >= 1:
+            import builtins
+
+            raise getattr(builtins, self.exception)(f"from the env of seed {self.seed}")
+        return super().step(action)
+
+
+@pytest.mark.parametrize("cls", [k for k in QUICK if k.env_processes])
+@pytest.mark.parametrize("exception", ["KeyboardInterrupt", "EOFError"])
+def test_an_env_raising_keyboardinterrupt_or_eoferror_is_reported_by_name(
+        cls: BatcherKind, exception: str) -> None:
+    """Both were taken for "the owner is gone": "exited (code 0)", type and traceback lost."""
+    from rlstructures.batchers import WorkerError
+
+    env = functools.partial(RaisingEnv, exception=exception)
+    with cls(CountingAgent, env, n_timesteps=3, seeds=[0]) as b:
+        b.reset()
+        with pytest.raises(WorkerError, match=f"raised {exception}: from the env") as info:
+            b.execute()
+            b.get()
+    assert ", in step" in (info.value.remote_traceback or "")  # the env's own frame

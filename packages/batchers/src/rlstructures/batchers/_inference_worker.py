@@ -180,7 +180,10 @@ def inference_worker_main(cfg: InferenceWorkerConfig, conn: Connection) -> None:
         slices.status[cfg.index] = int(slices.fast)
         conn.send(Ready())
         while True:
-            msg = conn.recv()
+            try:
+                msg = conn.recv()
+            except (EOFError, OSError):  # the owner is gone (workers ignore SIGINT): quietly
+                break
             kind = getattr(msg, "kind", None)
             if kind is Command.EXECUTE:
                 slices.run()
@@ -191,9 +194,9 @@ def inference_worker_main(cfg: InferenceWorkerConfig, conn: Connection) -> None:
                 break
             else:
                 raise unknown(msg, f"worker {cfg.index}", Command)
-    except (EOFError, BrokenPipeError, KeyboardInterrupt, _OwnerGone):
+    except _OwnerGone:
         pass  # the parent is gone: exit quietly
-    except BaseException as exc:
+    except BaseException as exc:  # KeyboardInterrupt or EOFError too: raised by the env
         report_failure(conn, exc)
         if slices is not None:
             slices.fail()

@@ -222,7 +222,10 @@ def worker_main(cfg: WorkerConfig, conn: Connection) -> None:
         gc.freeze()
         conn.send(Ready())
         while True:
-            msg = conn.recv()
+            try:
+                msg = conn.recv()
+            except (EOFError, OSError):  # the owner is gone (workers ignore SIGINT): quietly
+                break
             kind = getattr(msg, "kind", None)
             if kind is Command.EXECUTE:
                 conn.send(Done(collector.execute(msg.agent_info)))
@@ -243,9 +246,7 @@ def worker_main(cfg: WorkerConfig, conn: Connection) -> None:
                 break
             else:
                 raise unknown(msg, f"worker {cfg.index}", Command)
-    except (EOFError, BrokenPipeError, KeyboardInterrupt):
-        pass  # the parent is gone: exit quietly
-    except BaseException as exc:
+    except BaseException as exc:  # KeyboardInterrupt or EOFError too: raised by env or agent
         report_failure(conn, exc)
     finally:
         exit_worker(conn, collector, (weights, segment))
