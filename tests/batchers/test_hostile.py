@@ -110,3 +110,45 @@ def test_an_env_raising_keyboardinterrupt_or_eoferror_is_reported_by_name(
             b.execute()
             b.get()
     assert ", in step" in (info.value.remote_traceback or "")  # the env's own frame
+
+
+class BadIdsEnv(CountingEnv):
+    """Every env continues, but from its second step the ids it returns are wrong."""
+
+    def __init__(self, seed: int, *, how: str) -> None:
+        super().__init__(seed, 3, auto_reset=True)
+        self.how = how
+
+    def reset(self, env_info: Any = None) -> Any:
+        obs, ids = super().reset(env_info)
+        return obs, (ids[::-1].copy() if self.how == "reset" else ids)
+
+    def step(self, action: Any) -> Any:
+        (next_obs, ids), (obs, cont) = super().step(action)
+        if self.steps >= 2:
+            cont = {"repeated": np.array([0, 0, 2]), "out_of_range": cont + 7,
+                    "unsorted": cont[::-1].copy(), "float": cont.astype(np.float64),
+                    "reset": cont}[self.how]
+        return (next_obs, ids), (obs, cont)
+
+
+@pytest.mark.parametrize(
+    ("cls", "how", "message"),
+    [(BATCHERS[0], "repeated", "not a sorted subset"),
+     (BATCHERS[1], "repeated", "not a sorted subset"),
+     (BATCHERS[0], "out_of_range", "not a sorted subset"),
+     (BATCHERS[0], "unsorted", "not a sorted subset"),
+     (BATCHERS[0], "float", "dtype float64; expected a 1-D array of int"),
+     (BATCHERS[0], "reset", r"env.reset returned ids \[2, 1, 0\]")],
+)
+def test_wrong_ids_from_an_env_where_every_env_continues_are_an_error(
+        cls: BatcherKind, how: str, message: str) -> None:
+    """They were taken as is: repeated rows of one env, silently, or a raw IndexError."""
+    from rlstructures.batchers import AgentOutputError
+
+    with cls(CountingAgent, functools.partial(BadIdsEnv, how=how), n_timesteps=4,
+             seeds=[0]) as b:
+        with pytest.raises(AgentOutputError, match=message):
+            b.reset()
+            b.execute()
+            b.get()

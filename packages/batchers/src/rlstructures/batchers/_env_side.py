@@ -48,7 +48,7 @@ from rlstructures.batchers._layout import Specs
 from rlstructures.batchers.errors import AgentOutputError
 from rlstructures.dicttensor import DictTensor, Spec
 
-__all__ = ["EnvSide", "continuing_positions", "new_stage", "uses_step_into"]
+__all__ = ["EnvSide", "continuing_positions", "env_ids", "new_stage", "uses_step_into"]
 
 
 def uses_step_into(env: object) -> bool:
@@ -67,15 +67,27 @@ def continuing_positions(
     """Positions of ``cont_ids`` in ``ids`` (the rows to keep of a ``[len(ids)]`` batch).
 
     Raises:
-        AgentOutputError: ``cont_ids`` is not a sorted subset of ``ids``.
+        AgentOutputError: ``cont_ids`` is not a sorted subset of ``ids`` without repeats.
     """
     pos = np.searchsorted(ids, cont_ids)
-    if pos.size and (pos.max() >= len(ids) or not np.array_equal(ids[pos], cont_ids)):
+    if pos.size and (pos.max() >= len(ids) or not np.array_equal(ids[pos], cont_ids)
+                     or (np.diff(pos) <= 0).any()):
         raise AgentOutputError(
             f"{at(where)}: env.step returned continuing ids {cont_ids.tolist()} "
-            f"that are not a sorted subset of the running ids {ids.tolist()}."
+            f"that are not a sorted subset of the running ids {ids.tolist()} (each id once)."
         )
     return pos
+
+
+def env_ids(ids: object, what: str, where: str) -> npt.NDArray[np.int64]:
+    """The ids a VecEnv returned, as int64; AgentOutputError unless 1-D integers."""
+    raw = np.asarray(ids)
+    if raw.ndim != 1 or (raw.dtype.kind not in "iu" and raw.size):
+        raise AgentOutputError(
+            f"{where}: env.{what} returned ids {raw.tolist()!r} of dtype {raw.dtype}; expected "
+            "a 1-D array of int env indices (see rlstructures.agents.VecEnv)."
+        )
+    return raw.astype(np.int64, copy=False)
 
 
 def _contiguous(obs: DictTensor, leaves: dict[str, npt.NDArray[Any]]) -> DictTensor:
@@ -250,7 +262,12 @@ class EnvSide:
         for k, v in check_leaves(obs, "observation", self.n_envs, self._obs_checks, where).items():
             self.stage[k][carry] = v
         self.obs = self.obs_at[carry]  # a C-contiguous copy
-        self.ids = np.asarray(ids, dtype=np.int64)
+        self.ids = env_ids(ids, "reset", where)
+        if not np.array_equal(self.ids, np.arange(self.n_envs)):
+            raise AgentOutputError(
+                f"{where}: env.reset returned ids {self.ids.tolist()}; expected every env, "
+                f"in order: {list(range(self.n_envs))}."
+            )
         for k, v in env_info.items():
             self._env_info[k][:] = v
 
@@ -288,7 +305,7 @@ class EnvSide:
             obs_dst[rows, t] = cur[k]
         (next_obs, _), (obs, cont_ids) = self.env.step(action)
         nxt = check_leaves(next_obs, "next observation", n, self._obs_checks, where)
-        cont_ids = np.asarray(cont_ids, dtype=np.int64)
+        cont_ids = env_ids(cont_ids, "step", at(where))
         cur = check_leaves(obs, "continuing observation", len(cont_ids), self._obs_checks, where)
         for k, _, next_dst in self._obs_dst:
             next_dst[rows, t] = nxt[k]
@@ -296,7 +313,10 @@ class EnvSide:
             self._full_steps += 1  # added to every length at the end: one op, not one per step
         else:
             self._lengths[ids] += 1
-        pos = None if len(cont_ids) == n else continuing_positions(ids, cont_ids, where)
+        if len(cont_ids) == n and (cont_ids is ids or np.array_equal(cont_ids, ids)):
+            pos = None  # every env continues
+        else:
+            pos = continuing_positions(ids, cont_ids, where)
         self.obs, self._cur, self.ids = _contiguous(obs, cur), cur, cont_ids
         return self.obs, pos
 
