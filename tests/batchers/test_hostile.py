@@ -152,3 +152,33 @@ def test_wrong_ids_from_an_env_where_every_env_continues_are_an_error(
             b.reset()
             b.execute()
             b.get()
+
+
+def _shared_memory_fds() -> list[str]:
+    import os
+
+    found = []
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith(("/dev/shm/", "/memfd:")):
+            found.append(target)
+    return found
+
+
+@pytest.mark.skipif(not __import__("os").path.isdir("/proc/self/fd"), reason="needs /proc")
+@pytest.mark.parametrize("cls", [k for k in QUICK if k.env_processes])
+def test_close_frees_the_shared_memory_while_the_batcher_is_still_referenced(
+        cls: BatcherKind) -> None:
+    """InferenceBatcher's views kept its segments mapped until the object was collected."""
+    before = _shared_memory_fds()
+    b = cls(CountingAgent, ENV, n_timesteps=3, seeds=[0, 1])
+    b.reset()
+    b.execute()
+    b.get()
+    assert len(_shared_memory_fds()) > len(before)
+    b.close()
+    assert _shared_memory_fds() == before  # `b` is still alive here
+    assert b.closed

@@ -54,6 +54,9 @@ if TYPE_CHECKING:
 __all__ = ["InferenceBatcher"]
 
 STOP_TIMEOUT: Final = 2.0  # seconds for the stepping thread to notice close()
+#: The attributes that view the trajectory and exchange segments (dropped by close()).
+_SEGMENT_VIEWS: Final = ("_go", "_done", "_status", "_xids", "_xpos", "_xobs", "_xaction",
+                         "_traj_views", "_side", "_obs_at")
 
 
 @dataclass(slots=True)
@@ -309,12 +312,20 @@ class InferenceBatcher(MultiProcessBatcher):
 
     def _close(self) -> None:
         self._owner.closing = True  # mid-slice workers are busy: release() kills them
+        res = getattr(self, "_res", None)
+        segments = list(res.segments) if res is not None else []
         super()._close()
         finalizer = getattr(self, "_owner_finalizer", None)
         if finalizer is not None:
             finalizer()
         else:  # construction failed
             self._owner.release()
+        # Views of the segments keep their mappings (and /dev/shm pages) alive: drop them,
+        # so the memory goes now and not when this closed object is garbage-collected.
+        for name in _SEGMENT_VIEWS:
+            self.__dict__.pop(name, None)
+        for segment in segments:
+            segment.close()
 
     def _interrupt(self) -> None:
         self._owner.closing = True

@@ -165,15 +165,15 @@ class Segment:
     def close(self) -> None:
         """Close the fd and unmap. Idempotent.
 
-        The unmapping is deferred to garbage collection while numpy views of the buffer
-        still exist.
+        While numpy views of the buffer still exist, the unmapping is deferred to their
+        garbage collection; calling ``close()`` again once they are gone unmaps at once.
         """
         if self.fd is not None:
             fd, self.fd = self.fd, None
             os.close(fd)
         if self._open:
-            self._open = False
             try:
                 self.buffer.close()
             except BufferError:
-                pass  # views are alive; the mapping goes when they are collected
+                return  # views are alive: unmapped when they are collected, or a later close()
+            self._open = False
