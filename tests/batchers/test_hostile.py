@@ -182,3 +182,28 @@ def test_close_frees_the_shared_memory_while_the_batcher_is_still_referenced(
     b.close()
     assert _shared_memory_fds() == before  # `b` is still alive here
     assert b.closed
+
+
+@pytest.mark.parametrize(
+    ("seeds", "agent_seeds", "message"),
+    [("ab", None, "seeds must be a sequence of ints"),
+     ([0, 1.5], None, r"seeds must hold ints .*got 1.5 \(float\) at index 1"),
+     ([0, True], None, "got True"),
+     ([0, 1], [0, "x"], "agent_seeds must hold ints")],
+)
+def test_seeds_that_are_not_ints_are_a_type_error_naming_them(
+        seeds: Any, agent_seeds: Any, message: str) -> None:
+    """'ab' was a raw "invalid literal for int()"; 1.5 was silently seed 1."""
+    from rlstructures.batchers import LocalBatcher
+
+    with pytest.raises(TypeError, match=message):
+        LocalBatcher(CountingAgent, ENV, n_timesteps=2, seeds=seeds, agent_seeds=agent_seeds)
+
+
+def test_numpy_int_seeds_are_taken() -> None:
+    from rlstructures.batchers import LocalBatcher
+
+    with LocalBatcher(CountingAgent, ENV, n_timesteps=2, seeds=np.array([3, 4], np.uint16),
+                      agent_seeds=[np.int64(1), 2**70]) as b:
+        assert b.seeds == [3, 4]
+        assert all(type(s) is int for s in b.seeds)

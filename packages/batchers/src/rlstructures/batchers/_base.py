@@ -5,9 +5,10 @@ from __future__ import annotations
 import abc
 import enum
 import math
+import operator
 import os
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, TypedDict, overload
 
@@ -25,6 +26,28 @@ if TYPE_CHECKING:
     from typing import Required, Self  # Python >= 3.11; annotations only (3.10 at runtime)
 
 __all__ = ["Batcher", "BatcherOptions"]
+
+
+def _int_seeds(seeds: object, name: str) -> list[int]:
+    """``seeds`` as a list of Python ints; TypeError naming ``name`` for anything else."""
+    if isinstance(seeds, str | bytes) or not isinstance(seeds, Iterable):
+        raise TypeError(
+            f"{name} must be a sequence of ints, one per worker (e.g. [0, 1000]), got "
+            f"{seeds!r} ({type(seeds).__name__})."
+        )
+    out = []
+    for seed in seeds:
+        try:
+            if isinstance(seed, bool | np.bool_):
+                raise TypeError
+            out.append(operator.index(seed))
+        except TypeError:
+            raise TypeError(
+                f"{name} must hold ints (e.g. [0, 1000]), got {seed!r} "
+                f"({type(seed).__name__}) at index {len(out)}. Convert them, e.g. "
+                f"`[int(s) for s in {name}]`."
+            ) from None
+    return out
 
 class BatcherOptions(TypedDict, total=False):
     """The keyword arguments of ``Batcher.__init__``, for subclasses with options of their own.
@@ -161,11 +184,11 @@ class Batcher(abc.ABC):
                 f"seeds must be a sequence with one seed per worker (e.g. [0, 1000]), got the "
                 f"int {seeds}."
             )
-        seeds = [int(s) for s in seeds]
+        seeds = _int_seeds(seeds, "seeds")
         if not seeds:
             raise ValueError("seeds must hold at least one seed (one VecEnv per seed).")
         if agent_seeds is not None:
-            agent_seeds = [int(s) for s in agent_seeds]
+            agent_seeds = _int_seeds(agent_seeds, "agent_seeds")
             if len(agent_seeds) != len(seeds):
                 raise ValueError(
                     f"agent_seeds has {len(agent_seeds)} entries but seeds has {len(seeds)}: give "
