@@ -207,3 +207,42 @@ def test_numpy_int_seeds_are_taken() -> None:
                       agent_seeds=[np.int64(1), 2**70]) as b:
         assert b.seeds == [3, 4]
         assert all(type(s) is int for s in b.seeds)
+
+
+_CALLBACK: dict[str, Any] = {}  # the batcher under test and what its agent's call raised
+
+
+class CallbackAgent(CountingAgent):
+    """At its third call, calls ``_CALLBACK["method"]`` of the batcher that runs it."""
+
+    def __call__(self, state: Any, observation: Any, agent_info: Any,
+                 history: Any = None) -> Any:
+        if self.calls == 2 and "batcher" in _CALLBACK:
+            try:
+                getattr(_CALLBACK["batcher"], _CALLBACK["method"])()
+                _CALLBACK["raised"] = None
+            except Exception as exc:
+                _CALLBACK["raised"] = exc
+        return super().__call__(state, observation, agent_info, history)
+
+
+@pytest.mark.parametrize(  # the batchers whose agent runs in this process
+    "cls", [k for k in QUICK if k.name in ("LocalBatcher", "InferenceBatcher")])
+@pytest.mark.parametrize("method", ["get", "close"])
+def test_an_agent_calling_its_own_batcher_gets_a_clear_error(
+        cls: BatcherKind, method: str) -> None:
+    """InferenceBatcher: the agent's get() waited for the collection it was part of (a hang);
+    LocalBatcher: its close() was undone by the collection going on."""
+    from rlstructures.batchers import BatcherStateError
+
+    _CALLBACK.clear()
+    with cls(CallbackAgent, ENV, n_timesteps=4, seeds=[0]) as b:
+        _CALLBACK.update(batcher=b, method=method)
+        b.reset()
+        b.execute()
+        tr, _ = b.get(timeout=3)  # before the fix: a timeout here (InferenceBatcher)
+        assert not b.closed
+    _CALLBACK.pop("batcher")
+    assert isinstance(_CALLBACK.get("raised"), BatcherStateError), _CALLBACK
+    assert "from inside this batcher's own agent" in str(_CALLBACK["raised"])
+    assert tr.lengths.tolist() == [4, 4]

@@ -246,6 +246,7 @@ class Batcher(abc.ABC):
                 constructor's example row for every env.
             env_info: ``[n_envs]`` rows passed to the env resets; None: the example row.
         """
+        self._refuse_reentry("reset()")
         with self._lock:
             self._require(_State.NEW, _State.IDLE, what="reset()")
             _check_rows(agent_info, self.specs.agent_info, self.n_envs, "agent_info")
@@ -266,6 +267,7 @@ class Batcher(abc.ABC):
             BatcherStateError: not reset, a previous result not yet fetched with ``get()``,
                 or no env running (episode mode: call ``reset()``).
         """
+        self._refuse_reentry("execute()")
         with self._lock:
             self._require(_State.IDLE, what="execute()")
             if self._n_running == 0:
@@ -309,6 +311,7 @@ class Batcher(abc.ABC):
                 ``get()`` again).
             ValueError: ``timeout`` is NaN or negative.
         """
+        self._refuse_reentry("get()")
         if not self._lock.acquire(blocking=bool(blocking)):
             return None, self._n_running  # another thread is in a call: not ready for this one
         try:
@@ -343,6 +346,7 @@ class Batcher(abc.ABC):
             BatcherTimeoutError: ``timeout`` expired; nothing was sent.
             ValueError: ``timeout`` is NaN or negative.
         """
+        self._refuse_reentry("update()")
         with self._lock:
             self._require(_State.NEW, _State.IDLE, _State.RUNNING, what="update()")
             self._update(state_dict, check_timeout(timeout))
@@ -366,6 +370,7 @@ class Batcher(abc.ABC):
         ``reset()``), that call raises ``BatcherStateError`` at once and the batcher closes;
         while ``LocalBatcher`` collects, ``close()`` waits for the slice to end.
         """
+        self._refuse_reentry("close()")
         if not self._lock.acquire(blocking=False):  # another thread is in a call
             self._interrupt()  # a wait there raises BatcherStateError and lets go
             self._lock.acquire()
@@ -395,6 +400,25 @@ class Batcher(abc.ABC):
             raise removed_attribute(type(self).__name__, name)
 
     # ------------------------------------------------------------------ helpers
+    def _agent_thread(self) -> int | None:
+        """The ident of the thread of this process running the agent or envs now, if any."""
+        return None
+
+    def _refuse_reentry(self, what: str) -> None:
+        """BatcherStateError for a call from this batcher's own agent or env (a callback).
+
+        Such a call would wait for the collection it is part of (InferenceBatcher: a hang)
+        or run inside it (LocalBatcher: a nested collection, or a close() that the collection
+        then undoes).
+        """
+        if self._agent_thread() == threading.get_ident():
+            raise BatcherStateError(
+                f"{what} was called from inside this batcher's own agent or env, which run "
+                "as part of a collection: it cannot be started, waited for or closed from "
+                "there. Call the batcher from the training loop (e.g. after get()), not from "
+                "the agent or the env."
+            )
+
     def _require(self, *states: _State, what: str) -> None:
         if self._state in states and os.getpid() == self._pid:
             return

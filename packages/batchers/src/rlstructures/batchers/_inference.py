@@ -327,6 +327,9 @@ class InferenceBatcher(MultiProcessBatcher):
         for segment in segments:
             segment.close()
 
+    def _agent_thread(self) -> int | None:
+        return self._owner.stepper.thread.ident  # the agent runs only there
+
     def _interrupt(self) -> None:
         self._owner.closing = True
         super()._interrupt()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+import threading
 import weakref
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
@@ -70,9 +71,17 @@ class LocalBatcher(Batcher):
             )
             self._collectors.append(collector)
 
+    def _agent_thread(self) -> int | None:
+        running: int | None = getattr(self, "_running_in", None)  # None before _start()
+        return running
+
     def _run(self, worker: int, fn: Callable[[], _T]) -> _T:
         try:
-            return fn()
+            self._running_in = threading.get_ident()  # the agent and envs run in this call
+            try:
+                return fn()
+            finally:
+                self._running_in = None
         except AgentOutputError:
             self.close()
             raise
