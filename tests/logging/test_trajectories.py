@@ -8,6 +8,7 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -365,3 +366,19 @@ def test_repr(tmp_path: Path) -> None:
     assert "0 trajectories, open" in repr(writer)
     writer.close()
     assert "closed" in repr(writer)
+
+
+def test_big_endian_leaves_are_stored_in_native_order(tmp_path: Path) -> None:
+    """They gave specs and CRC-32s of swapped bytes: the dataset read back as damaged."""
+    native = make_batch(3, 4, lengths=[4, 2, 0], seed=5)
+
+    def swapped(leaves: Any) -> dict[str, Any]:
+        return {k: v.astype(v.dtype.newbyteorder(">")) for k, v in leaves.items()}
+
+    steps, info = native.trajectories, native.info
+    big = Trajectories(DictTensor(swapped(info), batch_shape=info.batch_shape),
+                       TemporalDictTensor(swapped(steps), lengths=steps.lengths))
+    with TrajectoryWriter(tmp_path / "data") as writer:
+        writer.write(big)
+        writer.write(native)  # the same specs
+    assert read_trajectories(tmp_path / "data").equal(Trajectories.cat([native, native]))

@@ -147,6 +147,25 @@ class _State(ProcessOwned):
                 pass
 
 
+def _native_byte_order(src: Trajectories) -> Trajectories:
+    """``src`` with every leaf in the machine's byte order (big-endian ones converted).
+
+    Arrow stores native values; a big-endian leaf kept as is would give specs and a CRC-32
+    of swapped bytes, and the file would read back as damaged.
+    """
+    steps, info = src.trajectories, src.info
+    if all(v.dtype.isnative for v in (*steps.values(), *info.values())):
+        return src
+    from rlstructures.dicttensor import DictTensor
+
+    def native(leaves: Any) -> dict[str, Any]:
+        return {k: v if v.dtype.isnative else v.astype(v.dtype.newbyteorder("="))
+                for k, v in leaves.items()}
+
+    return Trajectories(DictTensor(native(info), batch_shape=info.batch_shape),
+                        TemporalDictTensor(native(steps), lengths=steps.lengths))
+
+
 class TrajectoryWriter:
     """Streams batches of `Trajectories` to a dataset directory of Arrow IPC or Parquet files.
 
@@ -319,7 +338,7 @@ class TrajectoryWriter:
                 "TrajectoryWriter.write takes Trajectories (or a TemporalDictTensor), got "
                 f"{type(trajectories).__name__}."
             )
-        src = trajectories.numpy()
+        src = _native_byte_order(trajectories.numpy())
         step_specs, info_specs = src.trajectories.specs(), src.info.specs()
         if self._schemas is None:
             check_reserved("step", list(step_specs), STEP_COLUMNS)
