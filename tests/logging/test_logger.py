@@ -458,3 +458,21 @@ def test_logger_satisfies_the_protocol(tmp_path: Path) -> None:
 
     train(Logger(tmp_path, backends=("csv",)))
     assert read_logs(tmp_path).num_rows == 1
+
+
+def test_str_subclass_tags_are_logged_as_their_text(tmp_path: Path) -> None:
+    """An enum.StrEnum member or a numpy.str_ is a str: it was refused as "not a str"."""
+    import enum
+
+    class Tag(enum.StrEnum):
+        RETURN = "charts/episodic_return"
+
+    with Logger(tmp_path, backends=("csv", "arrow")) as logger:
+        logger.add_scalar(Tag.RETURN, 1.0, 1)
+        logger.add_scalar(np.str_("losses/pg"), 2.0, 1)
+        logger.add_scalars({Tag.RETURN: 3.0}, 2)
+        assert logger.last("charts/episodic_return") == 3.0
+    for source in ("csv", "arrow"):
+        tags = read_logs(tmp_path, source=source).column("tag").to_pylist()
+        assert tags == ["charts/episodic_return", "losses/pg", "charts/episodic_return"]
+        assert all(type(t) is str for t in tags)

@@ -31,7 +31,12 @@ MAX_TAG_BYTES: Final = 4096
 
 
 def check_tag(tag: object) -> str:
-    """``tag`` if it is a non-empty str of valid Unicode without line break, else an error."""
+    """``tag`` as a plain str if it is a non-empty str of valid Unicode without line break.
+
+    A str subclass (an ``enum.StrEnum`` member, ``numpy.str_``) gives its plain text.
+    """
+    if type(tag) is not str and isinstance(tag, str):
+        tag = str.__str__(tag)  # its characters, whatever the subclass's __str__ says
     if type(tag) is not str:
         raise InvalidScalarError(
             f"tag must be a str such as 'charts/episodic_return', got {tag!r} "

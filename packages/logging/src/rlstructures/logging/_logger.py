@@ -234,7 +234,8 @@ class Logger:
             WriterClosedError: the Logger is closed.
         """
         if type(tag) is not str or tag not in self._tags:
-            self._tags.add(check_tag(tag))
+            tag = check_tag(tag)
+            self._tags.add(tag)
         value = value if type(value) is float else check_value(value, tag)
         step = step if type(step) is int and _INT64_MIN <= step <= _INT64_MAX else (
             check_step(step, tag))
@@ -276,7 +277,8 @@ class Logger:
                 known.add(check_tag(tag))
         steps = check_step(step, next(iter(mapping), "?"))
         try:
-            checked = [(t, check_value(v, t)) for t, v in mapping.items()]
+            checked = [(t if type(t) is str else check_tag(t), check_value(v, t))
+                       for t, v in mapping.items()]
         except InvalidScalarError:
             if not any(isinstance(v, Mapping) for v in mapping.values()):
                 raise
