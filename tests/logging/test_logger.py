@@ -472,6 +472,8 @@ def test_str_subclass_tags_are_logged_as_their_text(tmp_path: Path) -> None:
         logger.add_scalar(np.str_("losses/pg"), 2.0, 1)
         logger.add_scalars({Tag.RETURN: 3.0}, 2)
         assert logger.last("charts/episodic_return") == 3.0
+        logger.add_hparams({np.str_("lr"): 0.1})
+    assert json.loads((tmp_path / "hparams.json").read_text()) == {"lr": 0.1}
     for source in ("csv", "arrow"):
         tags = read_logs(tmp_path, source=source).column("tag").to_pylist()
         assert tags == ["charts/episodic_return", "losses/pg", "charts/episodic_return"]

@@ -211,6 +211,8 @@ def _flatten_into(out: dict[str, HParamValue], mapping: Mapping[Any, Any], prefi
         raise HParamsError(f"hyperparameter {prefix.rstrip('/')!r} contains itself.")
     parents.append(id(mapping))
     for key, value in mapping.items():
+        if type(key) is not str and isinstance(key, str):  # StrEnum, numpy.str_: the text
+            key = str.__str__(key)
         if type(key) is not str:
             raise HParamsError(
                 f"hyperparameter names must be str, got {key!r} ({type(key).__name__})"
