@@ -246,3 +246,41 @@ def test_an_agent_calling_its_own_batcher_gets_a_clear_error(
     assert isinstance(_CALLBACK.get("raised"), BatcherStateError), _CALLBACK
     assert "from inside this batcher's own agent" in str(_CALLBACK["raised"])
     assert tr.lengths.tolist() == [4, 4]
+
+
+def _no_address_space(monkeypatch: pytest.MonkeyPatch, fail_at: int) -> None:
+    """Make the ``fail_at``-th shared mapping from now on fail as under a small RLIMIT_AS."""
+    import errno
+    import mmap
+
+    real, calls = mmap.mmap, [0]
+
+    def mapping(fd: int, size: int, *args: Any) -> Any:
+        calls[0] += 1
+        if calls[0] == fail_at:
+            raise OSError(errno.ENOMEM, "Cannot allocate memory")
+        return real(fd, size, *args)
+
+    monkeypatch.setattr(mmap, "mmap", mapping)
+
+
+def test_a_segment_that_cannot_be_mapped_is_a_shared_memory_error(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """mmap's ENOMEM (``ulimit -v``) was a raw OSError: at construction, and in update()."""
+    from rlstructures.batchers import InferenceBatcher, MultiProcessBatcher, SharedMemoryError
+
+    _no_address_space(monkeypatch, 2)  # InferenceBatcher's exchange segment
+    with pytest.raises(SharedMemoryError, match=r"could not map .*n_timesteps.*ulimit -v"):
+        InferenceBatcher(CountingAgent, ENV, n_timesteps=3, seeds=[0, 1])
+    monkeypatch.undo()
+    with MultiProcessBatcher(CountingAgent, ENV, n_timesteps=3, seeds=[0]) as b:
+        b.reset()
+        _no_address_space(monkeypatch, 1)  # the weights segment
+        with pytest.raises(SharedMemoryError, match=r"update\(\)'s 1 arrays: could not map"):
+            b.update({"w": np.ones(1)})
+        monkeypatch.undo()
+        b.update({"w": np.full(1, 2.0)})  # the batcher goes on
+        b.execute()
+        tr, _ = b.get()
+    assert (tr.trajectories["action/weight"] == 2.0).all()
+    # the autouse fixture checks that no segment and no process is left

@@ -77,6 +77,17 @@ def _free_space(where: str) -> str:
     return f"{where} has {format_bytes(free)} free (of {format_bytes(total)})"
 
 
+def _address_limit() -> str:
+    """This process's address space limit (RLIMIT_AS), as text."""
+    try:
+        import resource
+
+        soft = resource.getrlimit(resource.RLIMIT_AS)[0]
+    except (ImportError, OSError, ValueError):  # pragma: no cover - not POSIX
+        return "unknown"
+    return "none" if soft == resource.RLIM_INFINITY else format_bytes(soft)
+
+
 def _reserve(fd: int, size: int, where: str, what: str, fix: str) -> None:
     """Give the file ``size`` bytes, every page allocated now (or a SharedMemoryError)."""
     reserving = False
@@ -145,7 +156,15 @@ class Segment:
         except BaseException:
             os.close(fd)
             raise
-        return Segment(fd, size, keep_fd=True)
+        try:
+            return Segment(fd, size, keep_fd=True)  # closes fd if the mapping fails
+        except OSError as exc:  # ENOMEM: the address space is limited (ulimit -v) or full
+            raise SharedMemoryError(
+                exc.errno or errno.ENOMEM,
+                f"{what}: could not map its {format_bytes(size)} of shared memory into this "
+                f"process ({exc.strerror or exc}; address space limit: {_address_limit()}). "
+                f"{fix} Or raise the limit (`ulimit -v`, RLIMIT_AS).",
+            ) from None
 
     @staticmethod
     def attach(fd: int, size: int) -> Segment:
