@@ -284,3 +284,43 @@ def test_a_segment_that_cannot_be_mapped_is_a_shared_memory_error(
         tr, _ = b.get()
     assert (tr.trajectories["action/weight"] == 2.0).all()
     # the autouse fixture checks that no segment and no process is left
+
+
+_OUT_OF_FDS = """
+import functools, multiprocessing, os, resource, sys
+from rlstructures.batchers import InferenceBatcher, MultiProcessBatcher
+from rlstructures.batchers.testing import CountingAgent, CountingEnv
+
+if __name__ == "__main__":
+    cls = {"MultiProcessBatcher": MultiProcessBatcher, "InferenceBatcher": InferenceBatcher}[
+        sys.argv[1]]
+    env = functools.partial(CountingEnv, n_envs=2)
+    cls(CountingAgent, env, n_timesteps=2, seeds=[0]).close()  # imports done
+    before = len(os.listdir("/proc/self/fd"))
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (before + 3, hard))
+    try:
+        cls(CountingAgent, env, n_timesteps=2, seeds=[0, 1])
+    except OSError as exc:
+        print(exc)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    print(len(multiprocessing.active_children()), len(os.listdir("/proc/self/fd")) - before)
+"""
+
+
+@pytest.mark.parametrize("cls", [k for k in QUICK if k.env_processes])
+def test_out_of_file_descriptors_is_a_clear_error_and_leaves_nothing(
+        cls: BatcherKind, tmp_path: Any) -> None:
+    """EMFILE at construction was a bare "Too many open files"."""
+    import os
+    import subprocess
+    import sys
+
+    script = tmp_path / "out_of_fds.py"
+    script.write_text(_OUT_OF_FDS)
+    done = subprocess.run([sys.executable, str(script), cls.name], capture_output=True,
+                          text=True, timeout=60, env={**os.environ, "PYTHONPATH": os.getcwd()})
+    assert done.returncode == 0, done.stderr
+    message, left = done.stdout.strip().splitlines()
+    assert "out of file descriptors" in message and "ulimit -n" in message, message
+    assert left == "0 0"  # no worker process, no file descriptor left

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import abc
 import enum
+import errno
 import math
 import operator
 import os
@@ -19,13 +20,39 @@ from rlstructures.batchers._layout import BufferLayout, Specs
 from rlstructures.batchers._legacy import removed_attribute
 from rlstructures.batchers._pool import OutputPool
 from rlstructures.batchers._probe import probe_specs, replicate
-from rlstructures.batchers.errors import BatcherStateError
+from rlstructures.batchers.errors import BatcherError, BatcherStateError
 from rlstructures.dicttensor import DictTensor, Spec, Trajectories
 
 if TYPE_CHECKING:
     from typing import Required, Self  # Python >= 3.11; annotations only (3.10 at runtime)
 
 __all__ = ["Batcher", "BatcherOptions"]
+
+
+def _out_of_descriptors(kind: str, workers: int, exc: OSError) -> OSError:
+    """The error for a batcher that could not start for want of file descriptors."""
+    try:
+        import resource
+
+        limit = f"{resource.getrlimit(resource.RLIMIT_NOFILE)[0]} per process"
+    except (ImportError, OSError, ValueError):  # pragma: no cover - not POSIX
+        limit = "unknown"
+    system = " (the system's table is full)" if exc.errno == errno.ENFILE else ""
+    return OSError(
+        exc.errno,
+        f"{kind} with {workers} workers could not start: out of file descriptors{system} "
+        f"({exc.strerror or exc}; limit: {limit}, open now: {_open_fds()}). Each worker holds "
+        "a pipe and its process sentinel, each batcher its segments: close the batchers "
+        "you no longer use, or raise the limit (`ulimit -n 4096`, "
+        "resource.setrlimit(resource.RLIMIT_NOFILE, ...)). Nothing of this one is left.",
+    )
+
+
+def _open_fds() -> str:
+    try:
+        return str(len(os.listdir("/proc/self/fd")))
+    except OSError:
+        return "unknown"
 
 
 def _int_seeds(seeds: object, name: str) -> list[int]:
@@ -226,8 +253,11 @@ class Batcher(abc.ABC):
         self._pool = OutputPool(self.layout)  # get()'s copies, recycled
         try:
             self._start()
-        except BaseException:
+        except BaseException as exc:
             self.close()
+            if isinstance(exc, OSError) and not isinstance(exc, BatcherError) and (
+                    exc.errno in (errno.EMFILE, errno.ENFILE)):
+                raise _out_of_descriptors(type(self).__name__, len(seeds), exc) from exc
             raise
 
     # ------------------------------------------------------------------ public API

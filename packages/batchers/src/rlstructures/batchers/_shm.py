@@ -158,9 +158,11 @@ class Segment:
             raise
         try:
             return Segment(fd, size, keep_fd=True)  # closes fd if the mapping fails
-        except OSError as exc:  # ENOMEM: the address space is limited (ulimit -v) or full
-            raise SharedMemoryError(
-                exc.errno or errno.ENOMEM,
+        except OSError as exc:
+            if exc.errno != errno.ENOMEM:  # EMFILE (mmap dups the fd): the caller says
+                raise
+            raise SharedMemoryError(  # the address space is limited (ulimit -v) or full
+                exc.errno,
                 f"{what}: could not map its {format_bytes(size)} of shared memory into this "
                 f"process ({exc.strerror or exc}; address space limit: {_address_limit()}). "
                 f"{fix} Or raise the limit (`ulimit -v`, RLIMIT_AS).",
