@@ -343,3 +343,63 @@ def test_a_part_that_cannot_be_opened_leaves_nothing_and_the_next_write_works(
         writer.write(make_batch(2, 3, seed=2))
     expected = Trajectories.cat([make_batch(2, 3, seed=1), make_batch(2, 3, seed=2)])
     assert read_trajectories(tmp_path / "data").equal(expected)
+
+
+@pytest.mark.timeout(30)
+def test_a_signal_handler_may_log_flush_and_close_while_a_flush_runs(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A handler (SIGTERM: "flush the logs and exit") runs in the thread it interrupts.
+
+    Landing inside a flush, its add_scalar / flush deadlocked on the Logger's lock, and its
+    close() waited 10 s, then closed the files under the flush: rows lost, a raw ValueError.
+    Here the "signal" lands deterministically: from inside the CSV backend's write.
+    """
+    from rlstructures.logging._csv import CsvScalarWriter
+
+    logger = Logger(tmp_path, backends=("csv", "arrow"), max_pending=3)
+    write = CsvScalarWriter.write
+    landed: list[bool] = []
+
+    def interrupted_write(self: CsvScalarWriter, rows: object) -> None:
+        if not landed:
+            landed.append(True)
+            logger.add_scalar("handler/last", 9.0, 99)  # what a SIGTERM handler does
+            logger.flush()
+            logger.close()
+            assert not logger.closed  # deferred: the flush in progress ends first
+        write(self, rows)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(CsvScalarWriter, "write", interrupted_write)
+    for step in range(3):  # the third row flushes
+        logger.add_scalar("main/x", float(step), step)
+    assert landed and logger.closed
+    for source in SOURCES[:2]:
+        table = read_logs(tmp_path, source=source)
+        assert table.column("tag").to_pylist() == ["main/x"] * 3 + ["handler/last"]
+        assert table.column("step").to_pylist() == [0, 1, 2, 99]
+
+
+@pytest.mark.timeout(30)
+def test_a_signal_handler_closing_a_trajectory_writer_mid_write_waits_for_the_write(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from rlstructures.dicttensor import Trajectories
+    from rlstructures.logging import LoggingError, TrajectoryWriter, read_trajectories
+    from rlstructures.logging._parts import ArrowPart
+    from tests.logging.data import make_batch
+
+    writer = TrajectoryWriter(tmp_path / "data")
+    write = ArrowPart.write
+    raised: list[BaseException] = []
+
+    def interrupted_write(self: ArrowPart, *args: object) -> None:
+        try:
+            writer.write(make_batch(2, 3, seed=9))  # refused: it would cut into this one
+        except LoggingError as exc:
+            raised.append(exc)
+        writer.close()  # deferred to the end of this write
+        write(self, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ArrowPart, "write", interrupted_write)
+    writer.write(make_batch(2, 3, seed=0))
+    assert "closed" in repr(writer) and "signal handler" in str(raised[0])
+    assert read_trajectories(tmp_path / "data").equal(Trajectories.cat([make_batch(2, 3, seed=0)]))

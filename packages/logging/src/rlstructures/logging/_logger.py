@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import time
@@ -28,6 +29,7 @@ from rlstructures.logging._tensorboard import TensorboardWriter, has_event_files
 from rlstructures.logging.errors import (
     HParamsError,
     InvalidScalarError,
+    LoggingError,
     NoDataError,
     UnknownTagError,
     WriterClosedError,
@@ -245,14 +247,32 @@ class Logger:
         with state.lock:
             if state.closed:
                 self._raise_closed("add_scalar")
-            pending = state.pending
-            pending.append(time.time(), step, tag, value)
+            if state.depth:  # a signal handler, while this thread is inside this Logger
+                state.deferred.append(functools.partial(self._queue, time.time(), step, tag,
+                                                        value))
+                return
+            state.depth = 1
+            try:
+                pending = state.pending
+                pending.append(time.time(), step, tag, value)
+                self._last[tag] = value
+                if len(pending.step) >= self._max_pending or (
+                    time.monotonic() - self._last_flush >= self._flush_secs
+                ):
+                    self._last_flush = time.monotonic()
+                    state.flush()
+            finally:
+                try:
+                    if state.deferred:
+                        state.run_deferred()
+                finally:
+                    state.depth = 0
+
+    def _queue(self, wall_time: float, step: int, tag: str, value: float) -> None:
+        """A row that a signal handler logged while this thread was inside a section."""
+        if not self._state.closed:
+            self._state.pending.append(wall_time, step, tag, value)
             self._last[tag] = value
-            if len(pending.step) >= self._max_pending or (
-                time.monotonic() - self._last_flush >= self._flush_secs
-            ):
-                self._last_flush = time.monotonic()
-                state.flush()
 
     def add_scalars(self, mapping: Mapping[str, Any], step: SupportsIndex) -> None:
         """Log several tags at the same ``step`` (all validated before any is logged).
@@ -293,15 +313,27 @@ class Logger:
         with state.lock:
             self._check_open("add_scalars")
             now = time.time()
-            pending, last = state.pending, self._last
-            for tag, value in checked:
-                pending.append(now, step, tag, value)
-                last[tag] = value
-            if len(pending.step) >= self._max_pending or (
-                time.monotonic() - self._last_flush >= self._flush_secs
-            ):
-                self._last_flush = time.monotonic()
-                state.flush()
+            if state.depth:  # a signal handler, while this thread is inside this Logger
+                for tag, value in checked:
+                    state.deferred.append(functools.partial(self._queue, now, step, tag, value))
+                return
+            state.depth = 1
+            try:
+                pending, last = state.pending, self._last
+                for tag, value in checked:
+                    pending.append(now, step, tag, value)
+                    last[tag] = value
+                if len(pending.step) >= self._max_pending or (
+                    time.monotonic() - self._last_flush >= self._flush_secs
+                ):
+                    self._last_flush = time.monotonic()
+                    state.flush()
+            finally:
+                try:
+                    if state.deferred:
+                        state.run_deferred()
+                finally:
+                    state.depth = 0
 
     def last(self, tag: str) -> float:
         """The latest value logged for ``tag`` by this Logger (the last ``add_*`` call).
@@ -363,18 +395,31 @@ class Logger:
                     "add_hparams was already called on this Logger; pass every hyperparameter "
                     "in one call."
                 )
-            write_hparams_json(self._logdir / HPARAMS_NAME, hparams)
-            for backend in self._state.backends:
-                backend.write_hparams(hparams)
-            self._hparams_written = True
+            if self._state.depth:  # a signal handler, while this thread is inside a flush
+                raise LoggingError(
+                    "add_hparams() from a signal handler that interrupted this Logger's own "
+                    "work in the same thread; call it from the training code (add_scalar, "
+                    "flush and close are allowed there: they run when that work ends)."
+                )
+            self._state.run(functools.partial(self._write_hparams, hparams))
+
+    def _write_hparams(self, hparams: dict[str, Any]) -> None:
+        write_hparams_json(self._logdir / HPARAMS_NAME, hparams)
+        for backend in self._state.backends:
+            backend.write_hparams(hparams)
+        self._hparams_written = True
 
     def flush(self) -> None:
         """Write the pending rows to every backend and hand them to the operating system."""
         self._check_open("flush")
-        with self._state.lock:
+        state = self._state
+        with state.lock:
             self._check_open("flush")
             self._last_flush = time.monotonic()
-            self._state.flush()
+            if state.depth:  # a signal handler, while this thread is inside this Logger
+                state.deferred.append(state.flush)
+                return
+            state.run(state.flush)
 
     def close(self) -> None:
         """Flush and close every backend. Calling it again does nothing."""

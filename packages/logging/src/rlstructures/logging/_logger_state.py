@@ -7,9 +7,8 @@ without keeping the Logger alive.
 from __future__ import annotations
 
 import logging
-import threading
 
-from rlstructures.logging._process import EXIT_LOCK_TIMEOUT, ProcessOwned
+from rlstructures.logging._process import EXIT_LOCK_TIMEOUT, Sections
 from rlstructures.logging._scalars import ScalarBackend, ScalarRows
 from rlstructures.logging.errors import LogWriteError
 
@@ -18,7 +17,7 @@ __all__ = ["LoggerState"]
 _log = logging.getLogger(__name__)
 
 
-class LoggerState(ProcessOwned):
+class LoggerState(Sections):
     """What must be flushed and closed, even if the Logger is garbage-collected unclosed.
 
     ``lock`` serialises every use (a Logger may be shared by threads); the methods here
@@ -27,7 +26,7 @@ class LoggerState(ProcessOwned):
     its next write, so a disk that fills up and is freed again loses nothing.
     """
 
-    __slots__ = ("backends", "backlog", "closed", "lock", "max_backlog", "pending")
+    __slots__ = ("backends", "backlog", "closed", "max_backlog", "pending")
 
     def __init__(self, backends: list[ScalarBackend], max_backlog: int) -> None:
         super().__init__()
@@ -36,7 +35,6 @@ class LoggerState(ProcessOwned):
         self.backlog: dict[int, ScalarRows] = {}
         self.max_backlog = max_backlog
         self.closed = False
-        self.lock = threading.Lock()
 
     def flush(self) -> None:
         rows, self.pending = self.pending, ScalarRows()
@@ -88,17 +86,23 @@ class LoggerState(ProcessOwned):
         # At interpreter exit a daemon thread may hold the lock forever: do not hang on it.
         locked = self.lock.acquire(timeout=EXIT_LOCK_TIMEOUT)
         try:
-            if self.closed:
+            if locked and self.depth:  # a signal handler interrupted this thread's section
+                self.deferred.append(self._close_now)
                 return
-            self.closed = True
-            try:
-                self.flush()
-            finally:
-                for backend in self.backends:
-                    backend.close()
-                if self.backlog:
-                    _log.error("Logger closed with %d rows that could not be written.",
-                               max(len(rows) for rows in self.backlog.values()))
+            self.run(self._close_now)
         finally:
             if locked:
                 self.lock.release()
+
+    def _close_now(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        try:
+            self.flush()
+        finally:
+            for backend in self.backends:
+                backend.close()
+            if self.backlog:
+                _log.error("Logger closed with %d rows that could not be written.",
+                           max(len(rows) for rows in self.backlog.values()))

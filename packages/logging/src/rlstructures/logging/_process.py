@@ -12,10 +12,12 @@ test one attribute and never call ``os.getpid()``.
 from __future__ import annotations
 
 import os
+import threading
 import weakref
+from collections.abc import Callable
 from typing import Final
 
-__all__ = ["EXIT_LOCK_TIMEOUT", "ProcessOwned", "not_picklable"]
+__all__ = ["EXIT_LOCK_TIMEOUT", "ProcessOwned", "Sections", "not_picklable"]
 
 #: How long a close at interpreter exit waits for a thread that is logging or writing (a
 #: daemon thread may hold the lock forever there: do not hang on it).
@@ -35,6 +37,41 @@ class ProcessOwned:
     def in_owner(self) -> bool:
         """True in the process that created the object (not in a forked child)."""
         return not self.forked and self.pid == os.getpid()
+
+
+class Sections(ProcessOwned):
+    """A process-owned state whose methods run as *sections* under one re-entrant lock.
+
+    A signal handler runs in the thread it interrupts, possibly in the middle of a section
+    (a flush, a write) that holds the lock: a plain lock would deadlock it, and running its
+    work at once would cut into the interrupted one. So the lock is re-entrant and ``depth``
+    is 1 while a section runs (only the thread holding the lock can see 1): a call that
+    finds it so appends its work to ``deferred``, which runs when that section ends.
+    """
+
+    __slots__ = ("deferred", "depth", "lock")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lock = threading.RLock()
+        self.depth = 0
+        self.deferred: list[Callable[[], None]] = []
+
+    def run(self, section: Callable[[], None]) -> None:
+        """Run ``section`` (the caller holds the lock, depth is 0), then what was deferred."""
+        self.depth = 1
+        try:
+            section()
+        finally:
+            try:
+                self.run_deferred()
+            finally:
+                self.depth = 0
+
+    def run_deferred(self) -> None:
+        """At the end of a section (depth still 1): what signal handlers asked meanwhile."""
+        while self.deferred:
+            self.deferred.pop(0)()
 
 
 _OWNED: Final[weakref.WeakSet[ProcessOwned]] = weakref.WeakSet()

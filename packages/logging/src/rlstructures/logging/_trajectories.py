@@ -16,10 +16,10 @@ values once per sequence (join on ``trajectory`` to repeat them per step).
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
-import threading
 import weakref
 from collections.abc import Mapping
 from pathlib import Path
@@ -50,9 +50,10 @@ from rlstructures.logging._format import (
     writer_version,
 )
 from rlstructures.logging._parts import STAGING_DIR, ArrowPart, convert_to_parquet, open_part
-from rlstructures.logging._process import EXIT_LOCK_TIMEOUT, ProcessOwned, not_picklable
+from rlstructures.logging._process import EXIT_LOCK_TIMEOUT, Sections, not_picklable
 from rlstructures.logging.errors import (
     DatasetExistsError,
+    LoggingError,
     LogWriteError,
     SchemaMismatchError,
     WriterClosedError,
@@ -66,15 +67,14 @@ __all__ = ["TrajectoryWriter"]
 _log = logging.getLogger(__name__)
 
 
-class _State(ProcessOwned):
+class _State(Sections):
     """Open part and its bookkeeping, closed by `TrajectoryWriter.close` or at collection.
 
     It holds what finishing a part needs (root, format, compression), since the finalizer
     runs without the writer.
     """
 
-    __slots__ = ("closed", "compression", "files", "fmt", "lock", "n_parts", "part", "root",
-                 "staged")
+    __slots__ = ("closed", "compression", "files", "fmt", "n_parts", "part", "root", "staged")
 
     def __init__(self, root: Path, fmt: Format, compression: str | None) -> None:
         super().__init__()
@@ -84,7 +84,6 @@ class _State(ProcessOwned):
         self.files: list[Path] = []
         self.staged: list[tuple[int, ArrowPart]] = []  # parquet: closed, not yet converted
         self.closed = False
-        self.lock = threading.Lock()
 
     @property
     def part_root(self) -> Path:
@@ -130,15 +129,22 @@ class _State(ProcessOwned):
     def close(self) -> None:
         if not self.in_owner():
             return  # a forked child: the open part (and its footer) is the parent's
-        # Under the lock: a write in another thread finishes before the footers go on.
+        # Under the lock: a write in another thread finishes before the footers go on; one
+        # that a signal handler of this thread interrupted, too (the close is deferred).
         locked = self.lock.acquire(timeout=EXIT_LOCK_TIMEOUT)
         try:
-            self.closed = True
-            self.close_part()
-            self.convert_staged()
+            if locked and self.depth:
+                self.deferred.append(self._close_now)
+                return
+            self.run(self._close_now)
         finally:
             if locked:
                 self.lock.release()
+
+    def _close_now(self) -> None:
+        self.closed = True
+        self.close_part()
+        self.convert_staged()
         staging = self.root / STAGING_DIR
         for folder in (staging / TRAJECTORIES_DIR, staging):  # empty once all converted
             try:
@@ -317,7 +323,13 @@ class TrajectoryWriter:
                     f"TrajectoryWriter.write() after close() (path {str(self._path)!r}); "
                     "open a new writer on a new path."
                 )
-            self._write(trajectories)
+            if state.depth:
+                raise LoggingError(
+                    "TrajectoryWriter.write() from a signal handler that interrupted a write "
+                    f"of this writer in the same thread (path {str(self._path)!r}); write from "
+                    "the training code (close() is allowed there: it runs when that write ends)."
+                )
+            state.run(functools.partial(self._write, trajectories))
 
     def _raise_forked(self) -> None:
         raise WriterClosedError(
