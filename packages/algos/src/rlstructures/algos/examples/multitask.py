@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from rlstructures.agents import EpisodeTracker, GymVecEnv
+from rlstructures.algos._networks import categorical_logprob_entropy
 from rlstructures.algos.examples.recurrent_ppo import PolicyAgent, ppo_update
 from rlstructures.batchers import MultiProcessBatcher
 from rlstructures.dicttensor import DictTensor, TemporalDictTensor, Trajectories
@@ -102,7 +103,8 @@ class GoalAgent(PolicyAgent):
         """Step t with gradients: ``logprob``, ``entropy``, ``value`` and the logits."""
         steps = trajectories.trajectories.temporal_index(t).torch()
         logits, value = self.heads(steps["observation/frame"])
-        out = {"logits": logits, "value": value, **self.score(logits, steps["action/action"])}
+        logprob, entropy = categorical_logprob_entropy(logits, steps["action/action"])
+        out = {"logits": logits, "value": value, "logprob": logprob, "entropy": entropy}
         return DictTensor(out), state
 
     def replay_values(
