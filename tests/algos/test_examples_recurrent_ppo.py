@@ -12,7 +12,7 @@ import torch
 from rlstructures.agents import replay_agent
 from rlstructures.algos.examples import recurrent_ppo
 from rlstructures.batchers import LocalBatcher
-from rlstructures.dicttensor import Trajectories
+from rlstructures.dicttensor import DictTensor, Trajectories
 from tests.algos.helpers import logged_scalars
 
 
@@ -70,9 +70,9 @@ def test_replay_from_stored_states_equals_acting() -> None:
 
 def test_memoryless_agent_ignores_the_past() -> None:
     agent = recurrent_ppo.GRUAgent(hidden=8, memory=False)
-    frame = torch.randn(3, 2)
-    logits_a, value_a, _ = agent.step(torch.zeros(3, 2, 8), frame)
-    logits_b, value_b, _ = agent.step(torch.randn(3, 2, 8), frame)
+    observation = DictTensor({"frame": torch.randn(3, 2), "initial_state": torch.zeros(3) > 0})
+    logits_a, value_a, _ = agent.step(DictTensor({"h": torch.zeros(3, 2, 8)}), observation)
+    logits_b, value_b, _ = agent.step(DictTensor({"h": torch.randn(3, 2, 8)}), observation)
     assert torch.equal(logits_a, logits_b)
     assert torch.equal(value_a, value_b)
 

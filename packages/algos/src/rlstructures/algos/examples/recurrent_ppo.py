@@ -32,7 +32,9 @@ from rlstructures.dicttensor import DictTensor, TemporalDictTensor, Trajectories
 from rlstructures.logging import Logger
 
 __all__ = ["masked_cartpole", "make_env", "Trunk", "PolicyAgent", "GRUAgent", "chunks",
-           "ppo_update", "train", "main"]
+           "ppo_update", "train", "main", "Output"]
+
+Output = tuple[DictTensor, DictTensor]  # what an agent returns: (output, new state)
 
 
 def masked_cartpole() -> gymnasium.Env[Any, Any]:
@@ -104,40 +106,35 @@ class GRUAgent(PolicyAgent):
         """Zero hidden vectors per env: the actor's and the critic's, ``[B, 2, hidden]``."""
         return DictTensor({"h": torch.zeros(batch_size, 2, self.hidden)})
 
-    def step(self, h: torch.Tensor, frame: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """``(logits [B, 2], value [B], next h [B, 2, hidden])`` from ``h`` and a frame."""
+    def step(self, state: DictTensor, observation: DictTensor) -> tuple[torch.Tensor, ...]:
+        """``(logits [B, 2], value [B], next h)``; a fresh state where an episode starts."""
+        fresh = self.initial_state(DictTensor({}), len(observation))
+        h = self.reset_where_initial(state.torch(), fresh, observation)["h"]
         actor, critic = self.net.children()
+        frame = observation.torch()["frame"]
         (logits, h_pi), (value, h_v) = actor(frame, h[:, 0]), critic(frame, h[:, 1])
         return logits, value[:, 0], torch.stack([h_pi, h_v], 1)
 
-    def forward(self, state: DictTensor, observation: DictTensor) -> tuple[torch.Tensor, ...]:
-        """`step` from the state, or from a fresh one where an episode starts."""
-        fresh = self.initial_state(DictTensor({}), len(observation))
-        state = self.reset_where_initial(state.torch(), fresh, observation)
-        return self.step(state["h"], observation.torch()["frame"])
-
     def __call__(self, state: DictTensor, observation: DictTensor, agent_info: DictTensor,
-                 history: TemporalDictTensor | None = None) -> tuple[DictTensor, DictTensor]:
+                 history: TemporalDictTensor | None = None) -> Output:
         """Acts; stores the action and its log-probability (what PPO's ratio needs)."""
         with torch.no_grad():
-            logits, _, h = self.forward(state, observation)
+            logits, _, h = self.step(state, observation)
         return DictTensor(self.sample(logits)), DictTensor({"h": h})
 
-    def call_replay(self, trajectories: Trajectories, t: int,
-                    state: DictTensor) -> tuple[DictTensor, DictTensor]:
+    def call_replay(self, trajectories: Trajectories, t: int, state: DictTensor) -> Output:
         """Step t again, with gradients: what the loss needs, and the logits."""
         steps = trajectories.trajectories.temporal_index(t)
-        logits, value, h = self.forward(state, steps.select_prefix("observation/"))
+        logits, value, h = self.step(state, steps.select_prefix("observation/"))
         logprob, entropy = categorical_logprob_entropy(logits, steps["action/action"])
         out = {"logits": logits, "value": value, "logprob": logprob, "entropy": entropy}
         return DictTensor(out), DictTensor({"h": h})
 
-    def replay_values(self, trajectories: Trajectories, t: int,
-                      state: DictTensor) -> tuple[DictTensor, DictTensor]:
-        """``V(s_t)`` and ``V(s'_t)`` (one more step on the next observation), for GAE."""
+    def replay_values(self, trajectories: Trajectories, t: int, state: DictTensor) -> Output:
+        """``V(s_t)`` and ``V(s'_t)``: one more step on the next observation (no reset)."""
         steps = trajectories.trajectories.temporal_index(t)
-        _, value, h = self.forward(state, steps.select_prefix("observation/"))
-        _, next_value, _ = self.step(h, steps["_observation/frame"])  # the memory carries on
+        _, value, h = self.step(state, steps.select_prefix("observation/"))
+        _, next_value, _ = self.step(DictTensor({"h": h}), steps.select_prefix("_observation/"))
         return DictTensor({"value": value, "next_value": next_value}), DictTensor({"h": h})
 
 
@@ -146,8 +143,7 @@ def chunks(trajectories: Trajectories, length: int) -> Trajectories:
     steps = trajectories.trajectories
     b, n = len(steps), steps.max_length // length
     data = {k: v[:, : n * length].reshape(b * n, length, *v.shape[2:]) for k, v in steps.items()}
-    start = steps["agent_state/h"][:, : n * length : length]  # the state before each chunk
-    info = DictTensor({"agent_state/h": start.reshape(b * n, *start.shape[2:])})
+    info = DictTensor({"agent_state/h": data["agent_state/h"][:, 0]})  # each chunk's first
     return Trajectories(info, TemporalDictTensor(data))
 
 
@@ -184,7 +180,7 @@ def train(make_agent: Callable[[], PolicyAgent], *, steps: int, seed: int, logdi
     """
     torch.set_num_threads(1)
     torch.manual_seed(seed)
-    agent, rng, tracker, done = make_agent(), np.random.default_rng(seed), EpisodeTracker(), 0
+    agent, rng, tracker = make_agent(), np.random.default_rng(seed), EpisodeTracker()
     optimizer = torch.optim.Adam(agent.net.parameters(), lr=lr)
     with (MultiProcessBatcher(make_agent, functools.partial(make_env, n_envs=n_envs),
                               n_timesteps=n_timesteps, seeds=[seed], agent_seeds=[seed],
@@ -193,13 +189,12 @@ def train(make_agent: Callable[[], PolicyAgent], *, steps: int, seed: int, logdi
         batcher.update(agent.net.state_dict())
         batcher.reset()
         batcher.execute()
-        while done < steps:
+        for done in range(n_envs * n_timesteps, steps + 1, n_envs * n_timesteps):
             trajectories, _ = batcher.get()
             batcher.execute()  # the worker collects the next batch while we learn
             batch = trajectories.torch()
             ppo_update(agent, optimizer, chunks(batch, chunk) if chunk else batch, rng)
             batcher.update(agent.net.state_dict())
-            done += n_envs * n_timesteps
             returns = tracker.update(trajectories)["return"]  # of the episodes that ended
             if len(returns):
                 logger.add_scalar("charts/episodic_return", returns.mean(), done)
