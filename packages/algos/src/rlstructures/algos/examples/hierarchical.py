@@ -9,7 +9,7 @@ next to ``action/action`` and the joint ``action/logprob`` of all the decisions,
 PPO trains (`recurrent_ppo.train`). The final episodes are written to Arrow with
 `TrajectoryWriter` and a DuckDB query counts the option switches per episode.
 
-Run: ``python -m rlstructures.algos.examples.hierarchical`` (about 40 s).
+Run: ``python -m rlstructures.algos.examples.hierarchical`` (about 35 s).
 """
 
 from __future__ import annotations

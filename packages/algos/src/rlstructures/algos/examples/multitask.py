@@ -7,7 +7,7 @@ says per env whether the agent samples (training) or takes its most likely actio
 (evaluation). One batcher collects all tasks in both modes at once; the learner trains on
 the sampling envs only and logs the returns per task and mode.
 
-Run: ``python -m rlstructures.algos.examples.multitask`` (about 30 s).
+Run: ``python -m rlstructures.algos.examples.multitask`` (about 20 s).
 """
 
 from __future__ import annotations

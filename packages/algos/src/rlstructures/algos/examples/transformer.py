@@ -11,7 +11,7 @@ The window starts afresh at each slice (a batcher's history is that of the curre
 the first steps of a slice see fewer frames. Carry the last frames in the agent state to
 lift that.
 
-Run: ``python -m rlstructures.algos.examples.transformer`` (about a minute and a half).
+Run: ``python -m rlstructures.algos.examples.transformer`` (about 50 s).
 """
 
 from __future__ import annotations
