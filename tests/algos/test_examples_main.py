@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-# (example, flags for a few iterations, a line its output must hold)
+# (example, flags for a few iterations, a line its output must hold); 500 steps: one batch
 CASES = [
     ("tabular_q", ["--iterations", "3"], "greedy episodes in the last batch:"),
     ("recurrent_ppo", ["--steps", "2048"], "final evaluation (16 greedy episodes):"),
-    ("recurrent_ppo", ["--steps", "2048", "--no-memory"], "final evaluation (16 greedy"),
+    ("recurrent_ppo", ["--steps", "500", "--no-memory"], "final evaluation (16 greedy"),
     ("transformer", ["--steps", "2048", "--k", "4"], "final evaluation (16 greedy episodes):"),
     ("multitask", ["--iterations", "2"], "target 9  eval: mean return"),
     ("hierarchical", ["--steps", "2048"], "final evaluation (16 episodes, greedy worker):"),

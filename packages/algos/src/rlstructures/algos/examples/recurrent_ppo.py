@@ -189,7 +189,8 @@ def train(make_agent: Callable[[], PolicyAgent], *, steps: int, seed: int, logdi
         batcher.update(agent.net.state_dict())
         batcher.reset()
         batcher.execute()
-        for done in range(n_envs * n_timesteps, steps + 1, n_envs * n_timesteps):
+        for i in range(max(1, steps // (n_envs * n_timesteps))):  # whole batches, at least one
+            done = (i + 1) * n_envs * n_timesteps
             trajectories, _ = batcher.get()
             batcher.execute()  # the worker collects the next batch while we learn
             batch = trajectories.torch()
