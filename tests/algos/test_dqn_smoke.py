@@ -34,7 +34,11 @@ SMALL: dict[str, Any] = {
 }
 
 
-VARIANTS: list[dict[str, Any]] = [{}, {"dueling": True, "n_step": 3, "tau": 0.5, "anneal_lr": True}]
+# the CartPole-v1 preset is duelling with 3-step targets: the first variant is plain DQN's path
+VARIANTS: list[dict[str, Any]] = [
+    {"dueling": False, "n_step": 1, "anneal_lr": False},
+    {"dueling": True, "n_step": 3, "tau": 0.5, "anneal_lr": True},
+]
 
 
 @pytest.mark.parametrize("extra", VARIANTS)
@@ -98,11 +102,12 @@ def test_a_short_run_writes_everything_and_resumes(extra: dict[str, Any], tmp_pa
 
 def test_resume_restores_the_saved_networks(tmp_path: Path) -> None:
     logdir = tmp_path / "run"
-    dqn.train(dqn.DQNConfig.from_preset("CartPole-v1", logdir=str(logdir), total_steps=160,
-                                        plot=False, **SMALL))  # fmt: skip
+    config = dqn.DQNConfig.from_preset("CartPole-v1", logdir=str(logdir), total_steps=160,
+                                       plot=False, **SMALL)  # fmt: skip
+    dqn.train(config)
     saved = torch.load(checkpoint_path(logdir), weights_only=True)["state"]
     env = describe_env("CartPole-v1")
-    q, target = dqn.QNetwork(env, (64, 64), "relu"), dqn.QNetwork(env, (64, 64), "relu")
+    q, target = (dqn.QNetwork(env, (64, 64), "relu", config.dueling) for _ in range(2))
     optimizer = Adam(q.parameters(), lr=1e-3)
     state: dict[str, Stateful] = {"q": q, "target": target, "optimizer": optimizer}
     step = load_checkpoint(logdir, algo="ddqn", state=state, device=torch.device("cpu"))

@@ -12,7 +12,8 @@ import torch
 from rlstructures.agents import replay_agent
 from rlstructures.algos.examples import recurrent_ppo
 from rlstructures.batchers import LocalBatcher
-from rlstructures.dicttensor import Trajectories
+from rlstructures.dicttensor import DictTensor, Trajectories
+from tests.algos.helpers import logged_scalars
 
 
 def _collect(agent: recurrent_ppo.GRUAgent, slices: int = 2) -> Trajectories:
@@ -69,15 +70,16 @@ def test_replay_from_stored_states_equals_acting() -> None:
 
 def test_memoryless_agent_ignores_the_past() -> None:
     agent = recurrent_ppo.GRUAgent(hidden=8, memory=False)
-    frame = torch.randn(3, 2)
-    out_a, _ = agent.step(torch.zeros(3, 2, 8), frame)
-    out_b, _ = agent.step(torch.randn(3, 2, 8), frame)
-    assert torch.equal(out_a, out_b)
+    observation = DictTensor({"frame": torch.randn(3, 2), "initial_state": torch.zeros(3) > 0})
+    logits_a, value_a, _ = agent.step(DictTensor({"h": torch.zeros(3, 2, 8)}), observation)
+    logits_b, value_b, _ = agent.step(DictTensor({"h": torch.randn(3, 2, 8)}), observation)
+    assert torch.equal(logits_a, logits_b)
+    assert torch.equal(value_a, value_b)
 
 
 def test_recurrent_ppo_learns(tmp_path: Path) -> None:
-    out = recurrent_ppo.run(steps=30_720, logdir=str(tmp_path))
-    returns = [r for _, r in out["curve"]]
+    out = recurrent_ppo.train(recurrent_ppo.GRUAgent, steps=30_720, seed=0, logdir=str(tmp_path))
+    returns = [r for _, r in logged_scalars(tmp_path)["charts/episodic_return"]]
     assert np.mean(returns[:3]) < 30  # about a random policy's return
     assert np.mean(returns[-5:]) > 50  # the GRU has learned to infer the velocities
     keys = set(out["last"].trajectories.keys())

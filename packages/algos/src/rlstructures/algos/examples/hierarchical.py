@@ -6,10 +6,10 @@ the worker's policy is conditioned on the option. The agent state is ``(option, 
 Every decision is an output, so the batcher stores it: ``action/option``, ``action/switch``
 (a new option chosen at this step) and ``action/terminate`` (the termination head's draw),
 next to ``action/action`` and the joint ``action/logprob`` of all the decisions, on which
-PPO trains (`recurrent_ppo.ppo_update`). The final episodes are written to Arrow with
+PPO trains (`recurrent_ppo.train`). The final episodes are written to Arrow with
 `TrajectoryWriter` and a DuckDB query counts the option switches per episode.
 
-Run: ``python -m rlstructures.algos.examples.hierarchical`` (about 40 s).
+Run: ``python -m rlstructures.algos.examples.hierarchical`` (about 35 s).
 """
 
 from __future__ import annotations
@@ -21,13 +21,13 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
-from rlstructures.agents import EpisodeTracker, GymVecEnv
-from rlstructures.algos.examples.recurrent_ppo import PolicyAgent, ppo_update
-from rlstructures.batchers import LocalBatcher, MultiProcessBatcher
+from rlstructures.agents import GymVecEnv
+from rlstructures.algos._networks import categorical_logprob_entropy
+from rlstructures.algos.examples.recurrent_ppo import PolicyAgent, train
+from rlstructures.batchers import LocalBatcher
 from rlstructures.dicttensor import DictTensor, TemporalDictTensor, Trajectories
 from rlstructures.logging import TrajectoryWriter
 
@@ -79,13 +79,13 @@ class OptionsAgent(PolicyAgent):
         else:
             option = stored["option"]
         logits = self.worker(torch.cat([s, nn.functional.one_hot(option, self.n).float()], 1))
-        act = self.sample(logits) if stored is None else {"action": stored["action"]}
-        worker = self.score(logits, act["action"])
+        action = self.sample(logits)["action"] if stored is None else stored["action"]
+        worker_logprob, worker_entropy = categorical_logprob_entropy(logits, action)
         beta_logprob = torch.where(terminate, beta, 1 - beta).clamp_min(1e-8).log()
-        logprob = (worker["logprob"] + torch.where(forced, 0.0, beta_logprob)
+        logprob = (worker_logprob + torch.where(forced, 0.0, beta_logprob)
                    + torch.where(switch, manager.gather(1, option[:, None])[:, 0], 0.0))
-        entropy = worker["entropy"] - torch.where(switch, (manager.exp() * manager).sum(-1), 0.0)
-        out = {"action": act["action"], "option": option, "switch": switch,
+        entropy = worker_entropy - torch.where(switch, (manager.exp() * manager).sum(-1), 0.0)
+        out = {"action": action, "option": option, "switch": switch,
                "terminate": terminate, "logprob": logprob, "entropy": entropy,
                "value": self.critic(s)[:, 0]}
         age = torch.where(switch, 1, state["age"] + 1)
@@ -146,36 +146,19 @@ def switches_per_episode(path: str) -> list[tuple[Any, ...]]:
 
 def run(steps: int = 60_000, seed: int = 0, logdir: str = "runs/examples/hierarchical"
         ) -> dict[str, Any]:
-    """Train with PPO, then write 8 episodes to ``logdir/episodes`` and count switches."""
-    torch.set_num_threads(1)
-    torch.manual_seed(seed)
-    agent, rng, tracker, done = OptionsAgent(), np.random.default_rng(seed), EpisodeTracker(), 0
-    optimizer = torch.optim.Adam(agent.net.parameters(), lr=1e-3)
-    with MultiProcessBatcher(OptionsAgent, make_env, n_timesteps=32, seeds=[seed],
-                             agent_seeds=[seed]) as batcher:
-        batcher.update(agent.net.state_dict())
-        batcher.reset()
-        batcher.execute()
-        while done < steps:
-            trajectories, _ = batcher.get()
-            batcher.execute()
-            ppo_update(agent, optimizer, trajectories.torch(), rng)
-            batcher.update(agent.net.state_dict())
-            done += 32 * 32
-            returns = tracker.update(trajectories)["return"]
-            if done % 10_240 == 0 and len(returns):
-                print(f"step {done:>6}  mean training return {returns.mean():6.1f}")
+    """Train with `recurrent_ppo.train`, write 8 episodes to ``logdir/episodes``, count."""
+    out = train(OptionsAgent, steps=steps, seed=seed, logdir=logdir, make_env=make_env,
+                chunk=None)  # the decisions depend on the state: replay whole slices
     episodes = os.path.join(logdir, "episodes")
     make = functools.partial(make_env, n_envs=8, auto_reset=False)  # one episode per env
     with LocalBatcher(OptionsAgent, make, n_timesteps=500, seeds=[seed + 1]) as batcher, \
             TrajectoryWriter(episodes, metadata={"env_id": "CartPole-v1"}) as writer:
-        batcher.update(agent.net.state_dict())
+        batcher.update(out["agent"].net.state_dict())
         batcher.reset()
         batcher.execute()
         last, _ = batcher.get()
         writer.write(last)
-    return {"last": last, "episodes": episodes, "agent": agent,
-            "switches": switches_per_episode(episodes)}
+    return {**out, "last": last, "episodes": episodes, "switches": switches_per_episode(episodes)}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -187,6 +170,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     out = run(steps=args.steps, seed=args.seed, logdir=args.logdir)
     print("stored keys:", sorted(out["last"].trajectories.keys()))
+    print(f"final evaluation (16 episodes, greedy worker): {out['final_return']:.1f}")
     print(f"episodes written to {out['episodes']}; per episode (DuckDB):")
     print("episode  steps  switches  options used")
     for row in out["switches"]:

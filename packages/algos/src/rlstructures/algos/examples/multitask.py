@@ -7,7 +7,7 @@ says per env whether the agent samples (training) or takes its most likely actio
 (evaluation). One batcher collects all tasks in both modes at once; the learner trains on
 the sampling envs only and logs the returns per task and mode.
 
-Run: ``python -m rlstructures.algos.examples.multitask`` (about 30 s).
+Run: ``python -m rlstructures.algos.examples.multitask`` (about 20 s).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from rlstructures.agents import EpisodeTracker, GymVecEnv
+from rlstructures.algos._networks import categorical_logprob_entropy
 from rlstructures.algos.examples.recurrent_ppo import PolicyAgent, ppo_update
 from rlstructures.batchers import MultiProcessBatcher
 from rlstructures.dicttensor import DictTensor, TemporalDictTensor, Trajectories
@@ -102,7 +103,8 @@ class GoalAgent(PolicyAgent):
         """Step t with gradients: ``logprob``, ``entropy``, ``value`` and the logits."""
         steps = trajectories.trajectories.temporal_index(t).torch()
         logits, value = self.heads(steps["observation/frame"])
-        out = {"logits": logits, "value": value, **self.score(logits, steps["action/action"])}
+        logprob, entropy = categorical_logprob_entropy(logits, steps["action/action"])
+        out = {"logits": logits, "value": value, "logprob": logprob, "entropy": entropy}
         return DictTensor(out), state
 
     def replay_values(

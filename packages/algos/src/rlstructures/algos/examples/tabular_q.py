@@ -6,7 +6,7 @@ stores where each stream stands and `replay_agent` redraws the same numbers: rep
 actions equal the acting ones, exploration included. The learner updates the table from each
 batch and sends it to the workers with ``batcher.update()``.
 
-Run: ``python -m rlstructures.algos.examples.tabular_q`` (about 20 s); ``--help`` for flags.
+Run: ``python -m rlstructures.algos.examples.tabular_q`` (about 5 s); ``--help`` for flags.
 """
 
 from __future__ import annotations

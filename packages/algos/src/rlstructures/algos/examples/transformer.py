@@ -11,7 +11,7 @@ The window starts afresh at each slice (a batcher's history is that of the curre
 the first steps of a slice see fewer frames. Carry the last frames in the agent state to
 lift that.
 
-Run: ``python -m rlstructures.algos.examples.transformer`` (about a minute and a half).
+Run: ``python -m rlstructures.algos.examples.transformer`` (about 50 s).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from rlstructures.algos._networks import categorical_logprob_entropy
 from rlstructures.algos.examples.recurrent_ppo import PolicyAgent, train
 from rlstructures.dicttensor import DictTensor, TemporalDictTensor, Trajectories
 
@@ -109,7 +110,8 @@ class TransformerAgent(PolicyAgent):
         steps = trajectories.trajectories.temporal_index(t).torch()
         history = self.history_at(trajectories, t)
         out = self.forward(*self.inputs(steps.select_prefix("observation/"), history))
-        return DictTensor(out | self.score(out["logits"], steps["action/action"])), state
+        logprob, entropy = categorical_logprob_entropy(out["logits"], steps["action/action"])
+        return DictTensor(out | {"logprob": logprob, "entropy": entropy}), state
 
     def replay_values(
         self, trajectories: Trajectories, t: int, state: DictTensor
