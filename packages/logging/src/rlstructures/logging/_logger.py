@@ -257,15 +257,12 @@ class Logger:
                 pending.append(time.time(), step, tag, value)
                 self._last[tag] = value
                 if len(pending.step) >= self._max_pending or (
-                    time.monotonic() - self._last_flush >= self._flush_secs
-                ):
-                    self._last_flush = time.monotonic()
-                    state.flush()
+                        time.monotonic() - self._last_flush >= self._flush_secs):
+                    self._flush_if_due()
             finally:
-                try:
-                    if state.deferred:
-                        state.run_deferred()
-                finally:
+                if state.deferred:  # a signal handler's work (rare): a call
+                    state.end()
+                else:
                     state.depth = 0
 
     def _queue(self, wall_time: float, step: int, tag: str, value: float) -> None:
@@ -323,17 +320,20 @@ class Logger:
                 for tag, value in checked:
                     pending.append(now, step, tag, value)
                     last[tag] = value
-                if len(pending.step) >= self._max_pending or (
-                    time.monotonic() - self._last_flush >= self._flush_secs
-                ):
-                    self._last_flush = time.monotonic()
-                    state.flush()
+                self._flush_if_due()
             finally:
-                try:
-                    if state.deferred:
-                        state.run_deferred()
-                finally:
+                if state.deferred:
+                    state.end()
+                else:
                     state.depth = 0
+
+    def _flush_if_due(self) -> None:
+        """In a section: flush when ``max_pending`` rows wait or ``flush_secs`` passed."""
+        if len(self._state.pending) >= self._max_pending or (
+            time.monotonic() - self._last_flush >= self._flush_secs
+        ):
+            self._last_flush = time.monotonic()
+            self._state.flush()
 
     def last(self, tag: str) -> float:
         """The latest value logged for ``tag`` by this Logger (the last ``add_*`` call).

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 
-from rlstructures.logging._process import EXIT_LOCK_TIMEOUT, Sections
+from rlstructures.logging._process import Sections
 from rlstructures.logging._scalars import ScalarBackend, ScalarRows
 from rlstructures.logging.errors import LogWriteError
 
@@ -83,16 +83,7 @@ class LoggerState(Sections):
     def close(self) -> None:
         if not self.in_owner():
             return  # a forked child: the files and the pending rows are the parent's
-        # At interpreter exit a daemon thread may hold the lock forever: do not hang on it.
-        locked = self.lock.acquire(timeout=EXIT_LOCK_TIMEOUT)
-        try:
-            if locked and self.depth:  # a signal handler interrupted this thread's section
-                self.deferred.append(self._close_now)
-                return
-            self.run(self._close_now)
-        finally:
-            if locked:
-                self.lock.release()
+        self.run_or_defer(self._close_now)
 
     def _close_now(self) -> None:
         if self.closed:

@@ -63,15 +63,31 @@ class Sections(ProcessOwned):
         try:
             section()
         finally:
-            try:
-                self.run_deferred()
-            finally:
-                self.depth = 0
+            self.end()
 
-    def run_deferred(self) -> None:
-        """At the end of a section (depth still 1): what signal handlers asked meanwhile."""
-        while self.deferred:
-            self.deferred.pop(0)()
+    def end(self) -> None:
+        """End a section: what signal handlers asked meanwhile (depth still 1), then 0."""
+        try:
+            while self.deferred:
+                self.deferred.pop(0)()
+        finally:
+            self.depth = 0
+
+    def run_or_defer(self, section: Callable[[], None]) -> None:
+        """Take the lock and run ``section``, or defer it when this thread is in a section.
+
+        At interpreter exit a daemon thread may hold the lock forever: after
+        ``EXIT_LOCK_TIMEOUT`` seconds ``section`` runs without it.
+        """
+        locked = self.lock.acquire(timeout=EXIT_LOCK_TIMEOUT)
+        try:
+            if locked and self.depth:  # a signal handler interrupted this thread's section
+                self.deferred.append(section)
+                return
+            self.run(section)
+        finally:
+            if locked:
+                self.lock.release()
 
 
 _OWNED: Final[weakref.WeakSet[ProcessOwned]] = weakref.WeakSet()

@@ -50,7 +50,7 @@ from rlstructures.logging._format import (
     writer_version,
 )
 from rlstructures.logging._parts import STAGING_DIR, ArrowPart, convert_to_parquet, open_part
-from rlstructures.logging._process import EXIT_LOCK_TIMEOUT, Sections, not_picklable
+from rlstructures.logging._process import Sections, not_picklable
 from rlstructures.logging.errors import (
     DatasetExistsError,
     LoggingError,
@@ -131,15 +131,7 @@ class _State(Sections):
             return  # a forked child: the open part (and its footer) is the parent's
         # Under the lock: a write in another thread finishes before the footers go on; one
         # that a signal handler of this thread interrupted, too (the close is deferred).
-        locked = self.lock.acquire(timeout=EXIT_LOCK_TIMEOUT)
-        try:
-            if locked and self.depth:
-                self.deferred.append(self._close_now)
-                return
-            self.run(self._close_now)
-        finally:
-            if locked:
-                self.lock.release()
+        self.run_or_defer(self._close_now)
 
     def _close_now(self) -> None:
         self.closed = True
