@@ -324,3 +324,16 @@ def test_out_of_file_descriptors_is_a_clear_error_and_leaves_nothing(
     message, left = done.stdout.strip().splitlines()
     assert "out of file descriptors" in message and "ulimit -n" in message, message
     assert left == "0 0"  # no worker process, no file descriptor left
+
+
+@pytest.mark.parametrize("cls", QUICK)
+def test_timeouts_of_weeks_or_beyond_float64_wait_as_asked(cls: BatcherKind) -> None:
+    """MultiProcessBatcher's epoll took at most ~24 days: 3e6 s or 1e308 s were an
+    OverflowError; an int beyond float64 (10**400) was one in every batcher."""
+    with cls(CountingAgent, ENV, n_timesteps=2, seeds=[0]) as b:
+        b.reset()
+        for timeout in (3e6, 1e308, 10**400):
+            b.execute()
+            tr, _ = b.get(timeout=timeout)
+            b.update({"w": np.ones(1)}, timeout=timeout)
+            assert tr.lengths.tolist() == [2, 2]

@@ -141,13 +141,16 @@ def check_timeout(timeout: object) -> float | None:
             f"timeout must be None or a number of seconds, got {type(timeout).__name__} "
             f"{timeout!r}."
         )
-    seconds = float(timeout)
+    try:
+        seconds = float(timeout)
+    except OverflowError:  # an int beyond float64 (10**400): longer than any limit
+        seconds = math.inf if timeout > 0 else -math.inf  # type: ignore[operator]
     if math.isnan(seconds) or seconds < 0:
         raise ValueError(
             f"timeout must be None (no limit), a number of seconds >= 0, or math.inf (no "
             f"limit), got {timeout!r}."
         )
-    return None if math.isinf(seconds) else seconds
+    return None if math.isinf(seconds) else seconds + 0.0  # -0.0 as 0.0
 
 
 class Batcher(abc.ABC):

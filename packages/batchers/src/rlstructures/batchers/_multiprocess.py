@@ -60,6 +60,8 @@ def _dumps(msg: NamedTuple) -> bytes:
 # the usual command, pickled once
 _EXECUTE: Final = _dumps(Execute(None))
 
+#: The longest single wait of the selector (seconds); longer timeouts loop.
+_MAX_SELECT: Final = 86400.0
 START_TIMEOUT: Final = 120.0  # seconds for workers to import, build their env and agent
 JOIN_TIMEOUT: Final = 5.0
 
@@ -348,8 +350,8 @@ class MultiProcessBatcher(Batcher):
                 selector.register(w.conn, selectors.EVENT_READ, (w, False))
                 selector.register(w.process.sentinel, selectors.EVENT_READ, (w, True))
         dead = []
-        try:
-            events = selector.select(timeout)
+        try:  # epoll takes at most ~24 days: a longer timeout waits in slices of one day
+            events = selector.select(None if timeout is None else min(timeout, _MAX_SELECT))
         except (OSError, ValueError):
             if self.closed:  # close() in a signal handler of this thread released the selector
                 raise _interrupted() from None
