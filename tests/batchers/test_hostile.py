@@ -81,6 +81,14 @@ def test_close_from_a_signal_handler_interrupts_get_with_a_clear_error(
     assert b.closed
 
 
+def _collect(b: Any, reset: bool = False) -> Any:
+    """One slice (after a reset when asked): what a training loop does."""
+    if reset:
+        b.reset()
+    b.execute()
+    return b.get()
+
+
 class RaisingEnv(CountingEnv):
     """Raises the builtin exception named ``exception`` at its second step."""
 
@@ -107,8 +115,7 @@ def test_an_env_raising_keyboardinterrupt_or_eoferror_is_reported_by_name(
     with cls(CountingAgent, env, n_timesteps=3, seeds=[0]) as b:
         b.reset()
         with pytest.raises(WorkerError, match=f"raised {exception}: from the env") as info:
-            b.execute()
-            b.get()
+            _collect(b)
     assert ", in step" in (info.value.remote_traceback or "")  # the env's own frame
 
 
@@ -149,9 +156,7 @@ def test_wrong_ids_from_an_env_where_every_env_continues_are_an_error(
     with cls(CountingAgent, functools.partial(BadIdsEnv, how=how), n_timesteps=4,
              seeds=[0]) as b:
         with pytest.raises(AgentOutputError, match=message):
-            b.reset()
-            b.execute()
-            b.get()
+            _collect(b, reset=True)
 
 
 def _shared_memory_fds() -> list[str]:
@@ -203,8 +208,10 @@ def test_seeds_that_are_not_ints_are_a_type_error_naming_them(
 def test_numpy_int_seeds_are_taken() -> None:
     from rlstructures.batchers import LocalBatcher
 
-    with LocalBatcher(CountingAgent, ENV, n_timesteps=2, seeds=np.array([3, 4], np.uint16),
-                      agent_seeds=[np.int64(1), 2**70]) as b:
+    seeds: Any = np.array([3, 4], np.uint16)  # not a Sequence[int] for the type checker
+    agent_seeds: Any = [np.int64(1), 2**70]
+    with LocalBatcher(CountingAgent, ENV, n_timesteps=2, seeds=seeds,
+                      agent_seeds=agent_seeds) as b:
         assert b.seeds == [3, 4]
         assert all(type(s) is int for s in b.seeds)
 
@@ -322,7 +329,8 @@ def test_out_of_file_descriptors_is_a_clear_error_and_leaves_nothing(
                           text=True, timeout=60, env={**os.environ, "PYTHONPATH": os.getcwd()})
     assert done.returncode == 0, done.stderr
     message, left = done.stdout.strip().splitlines()
-    assert "out of file descriptors" in message and "ulimit -n" in message, message
+    assert "out of file descriptors" in message, message
+    assert "ulimit -n" in message, message
     assert left == "0 0"  # no worker process, no file descriptor left
 
 

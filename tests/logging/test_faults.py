@@ -372,7 +372,8 @@ def test_a_signal_handler_may_log_flush_and_close_while_a_flush_runs(
     monkeypatch.setattr(CsvScalarWriter, "write", interrupted_write)
     for step in range(3):  # the third row flushes
         logger.add_scalar("main/x", float(step), step)
-    assert landed and logger.closed
+    assert landed
+    assert logger.closed
     for source in SOURCES[:2]:
         table = read_logs(tmp_path, source=source)
         assert table.column("tag").to_pylist() == ["main/x"] * 3 + ["handler/last"]
@@ -401,5 +402,6 @@ def test_a_signal_handler_closing_a_trajectory_writer_mid_write_waits_for_the_wr
 
     monkeypatch.setattr(ArrowPart, "write", interrupted_write)
     writer.write(make_batch(2, 3, seed=0))
-    assert "closed" in repr(writer) and "signal handler" in str(raised[0])
+    assert "closed" in repr(writer)
+    assert "signal handler" in str(raised[0])
     assert read_trajectories(tmp_path / "data").equal(Trajectories.cat([make_batch(2, 3, seed=0)]))

@@ -183,7 +183,7 @@ def test_a_refused_scalar_loses_nothing_else(tmp_path: Path) -> None:
         assert table.column("value").to_pylist() == [1.0, 3.0, 4.0, 5.0, 6.0]
 
 
-@pytest.mark.skipif(np.finfo(np.longdouble).max <= np.finfo(np.float64).max,
+@pytest.mark.skipif(bool(np.finfo(np.longdouble).max <= np.finfo(np.float64).max),
                     reason="long double is float64 on this platform")
 def test_a_long_double_beyond_float64_is_refused_not_logged_as_inf(tmp_path: Path) -> None:
     with Logger(tmp_path, backends=("csv",)) as logger:

@@ -144,7 +144,7 @@ def check_timeout(timeout: object) -> float | None:
     try:
         seconds = float(timeout)
     except OverflowError:  # an int beyond float64 (10**400): longer than any limit
-        seconds = math.inf if timeout > 0 else -math.inf  # type: ignore[operator]
+        seconds = math.inf if timeout > 0 else -math.inf
     if math.isnan(seconds) or seconds < 0:
         raise ValueError(
             f"timeout must be None (no limit), a number of seconds >= 0, or math.inf (no "

@@ -77,7 +77,7 @@ class LocalBatcher(Batcher):
 
     def _run(self, worker: int, fn: Callable[[], _T]) -> _T:
         try:
-            self._running_in = threading.get_ident()  # the agent and envs run in this call
+            self._running_in: int | None = threading.get_ident()  # agent and envs run here
             try:
                 return fn()
             finally:

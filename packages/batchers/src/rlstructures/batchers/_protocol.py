@@ -17,7 +17,7 @@ worker -> owner (``Reply``):
 from __future__ import annotations
 
 import enum
-from typing import Any, Literal, NamedTuple
+from typing import Literal, NamedTuple
 
 from rlstructures.batchers._weights import WeightsLayout
 from rlstructures.dicttensor import DictTensor

@@ -148,7 +148,7 @@ class CollectorActor:
         return _guard(run)
 
     def update(
-        self, weights: tuple[WeightsLayout, npt.NDArray[np.uint8], dict[str, Any]]
+        self, weights: tuple[WeightsLayout, npt.NDArray[np.uint8], bytes]
     ) -> Failure | None:
         """Load new parameters: ``(layout, flat buffer, other values)`` of ``_weights.split``.
 

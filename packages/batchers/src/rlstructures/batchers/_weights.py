@@ -109,9 +109,9 @@ def _pickle_others(order: list[KeyPath], others: list[tuple[KeyPath, Any]]) -> b
                 bad = "/".join(map(str, path))
                 break
         raise TypeError(
-            f"update(): the value under key {bad!r} cannot be sent to the agents ({type(exc).__name__}: "
-            f"{exc}). A state_dict holds arrays, tensors and picklable values; convert that "
-            "one (e.g. drop it, or send its parameters instead)."
+            f"update(): the value under key {bad!r} cannot be sent to the agents "
+            f"({type(exc).__name__}: {exc}). A state_dict holds arrays, tensors and picklable "
+            "values; convert that one (e.g. drop it, or send its parameters instead)."
         ) from exc
 
 
