@@ -162,3 +162,18 @@ def test_a_device_or_fifo_in_place_of_a_file_is_damage_not_a_hang(tmp_path: Path
     os.mkfifo(steps)  # opening it for reading blocks until a writer comes
     with pytest.raises(CorruptFileError, match="not a regular file"):
         read_trajectories(tmp_path / "data")
+
+
+def test_a_symlink_loop_or_a_directory_in_place_of_a_file_is_damage(tmp_path: Path) -> None:
+    """A symlink loop was a raw OSError (ELOOP); a directory was called "a device, a FIFO"."""
+    _log(tmp_path / "logs")
+    loop = tmp_path / "logs" / "scalars-00001.arrows"
+    loop.symlink_to(loop)
+    with pytest.raises(CorruptFileError, match="cannot be opened: Too many levels"):
+        read_logs(tmp_path / "logs", source="arrow")
+    _dataset(tmp_path / "data")
+    steps = tmp_path / "data" / "part-00001.arrow"
+    steps.unlink()
+    steps.mkdir()
+    with pytest.raises(CorruptFileError, match="is a directory"):
+        read_trajectories(tmp_path / "data")

@@ -45,7 +45,16 @@ READ_ERRORS: Final = (pa.ArrowException, OSError, EOFError, ValueError, MemoryEr
 
 def check_regular(path: Path) -> None:
     """CorruptFileError unless ``path`` is a regular file (not a FIFO, a device...)."""
-    if not stat.S_ISREG(os.stat(path).st_mode):
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise
+    except OSError as exc:  # a symlink loop (ELOOP), a name too long...
+        raise CorruptFileError(f"{path} cannot be opened: {exc.strerror or exc}.",
+                               path=path) from exc
+    if stat.S_ISDIR(mode):
+        raise CorruptFileError(f"{path} is a directory, not a file; move it away.", path=path)
+    if not stat.S_ISREG(mode):
         raise CorruptFileError(f"{path} is not a regular file (a device, a FIFO?).", path=path)
 
 
