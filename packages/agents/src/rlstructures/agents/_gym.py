@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import operator
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final, NoReturn, TypeAlias
@@ -29,6 +28,7 @@ from rlstructures.agents._spaces import (
     ObsLeaf,
     action_spec,
     check_row,
+    flags_of,
     gather,
     get,
     observation_leaves,
@@ -68,12 +68,6 @@ def _row(leaf: ObsLeaf, value: Any, env_id: int, when: str) -> Any:
         return np.array(value, dtype=leaf.dtype)
     except OverflowError:
         raise ObservationError(range_message(leaf, [value], [env_id], when)) from None
-
-
-#: ``Flags`` of a tuple of 6 arrays (``tuple.__new__``: what ``Flags._make`` does, unchecked)
-_flags: Callable[[tuple[npt.NDArray[Any], ...]], Flags[npt.NDArray[Any]]] = functools.partial(
-    tuple.__new__, Flags
-)
 
 
 def _info_row(leaf: InfoLeaf, info: Any, env_id: int, when: str) -> npt.NDArray[Any]:
@@ -424,7 +418,7 @@ class GymVecEnv:
             fins = self._get_arrays(final)
         except KeyError as exc:
             raise self._out_key_error("final", exc) from None
-        flags: Flags[npt.NDArray[Any]] = _flags(dsts[self._flag_slice])
+        flags: Flags[npt.NDArray[Any]] = flags_of(dsts[self._flag_slice])
         values = self._check_action(action, self._n, copy=False)
         observations: Sequence[Any]
         rewards: Sequence[Any]
@@ -503,7 +497,7 @@ class GymVecEnv:
             info of that reset.
         """
         leaves, info_fields = self._leaves, self._info
-        final: Flags[npt.NDArray[Any]] = _flags(fins[self._flag_slice])
+        final: Flags[npt.NDArray[Any]] = flags_of(fins[self._flag_slice])
         f_reward, f_done, f_action = final.reward, final.done, final.last_action
         f_term, f_trunc, f_initial = final.terminated, final.truncated, final.initial_state
         obs_rows, reward_rows, info_rows = list(observations), list(rewards), list(infos)

@@ -6,7 +6,8 @@ Only called with gymnasium installed (``GymVecEnv`` checks it first); the hot pa
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, Generic, Literal, NamedTuple, TypeVar
 
@@ -27,6 +28,7 @@ __all__ = [
     "Flags",
     "ObsLeaf",
     "action_spec",
+    "flags_of",
     "observation_leaves",
 ]
 
@@ -48,6 +50,11 @@ class Flags(NamedTuple, Generic[T]):
 
 #: Observation keys written by GymVecEnv next to the frame keys.
 RESERVED_KEYS: Final = Flags._fields
+
+#: ``Flags`` of a tuple of 6 arrays (``tuple.__new__``: what ``Flags._make`` does, unchecked)
+flags_of: Callable[[tuple[npt.NDArray[Any], ...]], Flags[npt.NDArray[Any]]] = functools.partial(
+    tuple.__new__, Flags
+)
 _OBS_SPACES: Final = "Box, Discrete, MultiDiscrete, MultiBinary, Dict and Tuple"
 _ACTION_SPACES: Final = "Discrete, Box, MultiDiscrete and MultiBinary"
 

@@ -18,6 +18,7 @@ from rlstructures.agents._spaces import (
     Flags,
     ObsLeaf,
     action_spec,
+    flags_of,
     gather,
     get,
     observation_leaves,
@@ -512,7 +513,7 @@ class GymVectorVecEnv:
             arrays = self._leaf_arrays(obs, self._n, when)
             for dst, arr in zip(dsts, arrays, strict=False):
                 dst[...] = arr
-        flags: Flags[npt.NDArray[Any]] = Flags._make(dsts[self._flag_slice])
+        flags: Flags[npt.NDArray[Any]] = flags_of(dsts[self._flag_slice])
         flags.reward[...] = rew
         flags.last_action[...] = values
         # what an env continues from is never terminal: an ended env starts a new episode
@@ -520,9 +521,11 @@ class GymVectorVecEnv:
         flags.truncated[...] = False
         flags.done[...] = False
         flags.initial_state[...] = False
-        infos = [batched_info(leaf, info, self._n, when) for leaf in self._info]
-        for dst, arr in zip(dsts[self._info_slice], infos, strict=True):
-            dst[...] = arr
+        infos: list[npt.NDArray[Any]] = []
+        if self._info:
+            infos = [batched_info(leaf, info, self._n, when) for leaf in self._info]
+            for dst, arr in zip(dsts[self._info_slice], infos, strict=True):
+                dst[...] = arr
         skipped = self._reset_steps = self._pending
         ended: EnvIds = np.logical_or(term, trunc).nonzero()[0]
         if not len(ended):
@@ -573,10 +576,11 @@ class GymVectorVecEnv:
         else:  # the step's observation is the final one
             for fin, arr in zip(fins, arrays, strict=False):
                 fin[ended] = arr[ended]
-        for fin, arr in zip(fins[self._info_slice], infos, strict=True):
-            fin[ended] = arr[ended]
+        if self._info:
+            for fin, arr in zip(fins[self._info_slice], infos, strict=True):
+                fin[ended] = arr[ended]
         rew, term, trunc, values = step
-        final: Flags[npt.NDArray[Any]] = Flags._make(fins[self._flag_slice])
+        final: Flags[npt.NDArray[Any]] = flags_of(fins[self._flag_slice])
         final.reward[ended] = rew[ended]
         final.terminated[ended] = term[ended]
         final.truncated[ended] = trunc[ended]
