@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import gc
 from collections.abc import Mapping
 from typing import Any
 
@@ -178,6 +179,7 @@ def _shared_memory_fds() -> list[str]:
 def test_close_frees_the_shared_memory_while_the_batcher_is_still_referenced(
         cls: BatcherKind) -> None:
     """InferenceBatcher's views kept its segments mapped until the object was collected."""
+    gc.collect()  # batchers of earlier tests, unreferenced but not yet collected, go first
     before = _shared_memory_fds()
     b = cls(CountingAgent, ENV, n_timesteps=3, seeds=[0, 1])
     b.reset()

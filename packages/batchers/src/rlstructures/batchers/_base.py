@@ -258,8 +258,8 @@ class Batcher(abc.ABC):
             self._start()
         except BaseException as exc:
             self.close()
-            if isinstance(exc, OSError) and not isinstance(exc, BatcherError) and (
-                    exc.errno in (errno.EMFILE, errno.ENFILE)):
+            out_of_fds = getattr(exc, "errno", None) in (errno.EMFILE, errno.ENFILE)
+            if out_of_fds and isinstance(exc, OSError) and not isinstance(exc, BatcherError):
                 raise _out_of_descriptors(type(self).__name__, len(seeds), exc) from exc
             raise
 

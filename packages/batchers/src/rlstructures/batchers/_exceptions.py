@@ -9,9 +9,9 @@ from __future__ import annotations
 import traceback
 from typing import Final
 
-from rlstructures.batchers.errors import WorkerError
+from rlstructures.batchers.errors import BatcherStateError, WorkerError
 
-__all__ = ["describe_exception", "remote_error", "worker_error"]
+__all__ = ["describe_exception", "interrupted", "remote_error", "worker_error"]
 
 MAX_CHARS: Final = 20_000  # of the message, and of each end of the traceback
 
@@ -63,4 +63,12 @@ def remote_error(worker: int, seed: int, name: str, message: str, tb: str) -> Wo
         f"--- worker traceback ---\n{tb}",
         worker=worker,
         remote_traceback=tb,
+    )
+
+
+def interrupted(waiting_for: str) -> BatcherStateError:
+    """The error of a call whose wait for ``waiting_for`` was ended by ``close()``."""
+    return BatcherStateError(
+        "this call was interrupted: close() was called (from another thread or a signal "
+        f"handler) while it waited for {waiting_for}; the batcher is closed."
     )

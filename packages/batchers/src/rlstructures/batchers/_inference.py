@@ -21,7 +21,7 @@ from rlstructures.agents import Agent, VecEnv
 from rlstructures.batchers._agent_side import AgentSide
 from rlstructures.batchers._base import BatcherOptions
 from rlstructures.batchers._checks import check_agent
-from rlstructures.batchers._exceptions import describe_exception
+from rlstructures.batchers._exceptions import describe_exception, interrupted
 from rlstructures.batchers._exchange import ExchangeLayout
 from rlstructures.batchers._inference_worker import InferenceWorkerConfig, inference_worker_main
 from rlstructures.batchers._multiprocess import (
@@ -467,11 +467,7 @@ class InferenceBatcher(MultiProcessBatcher):
                 0.1 if deadline is None else max(0.0, min(0.1, deadline - time.monotonic()))
             ):
                 if self._owner.closing:
-                    raise BatcherStateError(
-                        "this call was interrupted: close() was called (from another thread "
-                        "or a signal handler) while it waited for the collection; the batcher "
-                        "is closed."
-                    )
+                    raise interrupted("the collection")
                 if deadline is not None and time.monotonic() >= deadline:
                     raise BatcherTimeoutError(
                         f"get(): the collection did not end within {timeout} s (the stepping "

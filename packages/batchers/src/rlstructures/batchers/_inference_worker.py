@@ -44,6 +44,7 @@ from rlstructures.batchers._worker import (
     _use_batch_scheduling,
     exit_worker,
     process_alive,
+    receive,
     report_failure,
     unpickle_factories,
 )
@@ -180,9 +181,8 @@ def inference_worker_main(cfg: InferenceWorkerConfig, conn: Connection) -> None:
         slices.status[cfg.index] = int(slices.fast)
         conn.send(Ready())
         while True:
-            try:
-                msg = conn.recv()
-            except (EOFError, OSError):  # the owner is gone (workers ignore SIGINT): quietly
+            msg = receive(conn)
+            if msg is None:  # the owner is gone: quietly
                 break
             kind = getattr(msg, "kind", None)
             if kind is Command.EXECUTE:

@@ -21,7 +21,7 @@ import numpy as np
 
 from rlstructures.agents import Agent, VecEnv
 from rlstructures.batchers._base import Batcher, BatcherOptions
-from rlstructures.batchers._exceptions import remote_error
+from rlstructures.batchers._exceptions import interrupted, remote_error
 from rlstructures.batchers._layout import BufferLayout
 from rlstructures.batchers._pool import Output
 from rlstructures.batchers._protocol import (
@@ -40,7 +40,6 @@ from rlstructures.batchers._weights import WeightsLayout, split
 from rlstructures.batchers._worker import WorkerConfig, worker_main
 from rlstructures.batchers.errors import (
     AgentOutputError,
-    BatcherStateError,
     BatcherTimeoutError,
     WorkerError,
 )
@@ -354,11 +353,11 @@ class MultiProcessBatcher(Batcher):
             events = selector.select(None if timeout is None else min(timeout, _MAX_SELECT))
         except (OSError, ValueError):
             if self.closed:  # close() in a signal handler of this thread released the selector
-                raise _interrupted() from None
+                raise interrupted("the workers") from None
             raise
         for key, _ in events:
             if key.data is None:  # close() from another thread
-                raise _interrupted()
+                raise interrupted("the workers")
             worker, exited = key.data
             if exited:
                 dead.append(worker)
@@ -370,7 +369,7 @@ class MultiProcessBatcher(Batcher):
                 continue
             self._handle(worker, msg)
         if dead and self.closed:  # the pipes were closed under us, not by the workers
-            raise _interrupted()
+            raise interrupted("the workers")
         for worker in dead:
             while worker.conn.poll():  # a last message (its error) comes first
                 try:
@@ -507,13 +506,6 @@ class MultiProcessBatcher(Batcher):
         except OSError:
             self._pump(0.5)  # the worker died: report how
             self._fail(WorkerError(_describe_death(worker), worker=worker.index))
-
-
-def _interrupted() -> BatcherStateError:
-    return BatcherStateError(
-        "this call was interrupted: close() was called (from another thread or a signal "
-        "handler) while it waited for the workers; the batcher is closed."
-    )
 
 
 def _describe_buffer(layout: BufferLayout) -> str:

@@ -12,14 +12,13 @@ import numpy as np
 
 from rlstructures.agents import Agent, VecEnv
 from rlstructures.batchers._base import Batcher, BatcherOptions
-from rlstructures.batchers._exceptions import remote_error
+from rlstructures.batchers._exceptions import interrupted, remote_error
 from rlstructures.batchers._layout import BufferLayout
 from rlstructures.batchers._ray_actor import ActorLocation, CollectorActor, Failure
 from rlstructures.batchers._ray_runtime import acquire, import_ray, release
 from rlstructures.batchers._weights import split
 from rlstructures.batchers.errors import (
     AgentOutputError,
-    BatcherStateError,
     BatcherTimeoutError,
     WorkerError,
 )
@@ -254,10 +253,7 @@ class RayBatcher(Batcher):
             if not self._calls:
                 return
             if self._interrupted.is_set():
-                raise BatcherStateError(
-                    "this call was interrupted: close() was called from another thread while "
-                    "it waited for the Ray actors; the batcher is closed."
-                )
+                raise interrupted("the Ray actors")
             if deadline is not None and time.monotonic() >= deadline:
                 assert on_timeout is not None
                 raise on_timeout()

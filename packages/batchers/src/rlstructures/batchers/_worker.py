@@ -41,6 +41,7 @@ __all__ = [
     "WorkerConfig",
     "exit_worker",
     "process_alive",
+    "receive",
     "report_failure",
     "unpickle_factories",
     "worker_main",
@@ -166,6 +167,14 @@ def report_failure(conn: Connection, exc: BaseException) -> None:
         pass
 
 
+def receive(conn: Connection) -> Any:
+    """The owner's next message, or None once the owner is gone (workers ignore SIGINT)."""
+    try:
+        return conn.recv()
+    except (EOFError, OSError):
+        return None
+
+
 def exit_worker(conn: Connection, closable: Any, segments: tuple[Segment | None, ...]) -> None:
     """Close what the worker holds (errors ignored), the pipe, and end the process at once.
 
@@ -222,9 +231,8 @@ def worker_main(cfg: WorkerConfig, conn: Connection) -> None:
         gc.freeze()
         conn.send(Ready())
         while True:
-            try:
-                msg = conn.recv()
-            except (EOFError, OSError):  # the owner is gone (workers ignore SIGINT): quietly
+            msg = receive(conn)
+            if msg is None:  # the owner is gone: quietly
                 break
             kind = getattr(msg, "kind", None)
             if kind is Command.EXECUTE:

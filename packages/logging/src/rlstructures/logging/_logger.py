@@ -258,7 +258,7 @@ class Logger:
                 self._last[tag] = value
                 if len(pending.step) >= self._max_pending or (
                         time.monotonic() - self._last_flush >= self._flush_secs):
-                    self._flush_if_due()
+                    self._flush_now()
             finally:
                 if state.deferred:  # a signal handler's work (rare): a call
                     state.end()
@@ -332,8 +332,12 @@ class Logger:
         if len(self._state.pending) >= self._max_pending or (
             time.monotonic() - self._last_flush >= self._flush_secs
         ):
-            self._last_flush = time.monotonic()
-            self._state.flush()
+            self._flush_now()
+
+    def _flush_now(self) -> None:
+        """In a section: write the pending rows (the flush that ``flush_secs`` counts from)."""
+        self._last_flush = time.monotonic()
+        self._state.flush()
 
     def last(self, tag: str) -> float:
         """The latest value logged for ``tag`` by this Logger (the last ``add_*`` call).
