@@ -11,7 +11,8 @@ Then (issue 14) ``GymVectorVecEnv`` over gymnasium's vectorized CartPole-v1
 (``vectorization_mode="vector_entry_point"``, ``--vector-envs`` envs) with a small torch MLP
 policy (4-64-64-2, tanh, an action drawn from the softmax), against a bare loop over the same
 vector env and policy: (d) the bare loop, (e) ``GymVectorVecEnv.step_into`` (what the
-batchers use), (f) ``GymVectorVecEnv.step``. Bar: (e) / (d) <= 1.15.
+batchers use), (f) ``GymVectorVecEnv.step``, (g) a floor: the bare loop plus the least any
+adapter must do per step (see ``vector_floor``). Bar: (e) / (d) <= 1.15.
 
 Usage: ``python tools/bench/agents.py [--n-envs 16] [--steps 2000] [--repeats 7] [--check]
 [--vector-envs 256] [--vector-steps 1000]``
@@ -164,6 +165,45 @@ def vector_step_into(n_envs: int, steps: int) -> tuple[float, int]:
     return elapsed, transitions
 
 
+def vector_floor(n_envs: int, steps: int) -> tuple[float, int]:
+    """The bare loop plus the least any adapter must do per step (not a VecEnv): wrap the
+    agent's action in a DictTensor, check it (the Discrete bound, one reduction), write the
+    observation, reward, terminations and truncations into slot t + 1 of arrays allocated
+    once, find the ended envs and keep their final observations. No flags, no ``initial_state``
+    or ``last_action``, no reset-step bookkeeping: a lower bound for (e), to tell the
+    adapter's own cost from what interleaving any numpy work with the policy costs."""
+    policy, venv = make_policy(), make_vector(n_envs)
+    obs, _ = venv.reset(seed=0)
+    slots = 101
+    frames = np.zeros((slots, n_envs, 4), np.float32)
+    rewards = np.zeros((slots, n_envs), np.float32)
+    terms = np.zeros((slots, n_envs), np.bool_)
+    truncs = np.zeros((slots, n_envs), np.bool_)
+    final = np.zeros((n_envs, 4), np.float32)
+    frames[0] = obs
+    transitions = skipped = 0  # the envs whose next step is a NEXT_STEP reset step
+    start = time.process_time()
+    for i in range(steps):
+        t = i % (slots - 1)
+        action = DictTensor({"action": act(policy, frames[t])}, batch_shape=(n_envs,))
+        values = action["action"]
+        if values.view(np.uint64).max() > 1:
+            raise ValueError("an action outside Discrete(2)")
+        obs, reward, terminated, truncated, _info = venv.step(values)
+        frames[t + 1], rewards[t + 1] = obs, reward
+        terms[t + 1], truncs[t + 1] = terminated, truncated
+        ended = np.logical_or(terminated, truncated).nonzero()[0]
+        if len(ended):
+            final[ended] = obs[ended]
+        if t == slots - 2:
+            frames[0] = frames[t + 1]
+        transitions += n_envs - skipped
+        skipped = len(ended)
+    elapsed = time.process_time() - start
+    venv.close()
+    return elapsed, transitions
+
+
 def vector_step(n_envs: int, steps: int) -> tuple[float, int]:
     policy = make_policy()
     env = GymVectorVecEnv(make_vector(n_envs), seed=0, auto_reset=True)
@@ -186,6 +226,7 @@ def vector_main(n_envs: int, steps: int, repeats: int) -> float:
         "bare loop, C-ordered observations": vector_bare_c_order,
         "GymVectorVecEnv.step_into": vector_step_into,
         "GymVectorVecEnv.step": vector_step,
+        "floor: bare loop + the least any adapter does": vector_floor,
     }
     for run in runners.values():  # warm-up
         run(n_envs, steps // 10)
@@ -222,6 +263,14 @@ def vector_main(n_envs: int, steps: int, repeats: int) -> float:
         )
     )
     print(f"GymVectorVecEnv.step / bare loop = {step:.3f}")
+    floor = statistics.median(
+        v / b
+        for v, b in zip(
+            times["floor: bare loop + the least any adapter does"], times[bare], strict=True
+        )
+    )
+    print(f"floor / bare loop = {floor:.3f} (what any numpy work between policy calls costs: "
+          "the adapter's own share is step_into's ratio minus this)")
     print(f"GymVectorVecEnv.step_into / bare loop with C-ordered observations = {c_order:.3f} "
           "(the same policy input layout: the adapter's own work)")
     return ratio
