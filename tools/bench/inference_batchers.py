@@ -132,7 +132,7 @@ def speed(
     head = f"{'policy':12s} {'MultiProcess':>13s} {'Inference':>11s} {'ratio':>7s}  {'bar':14s}"
     if peer is not None:
         head += f" {'TorchRL':>8s} {'MP/TorchRL':>11s} {'Inf/TorchRL':>12s}"
-    print(head)
+    print(head.rstrip())
     bars = {"small": 0.8, "large": 1.0, "transformer": 1.0}
     for kind in kinds:
         contenders: dict[str, Callable[[], int]] = {}
