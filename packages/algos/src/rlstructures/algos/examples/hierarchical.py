@@ -25,8 +25,8 @@ import torch
 from torch import nn
 
 from rlstructures.agents import GymVecEnv
-from rlstructures.algos._networks import categorical_logprob_entropy
 from rlstructures.algos.examples.recurrent_ppo import PolicyAgent, train
+from rlstructures.algos.functional import categorical_logprob_entropy
 from rlstructures.batchers import LocalBatcher
 from rlstructures.dicttensor import DictTensor, TemporalDictTensor, Trajectories
 from rlstructures.logging import TrajectoryWriter

@@ -22,8 +22,8 @@ import torch
 from torch import nn
 
 from rlstructures.agents import EpisodeTracker, GymVecEnv
-from rlstructures.algos._networks import categorical_logprob_entropy
 from rlstructures.algos.examples.recurrent_ppo import PolicyAgent, ppo_update
+from rlstructures.algos.functional import categorical_logprob_entropy
 from rlstructures.batchers import MultiProcessBatcher
 from rlstructures.dicttensor import DictTensor, TemporalDictTensor, Trajectories
 from rlstructures.logging import Logger

@@ -24,8 +24,7 @@ import torch
 from torch import nn
 
 from rlstructures.agents import Agent, EpisodeTracker, GymVecEnv, replay_agent
-from rlstructures.algos._networks import categorical_logprob_entropy
-from rlstructures.algos._returns import gae_advantages
+from rlstructures.algos.functional import categorical_logprob_entropy, gae_advantages
 from rlstructures.algos.ppo import PolicyOutput, PPOConfig, ppo_loss
 from rlstructures.batchers import LocalBatcher, MultiProcessBatcher
 from rlstructures.dicttensor import DictTensor, TemporalDictTensor, Trajectories

@@ -24,8 +24,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from rlstructures.algos._networks import categorical_logprob_entropy
 from rlstructures.algos.examples.recurrent_ppo import PolicyAgent, train
+from rlstructures.algos.functional import categorical_logprob_entropy
 from rlstructures.dicttensor import DictTensor, TemporalDictTensor, Trajectories
 
 __all__ = ["Attention", "TransformerAgent", "window", "run", "main"]
