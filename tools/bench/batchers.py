@@ -303,42 +303,83 @@ def sb3_subproc(n_envs: int, timesteps: int, repeats: int) -> float | None:
     return vector_env_rate(venv, venv.reset(), timesteps, repeats)
 
 
-def torchrl_env(n_envs: int) -> Any:
-    from torchrl.envs import GymEnv, SerialEnv
+def torchrl_env(n_envs: int, window: int = 0) -> Any:
+    """A SerialEnv of ``n_envs`` CartPole envs, one TorchRL collector worker's envs.
 
-    return SerialEnv(n_envs, functools.partial(GymEnv, ENV_ID))
+    With ``window`` > 0 it also writes ``"window"``: the last ``window`` observations of each
+    env, ``[n_envs, window, 4]`` (``UnsqueezeTransform`` then ``CatFrames(N=window,
+    dim=-2)``, which pads the start of each episode with its first observation).
+    """
+    from torchrl.envs import (
+        CatFrames,
+        Compose,
+        GymEnv,
+        SerialEnv,
+        TransformedEnv,
+        UnsqueezeTransform,
+    )
+
+    env = SerialEnv(n_envs, functools.partial(GymEnv, ENV_ID))
+    if not window:
+        return env
+    frames = Compose(
+        UnsqueezeTransform(-2, in_keys=["observation"], out_keys=["window"]),
+        CatFrames(N=window, dim=-2, in_keys=["window"]),
+    )
+    return TransformedEnv(env, frames)
 
 
 class TorchRLSampler(torch.nn.Module):
-    """The benchmark policy for TorchRL: one-hot actions, as its GymEnv expects."""
+    """A policy network for TorchRL: samples from its softmax, one-hot as its GymEnv expects.
 
-    def __init__(self) -> None:
+    Args:
+        net: the network, observations to logits (None: this benchmark's ``make_policy()``).
+    """
+
+    def __init__(self, net: torch.nn.Module | None = None) -> None:
         super().__init__()
-        self.net = make_policy()
+        self.net = make_policy() if net is None else net
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         probs = torch.softmax(self.net(obs), dim=-1)
         return torch.nn.functional.one_hot(torch.multinomial(probs, 1)[..., 0], 2)
 
 
-def torchrl_policy() -> Any:
+def torchrl_policy(net: torch.nn.Module | None = None, in_key: str = "observation") -> Any:
     from tensordict.nn import TensorDictModule
 
-    return TensorDictModule(TorchRLSampler(), in_keys=["observation"], out_keys=["action"])
+    return TensorDictModule(TorchRLSampler(net), in_keys=[in_key], out_keys=["action"])
 
 
-def torchrl_multisync(n_envs: int, timesteps: int, repeats: int) -> float | None:
+def torchrl_collector(
+    n_envs: int,
+    timesteps: int,
+    net: torch.nn.Module | None = None,
+    window: int = 0,
+    workers: int = WORKERS,
+) -> Contender | None:
+    """TorchRL's MultiSyncCollector, ``workers`` x ``n_envs`` envs; None without torchrl.
+
+    ``run()`` collects ``workers * n_envs * timesteps`` frames. The workers run one torch
+    thread each, like MultiProcessBatcher's; this process keeps its thread count (TorchRL
+    would lower it to the cores minus the workers while the collector lives).
+
+    Args:
+        net: the policy network (None: ``make_policy()``), fed ``"observation"`` or, with
+            ``window`` > 0, the last ``window`` observations (see ``torchrl_env``).
+    """
     try:
         import torchrl.collectors as collectors
     except ImportError:
         return None
     cls = getattr(collectors, "MultiSyncCollector", None) or collectors.MultiSyncDataCollector
-    frames = WORKERS * n_envs * timesteps
     collector = cls(
-        [functools.partial(torchrl_env, n_envs)] * WORKERS,
-        torchrl_policy(),
-        frames_per_batch=frames,
-        total_frames=frames * (repeats + 2),
+        [functools.partial(torchrl_env, n_envs, window)] * workers,
+        torchrl_policy(net, "window" if window else "observation"),
+        frames_per_batch=workers * n_envs * timesteps,
+        total_frames=-1,  # endless: as many collections as the caller times
+        num_threads=torch.get_num_threads(),
+        num_sub_threads=1,
     )
     it = iter(collector)
 
@@ -346,10 +387,12 @@ def torchrl_multisync(n_envs: int, timesteps: int, repeats: int) -> float | None
         batch = next(it)
         return int(batch.numel())
 
-    try:
-        return median_rate(run, repeats)
-    finally:
-        collector.shutdown()
+    return Contender(run, collector.shutdown)
+
+
+def torchrl_multisync(n_envs: int, timesteps: int, repeats: int) -> float | None:
+    contender = torchrl_collector(n_envs, timesteps)
+    return None if contender is None else block(contender, repeats)
 
 
 # ---------------------------------------------------------------------- report
@@ -372,13 +415,15 @@ def main() -> None:
     parser.add_argument(  # issue 13: tools/bench/inference_batchers.py
         "--inference",
         action="store_true",
-        help="only InferenceBatcher against MultiProcessBatcher (3 policies, 50M memory)",
+        help="only InferenceBatcher against MultiProcessBatcher (3 policies, 50M memory; "
+        "TorchRL's MultiSyncCollector too unless --skip-peers)",
     )
     args = parser.parse_args()
     if args.inference:  # a sibling script, in a process of its own: OMP_WAIT_POLICY must be
         # set before torch loads (see inference_batchers.py), and torch is loaded here
         script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "inference_batchers.py")
         options = ["--memory", "--repeats", str(args.repeats), "--rounds", str(args.rounds)]
+        options += [] if args.skip_peers else ["--torchrl"]
         subprocess.run([sys.executable, script, *options], check=True)
         return
     print(

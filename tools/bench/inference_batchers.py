@@ -18,12 +18,23 @@ InferenceBatcher's agent call runs the workers wait, so it has both cores), with
 ``OMP_WAIT_POLICY=PASSIVE`` so that idle OpenMP threads sleep instead of spinning on the
 cores the workers need.
 
+With ``--torchrl`` (the ``bench`` extra), TorchRL's ``MultiSyncCollector`` too, in the same
+alternating rounds: ``--workers`` workers, each a ``SerialEnv`` of ``--envs`` ``GymEnv``
+CartPole-v1, ``frames_per_batch`` the same steps per collection, one torch thread per
+worker, the same torch modules sampling from the softmax (one-hot actions, as its GymEnv
+expects); the collector is built with ``tools/bench/batchers.py``'s helpers. The transformer
+gets the last 8 observations from ``UnsqueezeTransform`` + ``CatFrames(N=8, dim=-2)``: 8
+tokens at every step, the first observation of an episode repeated before it (CatFrames'
+``padding="same"``). Our ``history`` is not padded: it is the collection's earlier steps,
+across episode boundaries (auto-reset), so the window has 1..7 tokens at the first 7 steps
+of each collection (7.72 on average over 100 steps, against TorchRL's 8).
+
 Then memory: a 50M-parameter MLP (4-5000-5000-5000-2, float32: 200 MB), total resident
 memory of the owner and its workers after one collection, as the sum of their PSS
 (proportional set size, ``/proc/<pid>/smaps_rollup``: shared pages counted once overall).
 
 Run: ``python tools/bench/inference_batchers.py [--envs 32] [--policies small large
-transformer] [--memory]``; ``tools/bench/batchers.py --inference`` runs it too.
+transformer] [--torchrl] [--memory]``; ``tools/bench/batchers.py --inference`` runs it too.
 """
 
 from __future__ import annotations
@@ -34,7 +45,9 @@ import importlib
 import os
 import platform
 import statistics
+import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -67,14 +80,25 @@ def collect(b: Batcher) -> int:
     return int(trajectories.lengths.sum())
 
 
-def rates(b: Batcher, repeats: int) -> list[float]:
-    collect(b)  # warm-up
+def rates(run: Callable[[], int], repeats: int) -> list[float]:
+    """Steps per second of ``repeats`` calls of ``run`` (returns the steps done), after one."""
+    run()  # warm-up
     out = []
     for _ in range(repeats):
         t0 = time.perf_counter()
-        steps = collect(b)
+        steps = run()
         out.append(steps / (time.perf_counter() - t0))
     return out
+
+
+def torchrl_peer() -> Any:
+    """``tools/bench/batchers.py`` (its TorchRL helpers), or None when torchrl is absent."""
+    try:
+        importlib.import_module("torchrl.collectors")
+    except ImportError as e:
+        print(f"TorchRL left out: it does not import ({e}); install the bench extra (make bench)")
+        return None
+    return importlib.import_module("batchers")
 
 
 def pss_kib(pid: int) -> int:
@@ -92,34 +116,55 @@ def total_pss_mib(b: Any) -> tuple[float, float]:
 
 
 def speed(
-    policies: list[str], workers: int, n_envs: int, timesteps: int, repeats: int, rounds: int
+    kinds: list[str],
+    workers: int,
+    n_envs: int,
+    timesteps: int,
+    repeats: int,
+    rounds: int,
+    torchrl: bool = False,
 ) -> None:
+    peer = torchrl_peer() if torchrl else None
     print(
         f"\n{workers} workers x {n_envs} envs, {timesteps} steps per collection; median of "
         f"{repeats * rounds} collections ({rounds} alternating rounds of {repeats})"
     )
-    print(f"{'policy':12s} {'MultiProcess':>13s} {'Inference':>11s} {'ratio':>7s}  bar")
+    head = f"{'policy':12s} {'MultiProcess':>13s} {'Inference':>11s} {'ratio':>7s}  {'bar':14s}"
+    if peer is not None:
+        head += f" {'TorchRL':>8s} {'MP/TorchRL':>11s} {'Inf/TorchRL':>12s}"
+    print(head.rstrip())
     bars = {"small": 0.8, "large": 1.0, "transformer": 1.0}
-    for kind in policies:
-        contenders = {
-            "mp": build(MultiProcessBatcher, kind, workers, n_envs, timesteps),
-            "inf": build(InferenceBatcher, kind, workers, n_envs, timesteps),
-        }
-        runs: dict[str, list[float]] = {k: [] for k in contenders}
+    for kind in kinds:
+        contenders: dict[str, Callable[[], int]] = {}
+        closers: list[Callable[[], None]] = []
+        runs: dict[str, list[float]] = {}
         try:
+            for name, cls in (("mp", MultiProcessBatcher), ("inf", InferenceBatcher)):
+                b = build(cls, kind, workers, n_envs, timesteps)
+                closers.append(b.close)
+                contenders[name] = functools.partial(collect, b)
+            if peer is not None:
+                net = policies().make_policy(kind)  # the module PolicyAgent builds
+                window = policies().WINDOW if kind == "transformer" else 0
+                c = peer.torchrl_collector(n_envs, timesteps, net, window, workers)
+                closers.append(c.close)
+                contenders["torchrl"] = c.run
+            runs = {k: [] for k in contenders}
             for _ in range(rounds):
-                for name, b in contenders.items():
-                    runs[name] += rates(b, repeats)
+                for name, run in contenders.items():
+                    runs[name] += rates(run, repeats)
         finally:
-            for b in contenders.values():
-                b.close()
-        mp_rate, inf_rate = (statistics.median(runs[k]) for k in ("mp", "inf"))
-        ratio = inf_rate / mp_rate
+            for close in closers:
+                close()
+        rate = {k: statistics.median(v) for k, v in runs.items()}
+        ratio = rate["inf"] / rate["mp"]
         bar = bars.get(kind, float("nan"))
-        print(
-            f"{kind:12s} {mp_rate:13.0f} {inf_rate:11.0f} {ratio:7.2f}  >= {bar} "
-            f"{'met' if ratio >= bar else 'NOT met'}"
-        )
+        verdict = f">= {bar} {'met' if ratio >= bar else 'NOT met'}"
+        line = f"{kind:12s} {rate['mp']:13.0f} {rate['inf']:11.0f} {ratio:7.2f}  {verdict:14s}"
+        if "torchrl" in rate:
+            trl = rate["torchrl"]
+            line += f" {trl:8.0f} {rate['mp'] / trl:11.2f} {rate['inf'] / trl:12.2f}"
+        print(line)
 
 
 def memory(workers: int, n_envs: int, timesteps: int) -> None:
@@ -155,6 +200,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--policies", nargs="*", default=["small", "large", "transformer"])
+    parser.add_argument(
+        "--torchrl",
+        action="store_true",
+        help="also TorchRL's MultiSyncCollector on every policy (the bench extra)",
+    )
     parser.add_argument("--memory", action="store_true", help="also the 50M-parameter memory check")
     parser.add_argument(
         "--owner-threads",
@@ -174,7 +224,15 @@ def main(argv: list[str] | None = None) -> None:
         f"{os.environ.get('OMP_WAIT_POLICY')}"
     )
     if args.policies:
-        speed(args.policies, args.workers, args.envs, args.timesteps, args.repeats, args.rounds)
+        speed(
+            args.policies,
+            args.workers,
+            args.envs,
+            args.timesteps,
+            args.repeats,
+            args.rounds,
+            args.torchrl,
+        )
     if args.memory:
         memory(args.workers, args.envs, args.timesteps)
 
@@ -184,3 +242,7 @@ if __name__ == "__main__":
     # step on: set before torch is imported (the default unless the caller set it)
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     main()
+    # Every contender is closed by now, but torchrl 0.14's collector can leave a
+    # multiprocessing queue feeder thread that blocks interpreter exit: leave at once.
+    sys.stdout.flush()
+    os._exit(0)
