@@ -18,7 +18,7 @@ from gymnasium.wrappers.vector import NormalizeObservation, RecordEpisodeStatist
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rlstructures.agents import GymVectorVecEnv, VecEnv
+from rlstructures.agents import GymVecEnv, GymVectorVecEnv, VecEnv
 from rlstructures.agents.errors import (
     ActionError,
     EnvError,
@@ -446,3 +446,54 @@ def test_normalize_observation_refuses_partial_resets() -> None:
         GymVectorVecEnv(
             functools.partial(make, AutoresetMode.NEXT_STEP), 0, partial_reset="reset_mask"
         )
+
+
+def statistics_over_sync(mode: AutoresetMode) -> Any:
+    return RecordEpisodeStatistics(
+        gym.make_vec("CartPole-v1", 3, vectorization_mode="sync",
+                     vector_kwargs={"autoreset_mode": mode})
+    )
+
+
+def episode_lengths(env: VecEnv, steps: int) -> tuple[list[tuple[int, int]], int]:
+    """Always pushing right: ``(env, info/episode/l)`` of each final observation, in order,
+    and the sum of ``info/episode/l`` over the observations that are not final."""
+    ends: list[tuple[int, int]] = []
+    elsewhere = 0
+    obs, ids = env.reset()
+    for _ in range(steps):
+        if not len(ids):
+            break
+        (nxt, nxt_ids), (obs, ids) = env.step(DictTensor({"action": np.ones(len(ids), np.int64)}))
+        done = nxt["done"]
+        ends += zip(nxt_ids[done].tolist(), nxt["info/episode/l"][done].tolist(), strict=True)
+        elsewhere += int(nxt["info/episode/l"][~done].sum() + obs["info/episode/l"].sum())
+    return ends, elsewhere
+
+
+@pytest.mark.parametrize("auto_reset", [True, False])
+def test_record_episode_statistics_same_step_on_the_final_observations(auto_reset: bool) -> None:
+    """Over a SAME_STEP env the wrapper puts the ended episodes' statistics in the step's
+    info, not in final_info: they belong to the final observations, as with GymVecEnv."""
+    info_keys = {"episode/l": "int64"}
+
+    def per_env() -> Any:
+        return gym.wrappers.RecordEpisodeStatistics(gym.make("CartPole-v1"))
+
+    with GymVecEnv(per_env, 3, 0, auto_reset, info_keys=info_keys) as ref:
+        expected = episode_lengths(ref, 40)
+    make = functools.partial(statistics_over_sync, AutoresetMode.SAME_STEP)
+    with GymVectorVecEnv(make, 0, auto_reset, info_keys=info_keys) as env:
+        assert "restart=same_step" in repr(env)
+        assert episode_lengths(env, 40) == expected
+    assert expected[0]
+    assert expected[0][0][1] >= 7  # pushing right: >= 7 steps
+    assert expected[1] == 0
+
+
+def test_record_episode_statistics_over_disabled_is_an_error() -> None:
+    """Only partial resets restart a DISABLED env, and at each one the wrapper restarts the
+    statistics of every sub-env (gymnasium 1.4): wrong episode lengths, so refused."""
+    make = functools.partial(statistics_over_sync, AutoresetMode.DISABLED)
+    with pytest.raises(EnvError, match=r"DISABLED.*RecordEpisodeStatistics.*NEXT_STEP"):
+        GymVectorVecEnv(make, 0, auto_reset=True)

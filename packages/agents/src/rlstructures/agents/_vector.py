@@ -36,6 +36,7 @@ from rlstructures.agents._vector_modes import (
     reset_rows,
     resolve_autoreset_mode,
     resolve_partial_reset,
+    step_info_names,
 )
 from rlstructures.agents.errors import (
     EnvError,
@@ -116,8 +117,9 @@ class GymVectorVecEnv:
     `GymVecEnv` (``"a/b"`` reads ``info["a"]["b"]``), read from the batched infos of the
     vector env under their ``"_<name>"`` masks (zeros where a sub-env has none). Each row
     holds the info of the call that produced it: a final observation the info of the
-    ending step (``info["final_info"]`` in ``SAME_STEP`` mode), a fresh observation that of
-    its reset (the partial reset's, or, ``SAME_STEP`` and reset steps, the step's).
+    ending step (``info["final_info"]`` in ``SAME_STEP`` mode, except the statistics of a
+    ``RecordEpisodeStatistics``, which it puts in the step's info), a fresh observation that
+    of its reset (the partial reset's, or, ``SAME_STEP`` and reset steps, the step's).
 
     Actions are checked as in `GymVecEnv` and handed to the vector env as one
     ``[num_envs, *action_shape]`` numpy array (wrap an env that wants torch or JAX actions in
@@ -142,7 +144,8 @@ class GymVectorVecEnv:
     Raises:
         MissingDependencyError: gymnasium (>= 1.1) is not installed.
         EnvError: ``make_vector_env`` is unusable or did not return a vector env, a
-            ``num_envs`` other than ``n_envs``, no or an unknown autoreset mode.
+            ``num_envs`` other than ``n_envs``, no or an unknown autoreset mode, a
+            ``DISABLED`` vector env under gymnasium's ``RecordEpisodeStatistics``.
         UnsupportedSpaceError: a single-env observation or action space that
             `GymVecEnv` does not handle either, or an info key equal to an observation key.
         TypeError, ValueError: bad ``info_keys`` (as for `GymVecEnv`).
@@ -234,6 +237,9 @@ class GymVectorVecEnv:
         row_specs += [((), np.dtype(np.float32)), *flags, (self._action.shape, self._action.dtype)]
         row_specs += [(leaf.shape, leaf.dtype) for leaf in self._info]
         self._row_specs = tuple(row_specs)
+        # SAME_STEP: the info fields about the ended episodes that are not in final_info
+        names = step_info_names(venv) if self._restart == "same_step" else frozenset()
+        self._from_step = tuple(leaf.path[0] in names for leaf in self._info)
         self._idle = idle_actions(self._action, self._n)
         self._options: dict[str, npt.NDArray[Any]] | None = None
         # EnvPool seeds its pool at construction and warns about reset(seed=...)
@@ -544,6 +550,10 @@ class GymVectorVecEnv:
         flags.initial_state[fresh] = True
         flags.last_action[fresh] = 0
         self._pending = _NO_IDS
+        if any(self._from_step):  # the ended episodes' statistics, not the fresh ones'
+            for dst, from_step in zip(dsts[self._info_slice], self._from_step, strict=True):
+                if from_step:
+                    dst[ended] = 0
         if self._restart == "partial":
             first, first_infos = self._reset_ended(ended, when)
             for dst, arr in zip(dsts, first, strict=False):
@@ -570,7 +580,10 @@ class GymVectorVecEnv:
         """
         if self._restart == "same_step":  # the final observations are in the info
             final_info = info.get("final_info") if isinstance(info, Mapping) else None
-            infos = [batched_info(leaf, final_info, self._n, when) for leaf in self._info]
+            infos = [
+                arr if from_step else batched_info(leaf, final_info, self._n, when)
+                for leaf, arr, from_step in zip(self._info, infos, self._from_step, strict=True)
+            ]
             for fin, row in zip(fins, self._final_rows(info, ended, when), strict=False):
                 fin[ended] = row
         else:  # the step's observation is the final one

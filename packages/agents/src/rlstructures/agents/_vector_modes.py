@@ -17,7 +17,7 @@ EnvPool's ``reset(env_id=ids)``.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 import numpy as np
@@ -34,6 +34,7 @@ __all__ = [
     "reset_rows",
     "resolve_autoreset_mode",
     "resolve_partial_reset",
+    "step_info_names",
 ]
 
 #: How ended sub-envs are restarted without touching the others.
@@ -86,16 +87,16 @@ def resolve_partial_reset(
 
     ``"auto"``: EnvPool's ``reset(env_id=...)`` when ``reset`` takes ``env_id``; gymnasium's
     ``reset_mask`` for a SyncVectorEnv or AsyncVectorEnv (wrapped or not) and for any vector
-    env in ``DISABLED`` mode (the only way it restarts); else None. None too, except in
-    ``DISABLED`` mode, through a wrapper that mishandles partial resets (gymnasium's
-    ``NormalizeObservation`` refuses them; its ``RecordEpisodeStatistics`` restarts the
-    statistics of every sub-env at one, because the vector env below it pops
-    ``"reset_mask"`` out of the options it then reads).
+    env in ``DISABLED`` mode (the only way it restarts); else None. None too through a
+    wrapper that mishandles partial resets (gymnasium's ``NormalizeObservation`` refuses
+    them; its ``RecordEpisodeStatistics`` restarts the statistics of every sub-env at one,
+    because the vector env below it pops ``"reset_mask"`` out of the options it then reads).
 
     Raises:
         ValueError: ``given`` is not one of `PARTIAL_RESETS`.
-        EnvError: ``"none"`` for a ``DISABLED`` vector env, which would never restart, or
-            ``"reset_mask"`` through a wrapper that mishandles partial resets.
+        EnvError: ``"none"`` for a ``DISABLED`` vector env, which would never restart,
+            ``"reset_mask"`` through a wrapper that mishandles partial resets, or such a
+            wrapper over a ``DISABLED`` vector env (which only partial resets restart).
     """
     from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv
 
@@ -109,6 +110,15 @@ def resolve_partial_reset(
             f"sub-envs alone: its wrapper {type(blocker).__name__} {how}. "
             "Use partial_reset='auto' (or 'none'): the vector env then spends a step on "
             "each reset."
+        )
+    if blocker is not None and mode is AutoresetMode.DISABLED:
+        how = _blockers().get(type(blocker), "mishandles partial resets")
+        raise EnvError(
+            f"the vector env {venv!r} is in AutoresetMode.DISABLED, where only partial resets "
+            f"restart ended sub-envs, but its wrapper {type(blocker).__name__} {how}. Build "
+            "the vector env in AutoresetMode.NEXT_STEP (or SAME_STEP), e.g. "
+            "`gymnasium.make_vec(..., vector_kwargs={'autoreset_mode': "
+            "AutoresetMode.NEXT_STEP})`."
         )
     if given == "none":
         if mode is AutoresetMode.DISABLED:
@@ -125,7 +135,7 @@ def resolve_partial_reset(
         takes_env_id = False
     if takes_env_id:
         return "env_id"
-    if blocker is not None and mode is not AutoresetMode.DISABLED:
+    if blocker is not None:
         return None
     if isinstance(getattr(venv, "unwrapped", None), (SyncVectorEnv, AsyncVectorEnv)):
         return "reset_mask"
@@ -147,17 +157,36 @@ def _blockers() -> dict[type, str]:
 
 def _partial_reset_blocker(venv: Any) -> Any:
     """The first wrapper of ``venv`` known to mishandle partial resets, or None."""
+    blockers = tuple(_blockers())
+    return next((env for env in _wrapper_chain(venv) if isinstance(env, blockers)), None)
+
+
+def step_info_names(venv: Any) -> frozenset[str]:
+    """The info fields that wrappers of ``venv`` add about the episodes a step ends.
+
+    Over a ``SAME_STEP`` vector env they are in the step's info, beside the fresh
+    episodes' reset infos, not in ``info["final_info"]``: the stats key (``"episode"``) of
+    each gymnasium ``RecordEpisodeStatistics``.
+    """
+    from gymnasium.wrappers.vector import RecordEpisodeStatistics
+
+    return frozenset(
+        getattr(env, "_stats_key", "episode")
+        for env in _wrapper_chain(venv)
+        if isinstance(env, RecordEpisodeStatistics)
+    )
+
+
+def _wrapper_chain(venv: Any) -> Iterator[Any]:
+    """``venv``, then the vector env each wrapper wraps, down to the first non-wrapper."""
     from gymnasium.vector import VectorWrapper
 
-    blockers = tuple(_blockers())
     env = venv
     for _ in range(100):  # a wrapper chain; bounded in case of a cycle
-        if isinstance(env, blockers):
-            return env
+        yield env
         if not isinstance(env, VectorWrapper):
-            return None
+            return
         env = env.env
-    return None
 
 
 def reset_rows(
