@@ -40,6 +40,22 @@ def exit_one_env(seed: int) -> VecEnv:
     return ExitingEnv(seed, n_envs=2)
 
 
+class RaisingEnv(CountingEnv):
+    """Raises the builtin exception named ``exception`` (``"SystemExit"``, ...) at its
+    second step."""
+
+    def __init__(self, seed: int, *, exception: str) -> None:
+        super().__init__(seed, 2, auto_reset=True)
+        self.exception = exception
+
+    def step(self, action: DictTensor) -> StepResult:
+        if self.steps >= 1:
+            import builtins
+
+            raise getattr(builtins, self.exception)(f"from the env of seed {self.seed}")
+        return super().step(action)
+
+
 def not_an_agent() -> object:
     """A make_agent that returns something else than an Agent."""
     return {"policy": "oops"}

@@ -12,6 +12,7 @@ import pytest
 
 from rlstructures.batchers.testing import CountingAgent, CountingEnv
 from tests.batchers.conftest import BATCHERS, BatcherKind
+from tests.batchers.parts import RaisingEnv
 
 pytestmark = pytest.mark.timeout(60)
 ENV = functools.partial(CountingEnv, n_envs=2, auto_reset=True)
@@ -88,21 +89,6 @@ def _collect(b: Any, reset: bool = False) -> Any:
         b.reset()
     b.execute()
     return b.get()
-
-
-class RaisingEnv(CountingEnv):
-    """Raises the builtin exception named ``exception`` at its second step."""
-
-    def __init__(self, seed: int, *, exception: str) -> None:
-        super().__init__(seed, 2, auto_reset=True)
-        self.exception = exception
-
-    def step(self, action: Any) -> Any:
-        if self.steps >= 1:
-            import builtins
-
-            raise getattr(builtins, self.exception)(f"from the env of seed {self.seed}")
-        return super().step(action)
 
 
 @pytest.mark.parametrize("cls", [k for k in QUICK if k.env_processes])

@@ -26,6 +26,7 @@ from rlstructures.batchers import (
     WorkerError,
 )
 from rlstructures.batchers.testing import CountingAgent, CountingEnv
+from tests.batchers.parts import RaisingEnv
 from tests.batchers.ray_local import LOOPBACK, actor_pids
 
 pytestmark = pytest.mark.timeout(90)
@@ -173,3 +174,50 @@ def test_actors_are_gone_soon_after_close(ray_local: Any) -> None:
     while pids & set(actor_pids()) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not pids & set(actor_pids())
+
+
+@pytest.mark.parametrize("exception", ["SystemExit", "KeyboardInterrupt"])
+def test_an_env_raising_a_base_exception_is_reported_by_name(
+    ray_local: Any, exception: str
+) -> None:
+    """``sys.exit()`` or a KeyboardInterrupt in an env, as in the other batchers (they were
+    "its Ray actor died (its process was killed or crashed ...)" and Ray's
+    TaskCancelledError, without the env's traceback)."""
+    env = functools.partial(RaisingEnv, exception=exception)
+    with RayBatcher(CountingAgent, env, n_timesteps=3, seeds=[0]) as b:
+        b.reset()
+        b.execute()
+        with pytest.raises(
+            WorkerError, match=rf"worker 0 \(seed 0\) raised {exception}: from the env"
+        ) as info:
+            b.get()
+    assert ", in step" in (info.value.remote_traceback or "")  # the env's own frame
+
+
+def test_start_timeout_takes_none_for_no_limit_and_refuses_nan(ray_local: Any) -> None:
+    """Like get(timeout=...): None is no limit (was a TypeError from float(None)); NaN,
+    which never expires, and negative values are a ValueError."""
+    with RayBatcher(CountingAgent, ENV, n_timesteps=2, seeds=[0], start_timeout=None) as b:
+        b.reset()
+    for bad in (float("nan"), -1.0):
+        with pytest.raises(ValueError, match="start_timeout must be None"):
+            RayBatcher(CountingAgent, ENV, n_timesteps=2, seeds=[0], start_timeout=bad)
+    with pytest.raises(TypeError, match="start_timeout must be None or a number"):
+        RayBatcher(CountingAgent, ENV, n_timesteps=2, seeds=[0], start_timeout="60")  # type: ignore[arg-type]
+
+
+def test_an_unpicklable_make_env_is_a_type_error_naming_it(ray_local: Any) -> None:
+    """Ray's own message showed the (make_agent, make_env) tuple without saying which one
+    failed; lambdas and local functions are fine (cloudpickle)."""
+    lock = threading.Lock()
+
+    def make_env(seed: int) -> CountingEnv:
+        with lock:  # a lock cannot be pickled, even by cloudpickle
+            return CountingEnv(seed, 2, auto_reset=True)
+
+    with pytest.raises(TypeError, match=r"make_env .*cannot be pickled.*_thread.lock"):
+        RayBatcher(CountingAgent, make_env, n_timesteps=2, seeds=[0])
+    with RayBatcher(
+        CountingAgent, lambda seed: CountingEnv(seed, 2, auto_reset=True), n_timesteps=2, seeds=[0]
+    ) as b:
+        b.reset()
