@@ -127,8 +127,12 @@ def _check_rows(value: DictTensor | None, expected: Mapping[str, Spec], n: int, 
         )
 
 
-def check_timeout(timeout: object) -> float | None:
+def check_timeout(timeout: object, name: str = "timeout") -> float | None:
     """``timeout`` as seconds to wait at most, None for no limit (``None`` or ``inf``).
+
+    Args:
+        timeout: the value given.
+        name: the argument's name, for the messages.
 
     Raises:
         TypeError: not a number.
@@ -138,7 +142,7 @@ def check_timeout(timeout: object) -> float | None:
         return None
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float, np.integer, np.floating)):
         raise TypeError(
-            f"timeout must be None or a number of seconds, got {type(timeout).__name__} "
+            f"{name} must be None or a number of seconds, got {type(timeout).__name__} "
             f"{timeout!r}."
         )
     try:
@@ -147,7 +151,7 @@ def check_timeout(timeout: object) -> float | None:
         seconds = math.inf if timeout > 0 else -math.inf
     if math.isnan(seconds) or seconds < 0:
         raise ValueError(
-            f"timeout must be None (no limit), a number of seconds >= 0, or math.inf (no "
+            f"{name} must be None (no limit), a number of seconds >= 0, or math.inf (no "
             f"limit), got {timeout!r}."
         )
     return None if math.isinf(seconds) else seconds + 0.0  # -0.0 as 0.0

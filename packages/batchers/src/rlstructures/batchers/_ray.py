@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 
 from rlstructures.agents import Agent, VecEnv
-from rlstructures.batchers._base import Batcher, BatcherOptions
+from rlstructures.batchers._base import Batcher, BatcherOptions, check_timeout
 from rlstructures.batchers._exceptions import interrupted, remote_error
 from rlstructures.batchers._layout import BufferLayout
 from rlstructures.batchers._ray_actor import ActorLocation, CollectorActor, Failure
@@ -80,7 +80,8 @@ class RayBatcher(Batcher):
             placing each actor on a node. They override the defaults ``num_cpus=1,
             max_restarts=0, max_task_retries=0``.
         start_timeout: seconds to wait at most for every actor to be placed and built
-            (a cluster without the resources they ask for keeps them pending).
+            (a cluster without the resources they ask for keeps them pending); None or
+            ``math.inf``: no limit.
 
     Raises:
         ImportError: Ray is not installed (the ``ray`` extra installs it).
@@ -104,7 +105,7 @@ class RayBatcher(Batcher):
         *,
         address: str | None = None,
         actor_options: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None,
-        start_timeout: float = 120.0,
+        start_timeout: float | None = 120.0,
         **common: Unpack[BatcherOptions],
     ) -> None:
         given: object = address
@@ -114,7 +115,7 @@ class RayBatcher(Batcher):
                 f"{type(given).__name__} {given!r}."
             )
         self._actor_options = actor_options  # checked by _start, against the seeds
-        self._start_timeout = float(start_timeout)
+        self._start_timeout = check_timeout(start_timeout, "start_timeout")
         self.address = address
         import_ray()  # before the probe step: a missing extra is the first thing to hear
         super().__init__(make_agent, make_env, **common)
@@ -145,14 +146,14 @@ class RayBatcher(Batcher):
         options = _options_per_actor(self._actor_options, self.n_workers)
         timeout = self._start_timeout
         remote = ray.remote(CollectorActor)
-        factories = ray.put((self.make_agent, self.make_env))  # pickled once for all actors
+        factories = _put_factories(ray, self.make_agent, self.make_env)  # once for all actors
         for opts in options:
             self._actors.append(remote.options(**opts).remote())
         self._calls = [
             _Call(actor.start.remote(factories, **self._start_args(w)), w)
             for w, actor in enumerate(self._actors)
         ]
-        deadline = time.monotonic() + timeout
+        deadline = None if timeout is None else time.monotonic() + timeout
         self._gather(deadline, lambda: self._placement_error(timeout, options))
         self._locations = tuple(self._done.pop(w) for w in range(self.n_workers))
 
@@ -167,7 +168,7 @@ class RayBatcher(Batcher):
             "worker": worker,
         }
 
-    def _placement_error(self, timeout: float, options: list[dict[str, Any]]) -> Exception:
+    def _placement_error(self, timeout: float | None, options: list[dict[str, Any]]) -> Exception:
         ray = import_ray()
         waiting = sorted({c.worker for c in self._calls})
         try:
@@ -330,6 +331,29 @@ def _timeout_error(timeout: float | None) -> BatcherTimeoutError:
         f"get(timeout={timeout}): the Ray actors did not finish the collection in time. The "
         "batcher stays usable: call get() again (or close() it)."
     )
+
+
+def _put_factories(ray: Any, make_agent: object, make_env: object) -> Any:
+    """``(make_agent, make_env)`` put in the object store, pickled once for every actor.
+
+    Raises a TypeError naming the one that cannot be pickled (Ray's own message shows the
+    pair without saying which one failed).
+    """
+    try:
+        return ray.put((make_agent, make_env))
+    except TypeError as exc:
+        for name, factory in (("make_agent", make_agent), ("make_env", make_env)):
+            try:
+                ray.cloudpickle.dumps(factory)
+            except Exception as error:
+                raise TypeError(
+                    f"RayBatcher sends {name} to its actors, so it must be picklable, but "
+                    f"{name}={factory!r} cannot be pickled: {type(error).__name__}: {error}. "
+                    "Lambdas and local functions are fine; what they use must be picklable "
+                    "too: build locks, files, sockets or threads inside the function rather "
+                    "than capturing them."
+                ) from exc
+        raise
 
 
 def _options_per_actor(

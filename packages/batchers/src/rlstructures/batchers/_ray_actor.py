@@ -7,7 +7,8 @@ the object store as the method returns (the actor then reuses its buffer); the l
 reads it as a zero-copy, read-only view and copies it once into its output. Steps past an
 env's length are zeroed here, in parallel, so the learner's copy is all it does.
 
-Every method catches the exceptions of the env and the agent and returns a ``Failure``
+Every method catches the exceptions of the env and the agent (``SystemExit`` and
+``KeyboardInterrupt`` included) and returns a ``Failure``
 describing them (type name, message, traceback), turned into a WorkerError (or an
 AgentOutputError) by the learner: Ray's own exception wrapping would lose the type of
 AgentOutputError and format the traceback differently from the other batchers.
@@ -63,7 +64,10 @@ class ActorLocation(NamedTuple):
 def _guard(fn: Callable[[], _T]) -> _T | Failure:
     try:
         return fn()
-    except Exception as exc:
+    # SystemExit and KeyboardInterrupt too, as in MultiProcessBatcher's workers: left to Ray,
+    # sys.exit() in an env ends the actor ("its Ray actor died", no traceback) and a
+    # KeyboardInterrupt becomes a TaskCancelledError
+    except BaseException as exc:
         return Failure(*describe_exception(exc))
 
 
