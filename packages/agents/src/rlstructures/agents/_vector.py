@@ -692,7 +692,7 @@ class GymVectorVecEnv:
                 return ObservationError(
                     f"the vector env {self._venv!r} returned at {when} {key!r} values of dtype "
                     f"{arr.dtype} that do not convert to {dtype} ({exc}); expected numbers "
-                    f"as in its single_observation_space (rewards: floats)."
+                    "as in its single_observation_space (rewards: floats)."
                 )
         return ObservationError(  # pragma: no cover - astype fails wherever the write did
             f"the vector env {self._venv!r} returned at {when} values that do not fit: {exc}"
