@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import numpy.typing as npt
 
@@ -24,6 +26,18 @@ class UnprintableEnv(CountingEnv):
         if self.steps >= 1:
             raise UnprintableError()
         return super().step(action)
+
+
+class ExitingEnv(CountingEnv):
+    """Ends its process with exit code 1 at its first step (in a worker: once ready)."""
+
+    def step(self, action: DictTensor) -> StepResult:
+        os._exit(1)
+
+
+def exit_one_env(seed: int) -> VecEnv:
+    """An ExitingEnv of 2 envs."""
+    return ExitingEnv(seed, n_envs=2)
 
 
 def not_an_agent() -> object:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import math
 import os
@@ -478,3 +479,9 @@ def test_str_subclass_tags_are_logged_as_their_text(tmp_path: Path) -> None:
         tags = read_logs(tmp_path, source=source).column("tag").to_pylist()
         assert tags == ["charts/episodic_return", "losses/pg", "charts/episodic_return"]
         assert all(type(t) is str for t in tags)
+
+
+def test_help_shows_the_parameters_of_init_not_new() -> None:
+    params = inspect.signature(Logger).parameters
+    assert list(params) == ["logdir", "backends", "flush_secs", "max_pending"]
+    assert params["flush_secs"].kind is inspect.Parameter.KEYWORD_ONLY

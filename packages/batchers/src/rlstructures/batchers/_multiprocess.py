@@ -7,6 +7,7 @@ import os
 import pickle
 import selectors
 import signal
+import sys
 import threading
 import time
 import weakref
@@ -154,7 +155,7 @@ def _is_stopped(pid: int | None) -> bool:
         return False
 
 
-def _describe_death(worker: _Worker) -> str:
+def _describe_death(worker: _Worker, start_method: str) -> str:
     code = worker.process.exitcode
     if code is not None and code < 0:
         try:
@@ -165,7 +166,37 @@ def _describe_death(worker: _Worker) -> str:
         how = "exited (code 0) without being asked to stop"
     else:
         how = f"exited with code {code}"
+        if not worker.ready:
+            how += _main_module_hint(start_method)
     return f"worker {worker.index} (seed {worker.seed}, pid {worker.process.pid}) {how}"
+
+
+def _main_module_hint(start_method: str) -> str:
+    """Why a worker may fail before it runs: "spawn" and "forkserver" re-import ``__main__``.
+
+    Errors inside the worker's own code reach the owner as ``Failed`` messages; a worker
+    that exits with an error code before it was ready failed while Python prepared the
+    process, most often while it imported the main script again (a script that trains at
+    its top level, without ``if __name__ == "__main__":``, runs again in every worker).
+    """
+    if start_method == "fork":
+        return ""
+    main = sys.modules.get("__main__")
+    spec = getattr(main, "__spec__", None)
+    path = getattr(main, "__file__", None)
+    if spec is not None and getattr(spec, "name", "__main__") != "__main__":
+        what = f"the main module {spec.name!r}"  # `python -m ...`: re-imported by name
+    elif isinstance(path, str):
+        what = f"the main script {path!r}"
+    else:
+        return ""  # `python -c`, an interactive session: nothing is imported again
+    return (
+        f" before it was ready. With the {start_method!r} start method a worker first "
+        f"imports {what} again (as `__mp_main__`), and its traceback (on stderr, above) "
+        "says what failed there. If it is your own code at the top level of that file "
+        "(building a batcher, training), put that code under "
+        '`if __name__ == "__main__":`.'
+    )
 
 
 class MultiProcessBatcher(Batcher):
@@ -313,11 +344,17 @@ class MultiProcessBatcher(Batcher):
             worker.conn.send_bytes(payload)
         except (OSError, ValueError):
             self._pump(0.5)  # the worker died: report how
-            self._fail(WorkerError(_describe_death(worker), worker=worker.index))
+            self._fail(self._death(worker))
 
     def _fail(self, error: Exception) -> None:
         self.close()
         raise error
+
+    def _death(self, worker: _Worker) -> WorkerError:
+        """The error for a worker that died (how, and a hint when it died starting)."""
+        return WorkerError(
+            _describe_death(worker, self._ctx.get_start_method()), worker=worker.index
+        )
 
     def _handle(self, worker: _Worker, msg: object) -> None:
         kind = getattr(msg, "kind", None)
@@ -377,7 +414,7 @@ class MultiProcessBatcher(Batcher):
                 except (EOFError, OSError):
                     break
             worker.process.join(1.0)
-            self._fail(WorkerError(_describe_death(worker), worker=worker.index))
+            self._fail(self._death(worker))
 
     def _wait_for(
         self, pending: Callable[[], list[_Worker]], timeout: float | None, what: str
@@ -505,7 +542,7 @@ class MultiProcessBatcher(Batcher):
             reduction.send_handle(worker.conn, fd, worker.process.pid)
         except OSError:
             self._pump(0.5)  # the worker died: report how
-            self._fail(WorkerError(_describe_death(worker), worker=worker.index))
+            self._fail(self._death(worker))
 
 
 def _describe_buffer(layout: BufferLayout) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import inspect
 import logging
 import os
 import time
@@ -455,6 +456,12 @@ class Logger:
 
         def __getattr__(self, name: str) -> Any:
             raise removed_attribute(type(self).__name__, name)
+
+
+# help(Logger), inspect.signature and IDEs show __init__'s parameters, not __new__'s
+# (*args, **kwargs), which only screens 0.2 keywords before __init__ binds them.
+_init_parameters = list(inspect.signature(Logger.__init__).parameters.values())[1:]
+Logger.__signature__ = inspect.Signature(_init_parameters, return_annotation=None)  # type: ignore[attr-defined]
 
 
 def _flatten_tags(mapping: Mapping[Any, Any], prefix: str = "",
