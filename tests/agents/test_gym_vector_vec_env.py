@@ -395,6 +395,37 @@ def test_vector_env_breaking_the_api() -> None:
             env.step(DictTensor({"action": np.zeros(3, np.int64)}))
 
 
+
+class UncastableVectorEnv(OptionsVectorEnv):
+    """Steps return strings as observations, or a dict among the rewards."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(mode=AutoresetMode.NEXT_STEP)
+        self.what = what
+
+    def step(self, actions: Any) -> Any:
+        obs, reward, term, trunc, info = super().step(actions)
+        if self.what == "frame":
+            obs = np.full(obs.shape, "up")
+        else:
+            reward = np.array([{"r": 1}, 1.0, 1.0], dtype=object)
+        return obs, reward, term, trunc, info
+
+
+@pytest.mark.parametrize("what", ["frame", "reward"])
+@pytest.mark.parametrize("method", ["step", "step_into"])
+def test_values_numpy_cannot_cast_name_the_key(what: str, method: str) -> None:
+    with GymVectorVecEnv(UncastableVectorEnv(what), 0, auto_reset=True) as env:
+        obs, _ = env.reset()
+        action = DictTensor({"action": np.zeros(3, np.int64)})
+        match = rf"returned at {method}\(\) '{what}' values of dtype \S+ that do not convert"
+        out, final = obs.clone().to_dict(), obs.clone().to_dict()
+        call = functools.partial(env.step, action) if method == "step" else functools.partial(
+            env.step_into, action, out, final
+        )
+        with pytest.raises(ObservationError, match=match):
+            call()
+
 def test_states() -> None:
     env = GymVectorVecEnv(OptionsVectorEnv(), 0)
     with pytest.raises(EnvStateError, match="before reset"):

@@ -53,6 +53,9 @@ def test_update_refuses_what_it_cannot_send_naming_the_key(cls: BatcherKind) -> 
         if cls.agent_per_worker:  # InferenceBatcher's one agent takes any object as is
             with pytest.raises(TypeError, match="'opt/schedule' cannot be sent"):
                 b.update({"w": np.ones(1), "opt": {"schedule": lambda step: 0.1}})
+            torch = pytest.importorskip("torch")
+            with pytest.raises(ValueError, match="'layer/w' is on the meta device"):
+                b.update({"layer": {"w": torch.empty(3, device="meta")}})
         b.update({"w": np.full(1, 4.0, np.float32)})  # the batcher goes on
         b.execute()
         tr, _ = b.get()

@@ -512,15 +512,18 @@ class GymVectorVecEnv:
         """
         obs, rew, term, trunc, info = self._step_venv(values, when)
         frame = self._frame_shape  # a single "frame" leaf: the common case, made cheap
-        if frame is not None and type(obs) is np.ndarray and obs.shape == frame:
-            arrays = [obs]
-            dsts[0][...] = obs
-        else:
-            arrays = self._leaf_arrays(obs, self._n, when)
-            for dst, arr in zip(dsts, arrays, strict=False):
-                dst[...] = arr
         flags: Flags[npt.NDArray[Any]] = flags_of(dsts[self._flag_slice])
-        flags.reward[...] = rew
+        try:
+            if frame is not None and type(obs) is np.ndarray and obs.shape == frame:
+                arrays = [obs]
+                dsts[0][...] = obs
+            else:
+                arrays = self._leaf_arrays(obs, self._n, when)
+                for dst, arr in zip(dsts, arrays, strict=False):
+                    dst[...] = arr
+            flags.reward[...] = rew
+        except (TypeError, ValueError) as exc:  # values numpy cannot cast (strings, objects)
+            raise self._cast_error(obs, rew, when, exc) from None
         flags.last_action[...] = values
         # what an env continues from is never terminal: an ended env starts a new episode
         flags.terminated[...] = False
@@ -676,6 +679,24 @@ class GymVectorVecEnv:
                         f"{arr.shape}, expected {shape}: one per sub-env (num_envs={self._n})."
                     )
         return obs, arrays[0], arrays[1], arrays[2], info
+
+    def _cast_error(self, obs: Any, rew: Any, when: str, exc: Exception) -> ObservationError:
+        """The error of a step whose observations or rewards numpy cannot cast to our dtypes."""
+        arrays = self._leaf_arrays(obs, self._n, when)
+        wanted = [(leaf.key, a, leaf.dtype) for leaf, a in zip(self._leaves, arrays, strict=True)]
+        wanted.append(("reward", np.asarray(rew), np.dtype(np.float32)))
+        for key, arr, dtype in wanted:
+            try:
+                arr.astype(dtype)
+            except (TypeError, ValueError):
+                return ObservationError(
+                    f"the vector env {self._venv!r} returned at {when} {key!r} values of dtype "
+                    f"{arr.dtype} that do not convert to {dtype} ({exc}); expected numbers "
+                    "as in its single_observation_space (rewards: floats)."
+                )
+        return ObservationError(  # pragma: no cover - astype fails wherever the write did
+            f"the vector env {self._venv!r} returned at {when} values that do not fit: {exc}"
+        )
 
     def _leaf_arrays(self, obs: Any, rows: int, when: str) -> list[npt.NDArray[Any]]:
         """The ``[rows, *leaf.shape]`` array of each observation leaf in a batched ``obs``."""

@@ -142,6 +142,13 @@ def split(
     offset = 0
     for path, value in _leaves(state_dict, (), ()):
         order.append(path)
+        if getattr(value, "is_meta", False) is True:  # a torch tensor without data
+            raise ValueError(
+                f"update(): the tensor under key {'/'.join(map(str, path))!r} is on the meta "
+                "device: it has a shape but no values to send. Send the state_dict of a model "
+                "whose parameters were materialised (e.g. after `model.to_empty(device=...)` "
+                "and loading weights, or `load_state_dict(..., assign=True)`)."
+            )
         found = _array(value)
         if found is None:
             others.append((path, value))
