@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rlstructures.batchers._env_side import _rows_as_elements
+from rlstructures.batchers._slice_end import as_elements as _rows_as_elements
 
 DTYPES = [np.bool_, np.uint8, np.int16, np.float32, np.int64, np.float64]
 

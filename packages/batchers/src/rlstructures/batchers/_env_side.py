@@ -45,6 +45,7 @@ import numpy.typing as npt
 from rlstructures.agents import VecEnv
 from rlstructures.batchers._checks import Checks, at, check_leaves, checks_of
 from rlstructures.batchers._layout import Specs
+from rlstructures.batchers._slice_end import SliceEnd
 from rlstructures.batchers.errors import AgentOutputError
 from rlstructures.dicttensor import DictTensor, Spec
 
@@ -104,49 +105,20 @@ def _contiguous(obs: DictTensor, leaves: dict[str, npt.NDArray[Any]]) -> DictTen
     )
 
 
-def _one_element_per_step(arr: npt.NDArray[Any], size: int) -> npt.NDArray[Any]:
-    """A 1-D view of a ``[n, T, *row]`` buffer array (C-contiguous) with one element per step.
-
-    Each row becomes one opaque element of its byte size, so that moving steps around is
-    one fancy-index copy of ``size`` elements, several times faster than moving the rows of
-    a 2-D view.
-    """
-    assert arr.flags.c_contiguous  # every buffer array is (BufferLayout), so are its rows
-    flat = arr.reshape(size, -1)
-    if flat.shape[1] == 1:
-        return flat.reshape(size)
-    return flat.view(np.dtype((np.void, arr.itemsize * flat.shape[1])))[:, 0]
-
-
-# one unsigned (or complex, for 16 bytes) element per row of that byte size: numpy moves
-# such elements with its fixed-size copy loops, ~2x faster than rows of several items
-_ROW_ELEMENTS: dict[int, np.dtype[Any]] = {
-    b: np.dtype(t)
-    for b, t in ((1, np.uint8), (2, np.uint16), (4, np.uint32), (8, np.uint64), (16, np.complex128))
-}
-
-
-def _rows_as_elements(arr: npt.NDArray[Any], lead: int) -> npt.NDArray[Any] | None:
-    """A view of ``arr`` with its ``lead`` first dims and one element per row, or None.
-
-    Only for copies (the bytes move unchanged); None when the row's byte size has no such
-    element type or the row's own dims are not C-contiguous.
-    """
-    row, row_strides = arr.shape[lead:], arr.strides[lead:]
-    element = _ROW_ELEMENTS.get(arr.itemsize * int(np.prod(row, dtype=np.int64)))
-    if element is None:
+def _ids_at(
+    at: list[tuple[int, npt.NDArray[Any]]], n: int
+) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]] | None:
+    """``(ids, steps)`` of the ``(step, ids)`` pairs, flat; None if an id is bad."""
+    if not at:
+        return _NONE, _NONE
+    ids = np.concatenate([e for _, e in at])
+    if _bad_ids(ids, n):
         return None
-    if not row:
-        return arr.view(element)  # same item size: a view whatever the strides
-    expected = arr.itemsize
-    for size, stride in zip(reversed(row), reversed(row_strides), strict=True):
-        if size > 1 and stride != expected:
-            return None
-        expected *= size
-    merged = arr.reshape(*arr.shape[:lead], -1)  # contiguous row dims: a view
-    if not np.shares_memory(merged, arr):  # pragma: no cover - guarded by the loop above
-        return None
-    return merged.view(element)[..., 0]
+    steps = np.repeat(np.array([t for t, _ in at], np.intp), [len(e) for _, e in at])
+    return ids.astype(np.intp, copy=False), steps
+
+
+_NONE = np.zeros(0, np.intp)
 
 
 def _bad_ids(ids: npt.NDArray[Any], n: int) -> bool:
@@ -221,31 +193,27 @@ class EnvSide:
         self.obs_at = [DictTensor(v, batch_shape=(n,)) for v in at_t]
         # read-only mappings: an env must write into these arrays, not rebind the keys
         self._outs = [MappingProxyType(v) for v in at_t[1:]]
+        # the final observations of the episodes ended at step t: slot t of a private stage
+        slices = T if self.fast else 0
+        finals = new_stage(specs.observation, n, slices)
         self._finals = [
-            MappingProxyType({k: next_dst[:, t] for k, _, next_dst in self._obs_dst})
-            for t in range(T if self.fast else 0)
+            MappingProxyType({k: v[t] for k, v in finals.items()}) for t in range(slices)
         ]
-        self._keep = np.ones((n, T), np.bool_)
-        self._keep_as = {  # `_keep` broadcastable to each observation key's [n, T, *row]
-            k: self._keep.reshape(self._keep.shape + (1,) * len(s.shape))
-            for k, s in specs.observation.items()
-        }
-        # finish()'s copies, each row one element where its byte size allows (2x faster)
-        Arr = npt.NDArray[Any]
-        self._finish_views: list[tuple[Arr, Arr, Arr, Arr]] = []
-        for k, obs_dst, next_dst in self._obs_dst:
-            el_stage, el_obs, el_next = (
-                _rows_as_elements(a, 2) for a in (stage[k], obs_dst, next_dst)
+        self._slice_end: SliceEnd | None = None
+        if self.fast:
+            obs_keys = {f"{p}observation/{k}" for k in specs.observation for p in ("", "_")}
+            self._slice_end = SliceEnd(
+                stage,
+                finals,
+                {k: (obs_dst, next_dst) for k, obs_dst, next_dst in self._obs_dst},
+                [v for k, v in self._step.items() if k not in obs_keys],
+                self._lengths,
             )
-            if el_stage is not None and el_obs is not None and el_next is not None:
-                self._finish_views.append((el_stage, el_obs, el_next, self._keep))
-            else:
-                self._finish_views.append((stage[k], obs_dst, next_dst, self._keep_as[k]))
         self.ids: npt.NDArray[np.int64] = np.zeros(0, dtype=np.int64)
         self.obs: DictTensor = self.obs_at[0]
         self._cur: dict[str, npt.NDArray[Any]] = {}  # leaves of `obs` (the general mode)
         self._full_steps = 0
-        self._ended_at: list[tuple[int, list[Any]]] = []
+        self._ended_at: list[tuple[int, npt.NDArray[Any]]] = []
         self._skipped_at: list[tuple[int, npt.NDArray[np.intp]]] = []
         self._step_into: Any = getattr(env, "step_into", None)  # called in the fast mode only
 
@@ -328,8 +296,11 @@ class EnvSide:
             some = len(ended) > 0
         except TypeError:
             raise self._ids_error(t, ended) from None
-        if some:  # a copy: the env may reuse its array
-            self._ended_at.append((t, ended.tolist() if type(ended) is np.ndarray else list(ended)))
+        if some:
+            ids = np.array(ended)  # a copy: the env may reuse its array
+            if ids.ndim != 1:
+                raise self._ids_error(t, ended)
+            self._ended_at.append((t, ids))
         if self._skips:
             skipped = self.env.reset_step_ids  # type: ignore[attr-defined]
             if len(skipped):  # a copy: the env may reuse its array
@@ -338,61 +309,31 @@ class EnvSide:
     def finish(self) -> int:
         """End the slice (after the agent side's last write); how many envs still run.
 
-        In the fast mode, ``observation/*`` is copied from the stage and the other rows of
-        ``_observation/*[:, t]`` (equal to ``observation/*[:, t + 1]``) too, one copy per
-        key; then the reset steps are dropped.
+        In the fast mode, ``observation/*`` and ``_observation/*`` are written from the stage
+        and the final observations, the reset steps dropped (``SliceEnd``).
         """
         if not self.fast:
             self._lengths += self._full_steps
             return len(self.ids)
-        n, T = self.n_envs, self.n_timesteps
-        self._lengths[:] = T
-        keep = self._keep  # False where an episode ended: the env wrote its final row there
-        keep[:] = True
-        ended_at = self._ended_at
-        if ended_at:
-            rows = np.array([j for _, e in ended_at for j in e])
-            if _bad_ids(rows, n):
-                raise next(self._ids_error(t, e) for t, e in ended_at if _bad_ids(np.array(e), n))
-            steps = np.array([t for t, e in ended_at for _ in e], np.intp)
-            keep[rows, steps] = False
-        for stage, obs_dst, next_dst, kept in self._finish_views:
-            np.copyto(obs_dst, stage[:T].swapaxes(0, 1))  # [n, T, *row]: the transpose
-            # next observation at t: the observation at t + 1, from the rows just written
-            np.copyto(next_dst[:, : T - 1], obs_dst[:, 1:], where=kept[:, : T - 1])
-            np.copyto(next_dst[:, T - 1], stage[T], where=kept[:, T - 1])
+        n = self.n_envs
+        assert self._slice_end is not None  # made in the fast mode
+        ended = _ids_at(self._ended_at, n)
+        if ended is None:
+            raise next(self._ids_error(t, e) for t, e in self._ended_at if _bad_ids(e, n))
         if self._skipped_at:
-            self._drop_steps(self._skipped_at)
-        self.obs = self.obs_at[T]
+            skipped = _ids_at(self._skipped_at, n)
+            if skipped is None:
+                t, e = next((t, e) for t, e in self._skipped_at if _bad_ids(e, n))
+                raise ValueError(
+                    f"worker {self.worker}, step {t}: env.reset_step_ids was {e.tolist()!r}; "
+                    f"expected a 1-D int array of ids in [0, {n}) (see "
+                    "rlstructures.agents.StepIntoVecEnv)."
+                )
+            self._slice_end.compact(*ended, *skipped)
+        else:
+            self._slice_end.plain(*ended)
+        self.obs = self.obs_at[self.n_timesteps]
         return n
-
-    def _drop_steps(self, skipped_at: list[tuple[int, npt.NDArray[np.intp]]]) -> None:
-        """Remove the rows ``(env, t)`` of reset steps: the env's later steps move up.
-
-        Its length shrinks by as many; the rows past it are zeroed by the batcher.
-        """
-        n, T = self.n_envs, self.n_timesteps
-        rows = np.concatenate([e for _, e in skipped_at])
-        if _bad_ids(rows, n):
-            t, e = next((t, e) for t, e in skipped_at if _bad_ids(e, n))
-            raise ValueError(
-                f"worker {self.worker}, step {t}: env.reset_step_ids was {e.tolist()!r}; "
-                f"expected a 1-D int array of ids in [0, {n}) (see "
-                "rlstructures.agents.StepIntoVecEnv)."
-            )
-        steps = np.repeat([t for t, _ in skipped_at], [len(e) for _, e in skipped_at])
-        kept = np.ones((n, T), np.bool_)
-        kept[rows, steps] = False
-        # the flat index (env * T + t) of each kept step, and where it goes: its rank in its row
-        src = np.flatnonzero(kept)
-        dst = (np.cumsum(kept, axis=1) - 1 + np.arange(0, n * T, T)[:, None])[kept]
-        moving = src != dst
-        src, dst = src[moving], dst[moving]
-        for arr in self._step.values():
-            if arr.size:  # (rows of a 0-sized shape: nothing to move)
-                flat = _one_element_per_step(arr, n * T)
-                flat[dst] = flat[src]  # the right side is a copy: no overlap to fear
-        self._lengths[:] = kept.sum(axis=1)
 
     def _ids_error(self, t: int, ended: object) -> ValueError:
         return ValueError(
