@@ -26,6 +26,7 @@ import numpy.typing as npt
 
 from rlstructures.batchers._layout import BufferLayout
 from rlstructures.batchers._shm import format_bytes
+from rlstructures.batchers._slice_end import as_elements
 from rlstructures.dicttensor import DictTensor, TemporalDictTensor, Trajectories
 
 __all__ = ["SIZE", "Output", "OutputPool", "private_buffer"]
@@ -110,8 +111,13 @@ class OutputPool:
         lengths, t = output.lengths, self.layout.n_timesteps
         if min(lengths.tolist(), default=t) < t:  # zero the padding (older slices are there)
             padding = np.arange(t)[None, :] >= lengths[:, None]
+            flat = np.flatnonzero(padding)  # few: indices beat a mask over every step
             for v in output.steps.values():
-                v[padding] = 0
+                elements = as_elements(v, 2) if v.flags.c_contiguous else None
+                if elements is None or not elements.flags.c_contiguous:
+                    v[padding] = 0
+                else:  # one element per step: zero bytes
+                    elements.reshape(-1)[flat] = 0
         return _trajectories(output)
 
     def gather(self, output: Output, parts: Sequence[Any], part_layout: BufferLayout) -> (

@@ -21,6 +21,7 @@ element (``_elements``), which numpy copies several times faster than rows of se
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -95,7 +96,7 @@ def _flat_slots(stage: Array) -> tuple[Array, int]:
 
 
 class _Key:
-    """The element views of one observation key (see ``SliceEnd``)."""
+    """The element views of one observation key (see ``SliceEnd``); rows of bytes > 0."""
 
     def __init__(self, stage: Array, finals: Array, obs_dst: Array, next_dst: Array) -> None:
         self.stage = _elements(stage, 2)  # [T + 1, n]
@@ -103,7 +104,6 @@ class _Key:
         self.obs = _elements(obs_dst, 2)  # [n, T]
         self.next = _elements(next_dst, 2)
         self.obs_flat, self.next_flat = self.obs.reshape(-1), self.next.reshape(-1)
-        self.empty = stage.size == 0
 
 
 class SliceEnd:
@@ -126,8 +126,11 @@ class SliceEnd:
         others: Sequence[Array],
         lengths: Array,
     ) -> None:
-        self._keys = [_Key(stage[k], finals[k], o, nx) for k, (o, nx) in obs.items()]
-        self._keys = [key for key in self._keys if not key.empty]
+        self._keys = [  # (rows of 0 bytes: nothing to copy)
+            _Key(stage[k], finals[k], o, nx)
+            for k, (o, nx) in obs.items()
+            if math.prod(o.shape[2:])
+        ]
         self._others = [_elements(a, 2).reshape(-1) for a in others if a.size]
         self._lengths = lengths
         self.n, self.T = n, T = lengths.shape[0], next(iter(finals.values())).shape[0]
