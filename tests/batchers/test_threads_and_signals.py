@@ -127,3 +127,53 @@ def test_a_stopped_worker_is_named_in_the_timeout_and_the_batcher_goes_on() -> N
             os.kill(pid, signal.SIGCONT)
         tr, _ = b.get(timeout=30)
     assert tr.lengths.tolist() == [20] * 4
+
+
+def _wait_until_stopped(pid: int, within: float = 2.0) -> None:
+    """Poll /proc until ``pid`` is in state T/t (SIGSTOP is delivered asynchronously)."""
+    deadline = time.monotonic() + within
+    while True:
+        with open(f"/proc/{pid}/stat") as f:
+            if f.read().rsplit(")", 1)[1].split()[0] in ("T", "t"):
+                return
+        if time.monotonic() > deadline:
+            pytest.fail(f"worker {pid} is not stopped {within} s after SIGSTOP")
+        time.sleep(0.01)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="process states from /proc")
+def test_close_kills_a_stopped_idle_worker_before_joining_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # a stopped worker never reads Close: close() must kill it, not wait JOIN_TIMEOUT for it
+    b = MultiProcessBatcher(CountingAgent, ENV, n_timesteps=3, seeds=[0, 1])
+    try:
+        b.reset()  # every worker idle
+        process = b._workers[0].process  # the batcher's own object, which close() acts on
+        pid = process.pid
+        assert pid is not None
+        calls: list[str] = []
+        kill, join = process.kill, process.join
+
+        def spy_kill() -> None:
+            calls.append("kill")
+            kill()
+
+        def spy_join(timeout: float | None = None) -> None:
+            calls.append("join")
+            join(timeout)
+
+        monkeypatch.setattr(process, "kill", spy_kill)
+        monkeypatch.setattr(process, "join", spy_join)
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            _wait_until_stopped(pid)
+            b.close()
+        finally:
+            try:
+                os.kill(pid, signal.SIGCONT)  # in case close() left it stopped
+            except ProcessLookupError:
+                pass
+    finally:
+        b.close()
+    assert calls[:1] == ["kill"], calls  # killed before any join (not sent Close, then joined)

@@ -125,7 +125,9 @@ class _Resources:
         self.wakeup = (-1, -1)
         for w in self.workers:
             try:
-                if w.busy:  # mid-collection: it would not read Close before the slice ends
+                # mid-collection, it would not read Close before the slice ends; stopped
+                # (SIGSTOP), never: either would make the join below wait JOIN_TIMEOUT
+                if w.busy or _is_stopped(w.process.pid):
                     w.process.kill()
                 elif w.process.is_alive():
                     w.conn.send(Close())
