@@ -174,9 +174,9 @@ class EnvSide:
         # The fast path: a VecEnv in auto-reset mode with ``step_into`` writes the observation
         # of step t + 1 into ``stage[k][t + 1]``, where the agent reads it at the next step
         # (C-contiguous rows, like the arrays ``step`` returns); the final observation of an
-        # ended episode goes straight into ``_observation/*[:, t]``. At the end of the slice
-        # the stage is copied into ``observation/*`` and the other rows of
-        # ``_observation/*``, once (see finish).
+        # episode ended at step t goes into slot t of a private ``finals`` stage. At the end
+        # of the slice both become ``observation/*`` and ``_observation/*``, once
+        # (``SliceEnd``, see finish).
         self.fast = n > 0 and uses_step_into(env)
         # A VecEnv with ``reset_step_ids`` (GymVectorVecEnv over a NEXT_STEP vector env
         # without partial resets) lists after each step_into the envs that spent it on a
