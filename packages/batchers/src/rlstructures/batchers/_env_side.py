@@ -106,16 +106,16 @@ def _contiguous(obs: DictTensor, leaves: dict[str, npt.NDArray[Any]]) -> DictTen
 
 
 def _ids_at(
-    at: list[tuple[int, npt.NDArray[Any]]], n: int
+    at: list[tuple[int, npt.NDArray[np.intp]]], n: int
 ) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]] | None:
     """``(ids, steps)`` of the ``(step, ids)`` pairs, flat; None if an id is bad."""
     if not at:
         return _NONE, _NONE
-    ids = np.concatenate([e for _, e in at])
+    ids = np.concatenate([e for _, e in at])  # every part intp: so is ids
     if _bad_ids(ids, n):
         return None
     steps = np.repeat(np.array([t for t, _ in at], np.intp), [len(e) for _, e in at])
-    return ids.astype(np.intp, copy=False), steps
+    return ids, steps
 
 
 _NONE = np.zeros(0, np.intp)
@@ -174,8 +174,8 @@ class EnvSide:
         # The fast path: a VecEnv in auto-reset mode with ``step_into`` writes the observation
         # of step t + 1 into ``stage[k][t + 1]``, where the agent reads it at the next step
         # (C-contiguous rows, like the arrays ``step`` returns); the final observation of an
-        # episode ended at step t goes into slot t of a private ``finals`` stage. At the end
-        # of the slice both become ``observation/*`` and ``_observation/*``, once
+        # ended episode goes straight into ``_observation/*[:, t]``. At the end of the slice
+        # the stage becomes ``observation/*`` and the other rows of ``_observation/*``, once
         # (``SliceEnd``, see finish).
         self.fast = n > 0 and uses_step_into(env)
         # A VecEnv with ``reset_step_ids`` (GymVectorVecEnv over a NEXT_STEP vector env
@@ -193,27 +193,25 @@ class EnvSide:
         self.obs_at = [DictTensor(v, batch_shape=(n,)) for v in at_t]
         # read-only mappings: an env must write into these arrays, not rebind the keys
         self._outs = [MappingProxyType(v) for v in at_t[1:]]
-        # the final observations of the episodes ended at step t: slot t of a private stage
-        slices = T if self.fast else 0
-        finals = new_stage(specs.observation, n, slices)
         self._finals = [
-            MappingProxyType({k: v[t] for k, v in finals.items()}) for t in range(slices)
+            MappingProxyType({k: next_dst[:, t] for k, _, next_dst in self._obs_dst})
+            for t in range(T if self.fast else 0)
         ]
         self._slice_end: SliceEnd | None = None
         if self.fast:
             obs_keys = {f"{p}observation/{k}" for k in specs.observation for p in ("", "_")}
             self._slice_end = SliceEnd(
                 stage,
-                finals,
                 {k: (obs_dst, next_dst) for k, obs_dst, next_dst in self._obs_dst},
                 [v for k, v in self._step.items() if k not in obs_keys],
                 self._lengths,
+                T,
             )
         self.ids: npt.NDArray[np.int64] = np.zeros(0, dtype=np.int64)
         self.obs: DictTensor = self.obs_at[0]
         self._cur: dict[str, npt.NDArray[Any]] = {}  # leaves of `obs` (the general mode)
         self._full_steps = 0
-        self._ended_at: list[tuple[int, npt.NDArray[Any]]] = []
+        self._ended_at: list[tuple[int, npt.NDArray[np.intp]]] = []
         self._skipped_at: list[tuple[int, npt.NDArray[np.intp]]] = []
         self._step_into: Any = getattr(env, "step_into", None)  # called in the fast mode only
 
@@ -297,10 +295,11 @@ class EnvSide:
         except TypeError:
             raise self._ids_error(t, ended) from None
         if some:
-            ids = np.array(ended)  # a copy: the env may reuse its array
-            if ids.ndim != 1:
+            # a copy: the env may reuse its array
+            ids = np.array(ended if type(ended) is np.ndarray else list(ended))
+            if ids.ndim != 1 or ids.dtype.kind not in "iu":
                 raise self._ids_error(t, ended)
-            self._ended_at.append((t, ids))
+            self._ended_at.append((t, ids.astype(np.intp, copy=False)))
         if self._skips:
             skipped = self.env.reset_step_ids  # type: ignore[attr-defined]
             if len(skipped):  # a copy: the env may reuse its array

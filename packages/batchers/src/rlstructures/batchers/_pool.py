@@ -113,8 +113,9 @@ class OutputPool:
             padding = np.arange(t)[None, :] >= lengths[:, None]
             flat = np.flatnonzero(padding)  # few: indices beat a mask over every step
             for v in output.steps.values():
+                # (element views of a C-contiguous array are C-contiguous: reshape views)
                 elements = as_elements(v, 2) if v.flags.c_contiguous else None
-                if elements is None or not elements.flags.c_contiguous:
+                if elements is None:
                     v[padding] = 0
                 else:  # one element per step: zero bytes
                     elements.reshape(-1)[flat] = 0

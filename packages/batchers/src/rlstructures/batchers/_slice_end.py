@@ -2,17 +2,18 @@
 
 During a slice in the step_into mode (``EnvSide``, ``_env_side.py``) the VecEnv writes the
 observation of step t + 1 into slot t + 1 of the stage (``[T + 1, n, *row]`` per key) and the
-final observation of an episode ended at step t into slot t of a private ``finals`` stage
-(``[T, n, *row]``); the agent side writes its actions (and states) straight into the buffer
-(``step:*`` ``[n, T, *row]``). At the end of the slice, per observation key:
+final observation of an episode ended at step t straight into ``_observation/*[:, t]``; the
+agent side writes its actions (and states) straight into the buffer (``step:*``
+``[n, T, *row]``). At the end of the slice, per observation key:
 
 * ``observation/*[k, p]`` = ``stage[s, k]`` and ``_observation/*[k, p]`` = ``stage[s + 1, k]``,
-  or ``finals[s, k]`` where env k's episode ended at step s;
+  or the final observation written at ``_observation/*[k, s]`` where env k's episode ended at
+  step s (read out first: the copies overwrite it);
 * where s runs over the steps of env k that are transitions: every step, or (a VecEnv with
   ``reset_step_ids``) every step but its reset steps, so that env k's transitions are
   rows ``0 .. lengths[k] - 1``; the other ``step:*`` arrays (actions, states) move likewise.
 
-Without reset steps, p = s: two transposed copies per key and the few final rows. With
+Without reset steps, p = s: two transposed copies per key and the few final rows put back. With
 them, one gather per key and destination (``np.take`` with flat indices computed once per
 slice) does the transpose and the compaction in the same pass; the rows past a length hold
 stale values (the batchers zero them when they copy the rows out). Every row is moved as one
@@ -77,11 +78,21 @@ def _elements(arr: Array, lead: int) -> Array:
     return merged.view(np.dtype((np.void, merged.shape[-1] * arr.itemsize)))[..., 0]
 
 
+def _flat(arr: Array) -> Array:
+    """A 1-D view of a C-contiguous array (``reshape(-1)`` would copy any other silently)."""
+    if not arr.flags.c_contiguous:  # a batcher's bug: buffer arrays are C-contiguous
+        raise ValueError(f"an array {arr.shape}, strides {arr.strides}, is not C-contiguous")
+    return arr.reshape(-1)
+
+
 def _flat_slots(stage: Array) -> tuple[Array, int]:
     """A 1-D view of a ``[slots, n]`` element array and its slot stride in elements.
 
     Element ``(s, k)`` is at ``s * stride + k`` of the view (the stage may be columns of a
-    wider shared array: then the stride is that array's width). A copy for other layouts.
+    wider shared array: then the stride is that array's width).
+
+    Raises:
+        ValueError: the envs of a slot are not adjacent (a batcher's bug: no stage is so).
     """
     slots, n = stage.shape
     item = stage.itemsize
@@ -92,18 +103,18 @@ def _flat_slots(stage: Array) -> tuple[Array, int]:
             stage, shape=((slots - 1) * stride + n,), strides=(item,), writeable=False
         )
         return flat, stride
-    return np.ascontiguousarray(stage).reshape(-1), n  # pragma: no cover - no such stage
+    raise ValueError(f"a stage of shape {stage.shape}, strides {stage.strides}: the rows of a "
+                     "slot must be adjacent")
 
 
 class _Key:
     """The element views of one observation key (see ``SliceEnd``); rows of bytes > 0."""
 
-    def __init__(self, stage: Array, finals: Array, obs_dst: Array, next_dst: Array) -> None:
+    def __init__(self, stage: Array, obs_dst: Array, next_dst: Array) -> None:
         self.stage = _elements(stage, 2)  # [T + 1, n]
-        self.finals = _elements(finals, 2).reshape(-1)  # [T * n], private: C-contiguous
         self.obs = _elements(obs_dst, 2)  # [n, T]
         self.next = _elements(next_dst, 2)
-        self.obs_flat, self.next_flat = self.obs.reshape(-1), self.next.reshape(-1)
+        self.obs_flat, self.next_flat = _flat(self.obs), _flat(self.next)
 
 
 class SliceEnd:
@@ -111,29 +122,28 @@ class SliceEnd:
 
     Args:
         stage: ``{key: [T + 1, n, *row]}``, where the agent read the observations.
-        finals: ``{key: [T, n, *row]}`` C-contiguous: the final observations, slot t for the
-            episodes that ended at step t.
-        obs: ``{key: (observation/key [n, T, *row], _observation/key [n, T, *row])}``.
+        obs: ``{key: (observation/key [n, T, *row], _observation/key [n, T, *row])}``; the
+            VecEnv wrote the final observations of step t's ended episodes at
+            ``_observation/key[:, t]``.
         others: the other ``step:*`` buffer arrays ``[n, T, *row]`` (moved at compaction).
         lengths: the buffer's ``[n]`` lengths.
+        n_timesteps: T.
     """
 
     def __init__(
         self,
         stage: Mapping[str, Array],
-        finals: Mapping[str, Array],
         obs: Mapping[str, tuple[Array, Array]],
         others: Sequence[Array],
         lengths: Array,
+        n_timesteps: int,
     ) -> None:
         self._keys = [  # (rows of 0 bytes: nothing to copy)
-            _Key(stage[k], finals[k], o, nx)
-            for k, (o, nx) in obs.items()
-            if math.prod(o.shape[2:])
+            _Key(stage[k], o, nx) for k, (o, nx) in obs.items() if math.prod(o.shape[2:])
         ]
-        self._others = [_elements(a, 2).reshape(-1) for a in others if a.size]
+        self._others = [_flat(_elements(a, 2)) for a in others if a.size]
         self._lengths = lengths
-        self.n, self.T = n, T = lengths.shape[0], next(iter(finals.values())).shape[0]
+        self.n, self.T = n, T = lengths.shape[0], n_timesteps
         self._env_rows = np.arange(n)[:, None]  # [n, 1]
         self._by_env = np.arange(0, n * T, T)  # env k's first flat index in [n, T]
         self._slots = [_flat_slots(key.stage) for key in self._keys]
@@ -144,11 +154,12 @@ class SliceEnd:
         """No reset steps: every step is a transition. ``(rows, steps)``: the ended episodes."""
         T = self.T
         self._lengths[:] = T
+        at = rows * T + steps
+        finals = self._finals(at)
         for key in self._keys:
             np.copyto(key.obs, key.stage[:T].swapaxes(0, 1))
             np.copyto(key.next, key.stage[1:].swapaxes(0, 1))
-        if len(rows):
-            self._finals(rows * T + steps, steps * self.n + rows)
+        self._put_finals(at, finals)
 
     def compact(self, rows: Array, steps: Array, skip_rows: Array, skip_steps: Array) -> None:
         """Drop the reset steps ``(skip_rows, skip_steps)``; ``(rows, steps)``: the ended ones.
@@ -158,6 +169,8 @@ class SliceEnd:
         n, T = self.n, self.T
         kept = np.ones((n, T), np.bool_)
         kept[skip_rows, skip_steps] = False
+        rows, steps = rows[kept[rows, steps]], steps[kept[rows, steps]]  # (never in reset steps)
+        finals = self._finals(rows * T + steps)
         lengths = kept.sum(axis=1)
         self._lengths[:] = lengths
         src = np.flatnonzero(kept)  # env * T + s of every transition, in order
@@ -172,17 +185,19 @@ class SliceEnd:
             np.take(flat, gather, out=key.obs_flat, mode="wrap")
             np.take(flat[stride:], gather, out=key.next_flat, mode="wrap")  # slot s + 1
         if len(rows):
-            transition = kept[rows, steps]  # (an episode cannot end in a reset step)
-            rows, steps = rows[transition], steps[transition]
             to = np.empty(n * T, np.intp)  # where each step's row goes
             to[src] = np.flatnonzero(filled)
-            self._finals(to[rows * T + steps], steps * n + rows)
+            self._put_finals(to[rows * T + steps], finals)
         if self._others:
             gather = (step + self._by_env[:, None]).reshape(-1)
             for flat_arr in self._others:
                 flat_arr[:] = flat_arr[gather]  # (a copy first: no overlap to fear)
 
-    def _finals(self, dst: Array, src: Array) -> None:
-        """``_observation/*`` rows ``dst`` (flat ``[n * T]``) from the finals ``src``."""
-        for key in self._keys:
-            key.next_flat[dst] = key.finals[src]
+    def _finals(self, at: Array) -> list[Array]:
+        """Copies of the final observations at the flat ``[n * T]`` rows ``at``, per key."""
+        return [key.next_flat[at] for key in self._keys] if len(at) else []
+
+    def _put_finals(self, at: Array, finals: list[Array]) -> None:
+        """Write ``finals`` (from ``_finals``) back at the flat rows ``at``."""
+        for key, rows in zip(self._keys, finals, strict=False):
+            key.next_flat[at] = rows
