@@ -57,6 +57,7 @@ __all__ = ["GymVectorVecEnv"]
 _CLOSED: Final = "this GymVectorVecEnv is closed; create a new one."
 _NO_IDS: Final = np.zeros(0, np.int64)
 _NO_IDS.flags.writeable = False
+_MAX: Final = np.maximum.reduce
 
 #: How ended sub-envs restart: the vector env does it in the ending step (SAME_STEP), we do
 #: it with a partial reset, or the vector env spends the next step on it (NEXT_STEP without
@@ -232,6 +233,23 @@ class GymVectorVecEnv:
         self._info_slice = slice(self._flag_slice.stop, None)
         single = len(self._leaves) == 1 and not self._leaves[0].path
         self._frame_shape = (self._n, *self._leaves[0].shape) if single else None
+        # step_into's fast path (``_advance_frame``): one frame leaf, no info keys, NEXT_STEP
+        # reset steps, and a Discrete action from 0 (checked by one reduction: negative
+        # values viewed as unsigned are huge)
+        spec = self._action
+        bounds = spec.int_bounds
+        self._frame_fast = bool(
+            single
+            and not self._info
+            and self._restart == "reset_step"
+            and bounds is not None
+            and bounds[0] == 0
+            and spec.dtype.kind in "iu"
+        )
+        self._rows = (self._n,)
+        self._action_rows = (self._n, *spec.shape)
+        self._unsigned = np.dtype(f"u{spec.dtype.itemsize}")
+        self._high = bounds[1] if bounds is not None else 0
         row_specs = [(leaf.shape, leaf.dtype) for leaf in self._leaves]
         flags = [((), np.dtype(np.bool_))] * 4
         row_specs += [((), np.dtype(np.float32)), *flags, (self._action.shape, self._action.dtype)]
@@ -495,8 +513,92 @@ class GymVectorVecEnv:
             fins = self._get_arrays(final)
         except KeyError as exc:
             raise self._out_key_error("final", exc) from None
+        if self._frame_fast:
+            return self._advance_frame(action, dsts, fins)
         values = check_action(self._action, action, self._n, copy=False)
         return self._advance(values, dsts, fins, "step_into()")
+
+    def _advance_frame(
+        self,
+        action: DictTensor,
+        dsts: tuple[npt.NDArray[Any], ...],
+        fins: tuple[npt.NDArray[Any], ...],
+    ) -> EnvIds:
+        """``check_action`` and ``_advance`` in one function, for the common case.
+
+        The case of ``_frame_fast`` (e.g. gymnasium's vectorized CartPole): one frame leaf,
+        no info, NEXT_STEP reset steps, a Discrete action. What is not the usual (an action
+        of another type, shape, dtype or out of the space; a result of other types or
+        shapes) takes the general code, with its checks and errors. Same writes as
+        ``_advance`` (the tests compare both). Why: the code after the policy call runs cold
+        (caches filled by torch): each Python call and check there costs microseconds.
+        """
+        spec, values = self._action, None
+        if type(action) is DictTensor and action.batch_shape == self._rows:
+            try:
+                values = action["action"]
+            except KeyError:
+                pass
+        if (
+            type(values) is not np.ndarray
+            or values.shape != self._action_rows
+            or values.dtype != spec.dtype
+            or _MAX(values.view(self._unsigned), None) > self._high
+        ):
+            values = check_action(spec, action, self._n, copy=False)  # its errors
+        result = self._call_venv(values, "step_into()")
+        try:
+            obs, rew, term, trunc, _info = result
+        except (TypeError, ValueError):
+            obs = None
+        shape = self._rows
+        if not (
+            type(obs) is np.ndarray
+            and obs.shape == self._frame_shape
+            and type(rew) is np.ndarray
+            and type(term) is np.ndarray
+            and type(trunc) is np.ndarray
+            and rew.shape == shape
+            and term.shape == shape
+            and trunc.shape == shape
+        ):
+            return self._write_step(values, dsts, fins, self._checked(result), "step_into()")
+        frame, reward, terminated, truncated, done, initial, last = dsts
+        try:
+            frame[...] = obs
+            reward[...] = rew
+        except (TypeError, ValueError) as exc:  # values numpy cannot cast (strings, objects)
+            raise self._cast_error(obs, rew, "step_into()", exc) from None
+        last[...] = values
+        terminated[...] = False  # what an env continues from is never terminal
+        truncated[...] = False
+        done[...] = False
+        initial[...] = False
+        skipped = self._reset_steps = self._pending
+        ended: EnvIds = np.logical_or(term, trunc).nonzero()[0]
+        if not len(ended):
+            if len(skipped):  # their reset step: the vector env returned a first observation
+                reward[skipped] = 0
+                initial[skipped] = True
+                last[skipped] = 0
+                self._pending = _NO_IDS
+            return _NO_IDS
+        if ended.dtype != np.int64:  # intp is int32 on some platforms
+            ended = ended.astype(np.int64)
+        f_frame, f_reward, f_terminated, f_truncated, f_done, f_initial, f_last = fins
+        f_frame[ended] = obs[ended]  # NEXT_STEP: the step's observation is the final one
+        f_reward[ended] = rew[ended]
+        f_terminated[ended] = term[ended]
+        f_truncated[ended] = trunc[ended]
+        f_done[ended] = True
+        f_initial[ended] = False
+        f_last[ended] = values[ended]
+        fresh = np.concatenate((skipped, ended)) if len(skipped) else ended
+        reward[fresh] = 0  # the placeholder rows before the reset steps, and those
+        initial[fresh] = True
+        last[fresh] = 0
+        self._pending = ended  # the frame rows keep the final frame until the reset step
+        return ended
 
     def _advance(
         self,
@@ -510,7 +612,20 @@ class GymVectorVecEnv:
         ``dsts`` and ``fins`` hold one array per key, in the order of ``self._keys``.
         Returns the sorted ids of the envs whose episode ended.
         """
-        obs, rew, term, trunc, info = self._step_venv(values, when)
+        return self._write_step(
+            values, dsts, fins, self._checked(self._call_venv(values, when)), when
+        )
+
+    def _write_step(
+        self,
+        values: npt.NDArray[Any],
+        dsts: tuple[npt.NDArray[Any], ...],
+        fins: tuple[npt.NDArray[Any], ...],
+        stepped: tuple[Any, Any, Any, Any, Any],
+        when: str,
+    ) -> EnvIds:
+        """``_advance`` after the vector step: ``stepped`` is its checked result."""
+        obs, rew, term, trunc, info = stepped
         frame = self._frame_shape  # a single "frame" leaf: the common case, made cheap
         flags: Flags[npt.NDArray[Any]] = flags_of(dsts[self._flag_slice])
         try:
@@ -645,13 +760,16 @@ class GymVectorVecEnv:
         infos = [batched_info(leaf, info, expected, where) for leaf in self._info]
         return [arr[rows] for arr in arrays], [arr[rows] for arr in infos]
 
-    def _step_venv(self, values: npt.NDArray[Any], when: str) -> tuple[Any, Any, Any, Any, Any]:
-        """``venv.step(values)``: ``(obs, rewards, terminations, truncations, infos)``."""
+    def _call_venv(self, values: npt.NDArray[Any], when: str) -> Any:
+        """``venv.step(values)``, as it returned; what it raises gets a note."""
         try:
-            result = self._venv.step(values)
+            return self._venv.step(values)
         except BaseException as exc:  # SystemExit and KeyboardInterrupt get the note too
             add_note(exc, f"raised by the vector env {self._venv!r} during {when}")
             raise
+
+    def _checked(self, result: Any) -> tuple[Any, Any, Any, Any, Any]:
+        """A ``venv.step`` result: ``(obs, rewards, terminations, truncations, infos)``."""
         try:
             obs, rew, term, trunc, info = result
         except (TypeError, ValueError):
