@@ -15,7 +15,9 @@ envs per worker, the benchmark's MLP policy (``batchers.py``). Env steps per sec
 This vector env autoresets in NEXT_STEP mode: the step after an episode's end resets that env
 and ignores its action. The batchers store no such reset step (it is no transition), so they
 count transitions; the bare loops are shown both ways (vector env steps, and transitions,
-i.e. without the reset steps), and the bar (>= 0.85 x the limit) compares transitions.
+i.e. without the reset steps), and the bar (>= 0.85 x the limit) compares transitions: the
+median, over ``--rounds x --repeats`` runs of each contender in turn, of each batcher run's
+rate over that of the bare loops run just before or after it.
 
 Run: ``python tools/bench/batchers.py --envs`` (no per-env sizes) ``--vector-envs 256``, or
 ``python tools/bench/vector_batchers.py [--vector-envs 256] [--repeats 5] [--rounds 3]``.
@@ -94,6 +96,12 @@ def batcher(cls: Any, make: Any, n_envs: int, timesteps: int) -> Any:
     return bench.Contender(run, b.close)
 
 
+def quartiles(values: list[float]) -> str:
+    """The first and third quartiles of ``values``, as ``"q1-q3"``."""
+    q1, _, q3 = statistics.quantiles(values, n=4) if len(values) > 1 else (values * 3)
+    return f"{q1:.3f}-{q3:.3f}"
+
+
 def vector_main(n_envs: int, timesteps: int, repeats: int, rounds: int, async_envs: int) -> float:
     """Runs and prints the table; returns MultiProcessBatcher / the limit (transitions)."""
     t, r = timesteps, repeats
@@ -108,18 +116,23 @@ def vector_main(n_envs: int, timesteps: int, repeats: int, rounds: int, async_en
     ]
     runs: dict[str, list[float]] = {name: [] for name, _ in alternating}
     bare_transitions: list[float] = []
+    # one run of each contender in turn (the order rotating), rounds x repeats times: the VM's
+    # speed drifts by 10-25% within minutes, so the bar compares each batcher run with the
+    # bare loops run right beside it (the median of those per-run ratios)
+    ratios: list[float] = []
     try:
-        for _ in range(rounds):
-            for name, contender in alternating:
-                if contender is bare:
-                    for _ in range(r):  # each run's transitions, over the same wall time
-                        t0 = time.perf_counter()
-                        steps = bare.run()
-                        elapsed = time.perf_counter() - t0
-                        runs[name].append(steps / elapsed)
-                        bare_transitions.append(bare.transitions / elapsed)
-                else:
-                    runs[name] += bench.timed_rates(contender.run, r)
+        for _, contender in alternating:
+            contender.run()  # warm-up
+        for i in range(rounds * r):
+            order = alternating[i % len(alternating):] + alternating[: i % len(alternating)]
+            for name, contender in order:
+                t0 = time.perf_counter()
+                steps = contender.run()
+                elapsed = time.perf_counter() - t0
+                runs[name].append(steps / elapsed)
+                if contender is bare:  # each run's transitions, over the same wall time
+                    bare_transitions.append(bare.transitions / elapsed)
+            ratios.append(runs["MultiProcessBatcher + GymVectorVecEnv"][-1] / bare_transitions[-1])
     finally:
         for _, contender in alternating:
             contender.close()
@@ -151,7 +164,7 @@ def vector_main(n_envs: int, timesteps: int, repeats: int, rounds: int, async_en
     ]
     print(
         f"\n{WORKERS} workers x {n_envs} {ENV_ID} (vector_entry_point), {t} steps per "
-        f"collection, medians of {r * rounds} ({rounds} alternating rounds of {r}); per-env "
+        f"collection, medians of {r * rounds} runs each, one run of each in turn; per-env "
         "and AsyncVectorEnv: one block"
     )
     print(f"{'contender':46s} {'steps/s':>11s} {'/ limit':>8s}")
@@ -159,9 +172,10 @@ def vector_main(n_envs: int, timesteps: int, repeats: int, rounds: int, async_en
         if rate is None:
             continue
         print(f"{name:46s} {rate:11,.0f} {rate / limit:8.2f}")
-    ratio = mp_rate / limit
+    ratio = statistics.median(ratios)
     print(
-        f"MultiProcessBatcher / limit = {ratio:.3f} (transitions; bar >= {BAR}); "
+        f"MultiProcessBatcher / limit = {ratio:.3f} (transitions; median of {len(ratios)} "
+        f"per-run ratios, quartiles {quartiles(ratios)}; bar >= {BAR}); "
         f"/ the bare loops' vector env steps = {mp_rate / limit_steps:.3f}; "
         f"{mp_rate / per_env_rate:.1f}x the per-env GymVecEnv"
         + (f", {mp_rate / async_rate:.1f}x AsyncVectorEnv" if async_rate else "")
