@@ -27,7 +27,8 @@ Per slice, in one of two modes (``fast``: a VecEnv in auto-reset mode with ``ste
     else:  obs, pos = step(t, action)        # until ids is empty; obs [len(ids)] rows for
                                              # the next act(), pos for AgentSide.carry()
     n_running = finish()                     # lengths; fast: observation/* from the stage,
-                                             # _observation/*, reset steps dropped
+                                             # _observation/*, reset steps dropped; the
+                                             # steps past each length zeroed (Padding)
 
 Outputs: the buffer rows above, ``ids`` (the running envs, sorted) and ``obs`` (what the agent
 reads next: a view of a stage slot in the fast mode, else C-contiguous arrays).
@@ -45,6 +46,7 @@ import numpy.typing as npt
 from rlstructures.agents import VecEnv
 from rlstructures.batchers._checks import Checks, at, check_leaves, checks_of
 from rlstructures.batchers._layout import Specs
+from rlstructures.batchers._padding import Padding
 from rlstructures.batchers._slice_end import SliceEnd
 from rlstructures.batchers.errors import AgentOutputError
 from rlstructures.dicttensor import DictTensor, Spec
@@ -166,6 +168,7 @@ class EnvSide:
         self._step = {k[5:]: v for k, v in views.items() if k.startswith("step:")}
         self._env_info = {k: views[f"info:env_info/{k}"] for k in specs.env_info}
         self._lengths = views["lengths"]
+        self._padding = Padding(self._step.values(), self._lengths, T)
         self._obs_checks: Checks = checks_of(specs.observation)
         self._obs_dst = [
             (k, self._step[f"observation/{k}"], self._step[f"_observation/{k}"])
@@ -309,10 +312,13 @@ class EnvSide:
         """End the slice (after the agent side's last write); how many envs still run.
 
         In the fast mode, ``observation/*`` and ``_observation/*`` are written from the stage
-        and the final observations, the reset steps dropped (``SliceEnd``).
+        and the final observations, the reset steps dropped (``SliceEnd``). In both modes the
+        steps past each env's length are zeroed in every ``step:*`` row (``Padding``): what
+        ``get()`` returns as padding, copied as it is.
         """
         if not self.fast:
             self._lengths += self._full_steps
+            self._padding.zero()
             return len(self.ids)
         n = self.n_envs
         assert self._slice_end is not None  # made in the fast mode
@@ -331,6 +337,7 @@ class EnvSide:
             self._slice_end.compact(*ended, *skipped)
         else:
             self._slice_end.plain(*ended)
+        self._padding.zero()  # rows with reset steps dropped: their last steps
         self.obs = self.obs_at[self.n_timesteps]
         return n
 

@@ -26,7 +26,6 @@ import numpy.typing as npt
 
 from rlstructures.batchers._layout import BufferLayout
 from rlstructures.batchers._shm import format_bytes
-from rlstructures.batchers._slice_end import as_elements
 from rlstructures.dicttensor import DictTensor, TemporalDictTensor, Trajectories
 
 __all__ = ["SIZE", "Output", "OutputPool", "private_buffer"]
@@ -104,21 +103,13 @@ class OutputPool:
     def fill(self, output: Output, buffer: Any) -> Trajectories:
         """Copy ``buffer`` (the batcher's, ``layout.size`` bytes) into ``output``.
 
+        ``buffer``'s steps past each env's length are zeros already: ``EnvSide.finish``
+        zeroes them where the slice was collected (``Padding``).
+
         Returns:
-            The Trajectories over ``output``, the steps past each env's length zeroed.
+            The Trajectories over ``output``.
         """
         np.copyto(output.buffer, np.frombuffer(buffer, dtype=np.uint8))
-        lengths, t = output.lengths, self.layout.n_timesteps
-        if min(lengths.tolist(), default=t) < t:  # zero the padding (older slices are there)
-            padding = np.arange(t)[None, :] >= lengths[:, None]
-            flat = np.flatnonzero(padding)  # few: indices beat a mask over every step
-            for v in output.steps.values():
-                # (element views of a C-contiguous array are C-contiguous: reshape views)
-                elements = as_elements(v, 2) if v.flags.c_contiguous else None
-                if elements is None:
-                    v[padding] = 0
-                else:  # one element per step: zero bytes
-                    elements.reshape(-1)[flat] = 0
         return _trajectories(output)
 
     def gather(self, output: Output, parts: Sequence[Any], part_layout: BufferLayout) -> (
@@ -130,7 +121,7 @@ class OutputPool:
             output: from ``take()``.
             parts: buffers of ``part_layout`` (``n`` rows each; read-only ones do), part
                 ``w`` holding rows ``[w * n, (w + 1) * n)``, with the steps past each
-                env's length zeroed already.
+                env's length zeroed already (``EnvSide.finish``).
             part_layout: the layout of one part (this pool's, for ``n`` envs).
 
         Returns:

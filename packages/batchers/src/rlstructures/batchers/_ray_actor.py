@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Callable
-from typing import Any, NamedTuple, TypeVar
+from typing import NamedTuple, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -81,8 +81,6 @@ class CollectorActor:
     def __init__(self) -> None:
         self._collector: Collector | None = None
         self._buffer: npt.NDArray[np.uint8] = np.zeros(0, np.uint8)
-        self._steps: list[npt.NDArray[Any]] = []
-        self._lengths: npt.NDArray[np.int64] = np.zeros(0, np.int64)
 
     def start(
         self,
@@ -115,8 +113,6 @@ class CollectorActor:
             layout = BufferLayout.build(specs, n_envs, n_timesteps, store_agent_state)
             self._buffer = np.zeros(layout.size, np.uint8)
             views = layout.views(self._buffer)
-            self._steps = [v for k, v in views.items() if k.startswith("step:")]
-            self._lengths = views["lengths"]
             self._collector = build_collector(
                 make_agent,
                 make_env,
@@ -141,12 +137,7 @@ class CollectorActor:
         """Collect one slice: ``(buffer, n_running)``, the buffer being the whole layout."""
 
         def run() -> tuple[npt.NDArray[np.uint8], int]:
-            n_running = self._require().execute(agent_info)
-            lengths, t = self._lengths, self._steps[0].shape[1] if self._steps else 0
-            if min(lengths.tolist(), default=t) < t:  # zero the steps past each length
-                padding = np.arange(t)[None, :] >= lengths[:, None]
-                for v in self._steps:
-                    v[padding] = 0
+            n_running = self._require().execute(agent_info)  # padding zeroed (EnvSide)
             return self._buffer, n_running
 
         return _guard(run)
