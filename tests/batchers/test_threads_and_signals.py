@@ -62,11 +62,9 @@ def test_close_from_another_thread_interrupts_a_waiting_get() -> None:
     waiter = threading.Thread(target=wait)
     waiter.start()
     time.sleep(0.3)
-    t0 = time.monotonic()
     b.close()
-    waiter.join(10)
+    waiter.join(10)  # the collection alone would take ~20 s
     assert not waiter.is_alive()
-    assert time.monotonic() - t0 < 5
     assert len(raised) == 1
     assert isinstance(raised[0], BatcherStateError), raised
     assert "close() was called (from another thread" in str(raised[0])
@@ -105,9 +103,8 @@ def test_a_non_blocking_get_does_not_wait_for_another_threads_get() -> None:
         waiter = threading.Thread(target=b.get)
         waiter.start()
         time.sleep(0.1)
-        t0 = time.monotonic()
         tr, _ = b.get(blocking=False)
-        assert time.monotonic() - t0 < 0.5
+        assert waiter.is_alive()  # the other get still waits: this one did not wait for it
         assert tr is None
         waiter.join(30)
 
