@@ -27,7 +27,8 @@ from rlstructures.dicttensor import DictTensor
 from tests.agents.vector_helpers import sync_walk
 
 #: How a wrapper changes what the vector env returns (the types users' envs return).
-RESULTS = ("plain", "torch_obs", "list_obs", "float64", "int_flags", "float_flags")
+RESULTS = ("plain", "torch_obs", "list_obs", "float64", "int_flags", "float_flags", "generator",
+           "generator_list_rewards")
 
 
 class Unusual(gym.vector.VectorWrapper):
@@ -49,6 +50,10 @@ class Unusual(gym.vector.VectorWrapper):
             term, trunc = term.astype(np.int8), trunc.astype(np.int64)
         elif self.how == "float_flags":
             term, trunc = term.astype(np.float32), trunc.astype(np.float64)
+        elif self.how == "generator":  # an iterable read once, not a tuple
+            return (x for x in (obs, rew, term, trunc, info))
+        elif self.how == "generator_list_rewards":  # read once, then the general checks
+            return (x for x in (obs, rew.tolist(), term, trunc, info))
         return obs, rew, term, trunc, info
 
 
@@ -103,6 +108,16 @@ def action_of(values: npt.NDArray[np.int64], kind: str) -> DictTensor:
 def test_fast_path_writes_what_the_general_code_writes(
     seed: int, n_envs: int, how: str, kinds: list[str]
 ) -> None:
+    compare(seed, n_envs, how, kinds)
+
+
+@pytest.mark.parametrize("how", RESULTS)
+def test_each_kind_of_result_gives_the_same_writes(how: str) -> None:
+    compare(3, 4, how, ["numpy", "torch", "int32", "strided", "extra_key"] * 6)
+
+
+def compare(seed: int, n_envs: int, how: str, kinds: list[str]) -> None:
+    """Step both adapters with the same actions; every write must be the same."""
     fast, general = pair(seed, n_envs, how)
     rng = np.random.default_rng(seed)
     with fast, general:
@@ -208,3 +223,25 @@ def test_discrete_with_a_start_is_checked_by_the_general_code() -> None:
         env.step_into(DictTensor({"action": np.array([1, 3])}), out, final)
         with pytest.raises(ActionError):
             env.step_into(DictTensor({"action": np.array([0, 1])}), out, final)
+
+
+def test_integer_actions_are_checked_before_the_cast_to_the_space_dtype() -> None:
+    """300 in an int8 Discrete(100) space is out of it, not 300 - 256 = 44 (both paths)."""
+
+    class Int8Actions(gym.vector.VectorWrapper):
+        def __init__(self, env: Any) -> None:
+            super().__init__(env)
+            self.single_action_space = spaces.Discrete(3, dtype=np.int8)
+
+    for fast in (True, False):
+        venv = Int8Actions(sync_walk(3, AutoresetMode.NEXT_STEP))
+        with GymVectorVecEnv(venv, 0, auto_reset=True, partial_reset="none") as env:
+            env._frame_fast = fast
+            obs, _ = env.reset()
+            out, final = obs.clone().to_dict(), obs.clone().to_dict()
+            for wraps in (np.array([0, 257, 1]), np.array([0, -255, 1])):  # 1 in int8
+                with pytest.raises(ActionError, match="outside the discrete action space"):
+                    env.step_into(DictTensor({"action": wraps}), out, final)
+            env.step_into(DictTensor({"action": np.array([0, 2, 1])}), out, final)
+            assert out["last_action"].tolist() == [0, 2, 1]
+            assert out["last_action"].dtype == np.int8

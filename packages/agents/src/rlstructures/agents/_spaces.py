@@ -276,25 +276,27 @@ class ActionSpec:
                 f"needs {what} values ({self.dtype}). Cast it, e.g. `a.astype(np.{self.dtype})`."
             )
         arr = value if not copy and value.dtype is self.dtype else np.array(value, self.dtype)
+        # integers are checked before the cast, which would wrap them (300 -> 44 in int8)
+        v = value if self.kinds == "iu" and value.dtype != arr.dtype else arr
         if self.int_bounds is not None and n > _MANY_ROWS:  # numpy beats Python on many rows
             low, high = self.int_bounds
-            if low == 0 and arr.dtype.kind in "iu":  # one reduction: negatives view as huge
-                out = arr.view(f"u{arr.itemsize}").max() > high
+            if low == 0 and v.dtype.kind in "iu":  # one reduction: negatives view as huge
+                out = v.view(f"u{v.itemsize}").max() > high
             else:
-                out = arr.min() < low or arr.max() > high
+                out = v.min() < low or v.max() > high
             if out:
-                self._raise_out_of_space(arr, (arr >= self.low) & (arr <= self.high))
+                self._raise_out_of_space(v, (v >= self.low) & (v <= self.high))
         elif self.int_values is not None:  # Python sets beat numpy on small n
-            if not self.int_values.issuperset(arr.tolist()):
-                self._raise_out_of_space(arr, (arr >= self.low) & (arr <= self.high))
+            if not self.int_values.issuperset(v.tolist()):
+                self._raise_out_of_space(v, (v >= self.low) & (v <= self.high))
         elif self.int_bounds is not None and n:
-            values = arr.tolist()
+            values = v.tolist()
             if min(values) < self.int_bounds[0] or max(values) > self.int_bounds[1]:
-                self._raise_out_of_space(arr, (arr >= self.low) & (arr <= self.high))
+                self._raise_out_of_space(v, (v >= self.low) & (v <= self.high))
         elif self.low is not None and self.high is not None:
-            ok = (arr >= self.low) & (arr <= self.high)
+            ok = (v >= self.low) & (v <= self.high)
             if not ok.all():
-                self._raise_out_of_space(arr, ok)
+                self._raise_out_of_space(v, ok)
         return arr
 
     def _raise_out_of_space(self, arr: npt.NDArray[Any], ok: npt.NDArray[np.bool_]) -> None:

@@ -548,9 +548,10 @@ class GymVectorVecEnv:
             values = check_action(spec, action, self._n, copy=False)  # its errors
         result = self._call_venv(values, "step_into()")
         try:
-            obs, rew, term, trunc, _info = result
-        except (TypeError, ValueError):
-            obs = None
+            obs, rew, term, trunc, info = result
+        except (TypeError, ValueError):  # not 5 values: the general code's error
+            return self._write_step(values, dsts, fins, self._checked(result), "step_into()")
+        result = (obs, rew, term, trunc, info)  # (an iterator is read once)
         shape = self._rows
         if not (
             type(obs) is np.ndarray

@@ -16,7 +16,7 @@ agent side writes its actions (and states) straight into the buffer (``step:*``
 Without reset steps, p = s: two transposed copies per key and the few final rows put back. With
 them, one gather per key and destination (``np.take`` with flat indices computed once per
 slice) does the transpose and the compaction in the same pass; the rows past a length hold
-stale values (the batchers zero them when they copy the rows out). Every row is moved as one
+stale values (``EnvSide.finish`` zeroes them next, ``_padding.py``). Every row is moved as one
 element (``_elements``), which numpy copies several times faster than rows of several items.
 """
 
