@@ -528,3 +528,28 @@ def test_record_episode_statistics_over_disabled_is_an_error() -> None:
     make = functools.partial(statistics_over_sync, AutoresetMode.DISABLED)
     with pytest.raises(EnvError, match=r"DISABLED.*RecordEpisodeStatistics.*NEXT_STEP"):
         GymVectorVecEnv(make, 0, auto_reset=True)
+
+
+def test_list_infos_of_dict_info_to_list_are_an_error_not_zeros() -> None:
+    """gymnasium's DictInfoToList makes per-env info lists, which the adapter cannot read."""
+    from gymnasium.wrappers.vector import DictInfoToList
+
+    venv = DictInfoToList(sync_walk(2, AutoresetMode.NEXT_STEP))
+    with GymVectorVecEnv(venv, 0, auto_reset=True, info_keys=("t",)) as env:
+        with pytest.raises(ObservationError, match=r"from reset\(\) is a list .*DictInfoToList"):
+            env.reset()
+    venv = DictInfoToList(sync_walk(2, AutoresetMode.SAME_STEP))
+    with GymVectorVecEnv(venv, 0, auto_reset=True) as env:
+        env.reset()
+
+        def run() -> None:
+            for _ in range(10):  # the walks end within 7 steps
+                env.step(DictTensor({"action": np.zeros(2, np.int64)}))
+
+        with pytest.raises(ObservationError, match=r"is a list .* not a dict"):
+            run()
+
+
+def test_forced_env_id_partial_reset_needs_an_env_id_parameter() -> None:
+    with pytest.raises(EnvError, match="without an env_id parameter"):
+        GymVectorVecEnv(sync_walk(2, AutoresetMode.NEXT_STEP), 0, partial_reset="env_id")

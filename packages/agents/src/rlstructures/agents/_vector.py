@@ -24,7 +24,7 @@ from rlstructures.agents._spaces import (
     observation_leaves,
     stack_leaf,
 )
-from rlstructures.agents._vector_info import batched_info
+from rlstructures.agents._vector_info import batched_info, list_info_error
 from rlstructures.agents._vector_make import (
     int_arg,
     make_vec_factory,
@@ -722,6 +722,8 @@ class GymVectorVecEnv:
 
     def _final_rows(self, info: Any, ended: EnvIds, when: str) -> list[npt.NDArray[Any]]:
         """SAME_STEP: the final observation of each ended env, per leaf ``[len(ended), ...]``."""
+        if isinstance(info, (list, tuple)):
+            raise list_info_error(info, when)
         final = info.get("final_obs") if isinstance(info, Mapping) else None
         if final is None:
             raise ObservationError(

@@ -16,7 +16,18 @@ import numpy.typing as npt
 from rlstructures.agents._info import InfoLeaf
 from rlstructures.agents.errors import ObservationError
 
-__all__ = ["batched_info"]
+__all__ = ["batched_info", "list_info_error"]
+
+
+def list_info_error(info: Any, when: str) -> ObservationError:
+    """The error for infos given as one entry per sub-env (a list), not batched."""
+    return ObservationError(
+        f"the vector env's info from {when} is a {type(info).__name__} (one entry per "
+        "sub-env), not a dict: GymVectorVecEnv reads gymnasium's batched infos (a dict of "
+        "[num_envs] arrays with their '_<name>' masks). gymnasium.wrappers.vector."
+        "DictInfoToList makes such lists: remove that wrapper (info_keys gives you the "
+        "fields per env)."
+    )
 
 
 def batched_info(leaf: InfoLeaf, info: Any, rows: int, when: str) -> npt.NDArray[Any]:
@@ -25,6 +36,8 @@ def batched_info(leaf: InfoLeaf, info: Any, rows: int, when: str) -> npt.NDArray
     Raises:
         ObservationError: the field's values do not fit ``rows`` rows of the leaf's spec.
     """
+    if isinstance(info, (list, tuple)):
+        raise list_info_error(info, when)
     out = np.zeros((rows, *leaf.shape), leaf.dtype)
     mask = np.ones(rows, np.bool_)
     level = info

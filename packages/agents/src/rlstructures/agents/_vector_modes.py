@@ -92,9 +92,13 @@ def resolve_partial_reset(
     them; its ``RecordEpisodeStatistics`` restarts the statistics of every sub-env at one,
     because the vector env below it pops ``"reset_mask"`` out of the options it then reads).
 
+    A forced ``"reset_mask"`` is taken on trust: a vector env that ignores the mask and resets
+    every sub-env would restart running episodes unseen.
+
     Raises:
         ValueError: ``given`` is not one of `PARTIAL_RESETS`.
-        EnvError: ``"none"`` for a ``DISABLED`` vector env, which would never restart,
+        EnvError: ``"env_id"`` for a vector env whose ``reset`` has no ``env_id`` parameter,
+            ``"none"`` for a ``DISABLED`` vector env, which would never restart,
             ``"reset_mask"`` through a wrapper that mishandles partial resets, or such a
             wrapper over a ``DISABLED`` vector env (which only partial resets restart).
     """
@@ -127,12 +131,22 @@ def resolve_partial_reset(
                 "sub-envs would never restart. Use partial_reset='reset_mask' (or 'auto')."
             )
         return None
+    try:
+        parameters = inspect.signature(venv.reset).parameters
+    except (TypeError, ValueError):  # no signature: a builtin
+        parameters = None
+    takes_env_id = parameters is not None and "env_id" in parameters
+    if given == "env_id" and parameters is not None and not takes_env_id and not any(
+        p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()
+    ):
+        raise EnvError(
+            f"partial_reset='env_id', but the vector env {venv!r} has reset"
+            f"{inspect.signature(venv.reset)}, without an env_id parameter (EnvPool's way of "
+            "resetting some sub-envs). Use partial_reset='auto': it finds the vector env's own "
+            "way, or none."
+        )
     if given != "auto":
         return given  # type: ignore[return-value]  # one of the two, checked above
-    try:
-        takes_env_id = "env_id" in inspect.signature(venv.reset).parameters
-    except (TypeError, ValueError):  # no signature: a builtin
-        takes_env_id = False
     if takes_env_id:
         return "env_id"
     if blocker is not None:
