@@ -130,7 +130,7 @@ def test_unsupported_spaces() -> None:
         observation_space = gym.spaces.Discrete(2)
         action_space = gym.spaces.Tuple((gym.spaces.Discrete(2),))
 
-    with pytest.raises(UnsupportedSpaceError, match="is a Text; GymVecEnv handles Box"):
+    with pytest.raises(UnsupportedSpaceError, match="is a Text; the gymnasium adapters handle Box"):
         GymVecEnv(TextEnv, 1, seed=0)
     with pytest.raises(UnsupportedSpaceError, match=r"entries \['reward'\], which clash"):
         GymVecEnv(ClashEnv, 1, seed=0)

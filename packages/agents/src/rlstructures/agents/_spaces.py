@@ -107,9 +107,9 @@ def observation_leaves(space: Space[Any]) -> tuple[ObsLeaf, ...]:
         else:
             where = f" (at key {key!r})" if key else ""
             raise UnsupportedSpaceError(
-                f"observation space {sub}{where} is a {type(sub).__name__}; GymVecEnv handles "
-                f"{_OBS_SPACES} spaces. Wrap the env in a `gymnasium.ObservationWrapper` that "
-                "turns it into one of those."
+                f"observation space {sub}{where} is a {type(sub).__name__}; the gymnasium "
+                f"adapters handle {_OBS_SPACES} spaces. Wrap the env in a "
+                "`gymnasium.ObservationWrapper` that turns it into one of those."
             )
 
     walk(space, "", ())
@@ -253,10 +253,11 @@ class ActionSpec:
         Raises:
             ActionError: wrong shape, dtype kind or a value outside the space.
         """
+        tensor = False
         if type(value) is np.ndarray:
             pass
         elif is_tensor(value):
-            value = value.detach().cpu().numpy()
+            value, tensor = value.detach().cpu().numpy(), True
         elif not isinstance(value, np.ndarray):
             raise ActionError(
                 f"action['action'] is a {type(value).__name__}; it must be a numpy array or "
@@ -271,9 +272,10 @@ class ActionSpec:
             )
         if value.dtype.kind not in self.kinds:
             what = "integer" if self.kinds == "iu" else "numeric"
+            cast = f"a.to(torch.{self.dtype})" if tensor else f"a.astype(np.{self.dtype})"
             raise ActionError(
                 f"action['action'] has dtype {value.dtype}, but a {self.kind} action space "
-                f"needs {what} values ({self.dtype}). Cast it, e.g. `a.astype(np.{self.dtype})`."
+                f"needs {what} values ({self.dtype}). Cast it, e.g. `{cast}`."
             )
         arr = value if not copy and value.dtype is self.dtype else np.array(value, self.dtype)
         # integers are checked before the cast, which would wrap them (300 -> 44 in int8)
@@ -308,7 +310,8 @@ class ActionSpec:
             expected = f"values between {low.tolist()} and {high.tolist()} (element-wise)"
         fix = {
             "box": "Clip it in the agent (`np.clip(a, low, high)`) or wrap the env with "
-            "`gymnasium.wrappers.ClipAction`; GymVecEnv never clips silently.",
+            "`gymnasium.wrappers.ClipAction` (`gymnasium.wrappers.vector.ClipAction` for a "
+            "vector env); actions are never clipped silently.",
             "discrete": "Check how the agent samples its actions.",
             "multidiscrete": "Check how the agent samples its actions.",
             "multibinary": "Use 0 or 1.",
@@ -378,7 +381,7 @@ def action_spec(space: Space[Any]) -> ActionSpec:
             "iub",
         )
     raise UnsupportedSpaceError(
-        f"action space {space} is a {type(space).__name__}; GymVecEnv handles "
+        f"action space {space} is a {type(space).__name__}; the gymnasium adapters handle "
         f"{_ACTION_SPACES} action spaces. Wrap the env in a `gymnasium.ActionWrapper` that "
         "takes one of those."
     )
