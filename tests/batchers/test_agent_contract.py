@@ -191,6 +191,22 @@ def test_a_seed_in_the_wrong_parameter_says_how_make_env_is_called(cls: BatcherK
     assert "only positional argument" in notes
 
 
+def missing_assets_env(seed: int) -> object:
+    raise FileNotFoundError("assets/level1.txt")
+
+
+def test_other_errors_of_make_env_get_no_advice_on_partial() -> None:
+    from rlstructures.batchers import LocalBatcher
+
+    with pytest.raises(FileNotFoundError) as info:
+        LocalBatcher(CountingAgent, missing_assets_env, n_timesteps=2, seeds=[3])  # type: ignore[arg-type]  # on purpose
+    notes = getattr(info.value, "__notes__", [])
+    if not hasattr(info.value, "add_note"):
+        pytest.skip("exception notes need Python >= 3.11")
+    assert "raised by make_env(3)" in notes
+    assert "partial" not in "\n".join(notes)
+
+
 def test_worker_error_for_a_bad_new_state_keeps_the_worker_index() -> None:
     from rlstructures.batchers import MultiProcessBatcher
 

@@ -18,8 +18,9 @@ from rlstructures.batchers._layout import Specs
 
 __all__ = ["build_collector", "check_n_envs", "make_vec_env"]
 
-_MAKE_ENV_NOTE: Final = (
-    "raised by make_env({seed!r}): the batchers call `make_env(seed)` with the seed (an int) "
+_MAKE_ENV_NOTE: Final = "raised by make_env({seed!r})"
+_CALL_NOTE: Final = (  # for a TypeError: often a make_env that takes other arguments
+    ": the batchers call `make_env(seed)` with the seed (an int) "
     "as its only positional argument; with functools.partial, leave exactly that parameter "
     "free, e.g. `functools.partial(create_env, n_envs=4)` for `def create_env(seed, n_envs)`."
 )
@@ -31,7 +32,8 @@ def make_vec_env(make_env: Callable[[int], VecEnv], seed: int, where: str) -> Ve
         env = make_env(seed)
     except Exception as exc:
         if hasattr(exc, "add_note"):  # Python >= 3.11
-            exc.add_note(_MAKE_ENV_NOTE.format(seed=seed))
+            how = _CALL_NOTE if isinstance(exc, TypeError) else ""
+            exc.add_note(_MAKE_ENV_NOTE.format(seed=seed) + how)
         raise
     return check_env(env, where)
 
