@@ -9,6 +9,7 @@ results are unusual (the fast path hands those to the general code), and errors 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import gymnasium as gym
@@ -66,6 +67,18 @@ def pair(seed: int, n_envs: int, how: str) -> tuple[GymVectorVecEnv, GymVectorVe
         env._frame_fast = fast
         envs.append(env)
     return envs[0], envs[1]
+
+
+def both_paths(
+    make_venv: Callable[[], Any],
+) -> Iterator[tuple[GymVectorVecEnv, dict[str, npt.NDArray[Any]], dict[str, npt.NDArray[Any]]]]:
+    """``(env, out, final)`` after a reset, with the fast path on, then off."""
+    for fast in (True, False):
+        with GymVectorVecEnv(make_venv(), 0, auto_reset=True, partial_reset="none") as env:
+            assert env._frame_fast  # the case under test
+            env._frame_fast = fast
+            obs, _ = env.reset()
+            yield env, obs.clone().to_dict(), obs.clone().to_dict()
 
 
 def noise(obs: DictTensor, rng: np.random.Generator) -> dict[str, npt.NDArray[Any]]:
@@ -158,13 +171,10 @@ def test_fast_path_raises_what_the_general_code_raises(
     action: npt.NDArray[Any], match: str
 ) -> None:
     messages = []
-    for env in pair(0, 3, "plain"):
-        with env:
-            obs, _ = env.reset()
-            out, final = obs.clone().to_dict(), obs.clone().to_dict()
-            with pytest.raises(ActionError, match=match) as info:
-                env.step_into(DictTensor({"action": action}), out, final)
-            messages.append(str(info.value))
+    for env, out, final in both_paths(lambda: sync_walk(3, AutoresetMode.NEXT_STEP)):
+        with pytest.raises(ActionError, match=match) as info:
+            env.step_into(DictTensor({"action": action}), out, final)
+        messages.append(str(info.value))
     assert messages[0] == messages[1]
 
 
@@ -176,14 +186,9 @@ def test_fast_path_refuses_wrong_results_like_the_general_code() -> None:
             obs, rew, term, trunc, info = self.env.step(actions)
             return obs, rew[:1], term, trunc, info
 
-    for fast in (True, False):
-        venv = Short(sync_walk(3, AutoresetMode.NEXT_STEP))
-        with GymVectorVecEnv(venv, 0, auto_reset=True, partial_reset="none") as env:
-            env._frame_fast = fast
-            obs, _ = env.reset()
-            out, final = obs.clone().to_dict(), obs.clone().to_dict()
-            with pytest.raises(ObservationError, match=r"rewards of shape \(1,\), expected"):
-                env.step_into(DictTensor({"action": np.zeros(3, np.int64)}), out, final)
+    for env, out, final in both_paths(lambda: Short(sync_walk(3, AutoresetMode.NEXT_STEP))):
+        with pytest.raises(ObservationError, match=r"rewards of shape \(1,\), expected"):
+            env.step_into(DictTensor({"action": np.zeros(3, np.int64)}), out, final)
 
 
 def test_which_envs_take_the_fast_path() -> None:
@@ -233,15 +238,10 @@ def test_integer_actions_are_checked_before_the_cast_to_the_space_dtype() -> Non
             super().__init__(env)
             self.single_action_space = spaces.Discrete(3, dtype=np.int8)
 
-    for fast in (True, False):
-        venv = Int8Actions(sync_walk(3, AutoresetMode.NEXT_STEP))
-        with GymVectorVecEnv(venv, 0, auto_reset=True, partial_reset="none") as env:
-            env._frame_fast = fast
-            obs, _ = env.reset()
-            out, final = obs.clone().to_dict(), obs.clone().to_dict()
-            for wraps in (np.array([0, 257, 1]), np.array([0, -255, 1])):  # 1 in int8
-                with pytest.raises(ActionError, match="outside the discrete action space"):
-                    env.step_into(DictTensor({"action": wraps}), out, final)
-            env.step_into(DictTensor({"action": np.array([0, 2, 1])}), out, final)
-            assert out["last_action"].tolist() == [0, 2, 1]
-            assert out["last_action"].dtype == np.int8
+    for env, out, final in both_paths(lambda: Int8Actions(sync_walk(3, AutoresetMode.NEXT_STEP))):
+        for wraps in (np.array([0, 257, 1]), np.array([0, -255, 1])):  # 1 in int8
+            with pytest.raises(ActionError, match="outside the discrete action space"):
+                env.step_into(DictTensor({"action": wraps}), out, final)
+        env.step_into(DictTensor({"action": np.array([0, 2, 1])}), out, final)
+        assert out["last_action"].tolist() == [0, 2, 1]
+        assert out["last_action"].dtype == np.int8

@@ -551,7 +551,6 @@ class GymVectorVecEnv:
             obs, rew, term, trunc, info = result
         except (TypeError, ValueError):  # not 5 values: the general code's error
             return self._write_step(values, dsts, fins, self._checked(result), "step_into()")
-        result = (obs, rew, term, trunc, info)  # (an iterator is read once)
         shape = self._rows
         if not (
             type(obs) is np.ndarray
@@ -562,8 +561,9 @@ class GymVectorVecEnv:
             and rew.shape == shape
             and term.shape == shape
             and trunc.shape == shape
-        ):
-            return self._write_step(values, dsts, fins, self._checked(result), "step_into()")
+        ):  # (the values, not ``result``: an iterator is read once)
+            stepped = self._checked((obs, rew, term, trunc, info))
+            return self._write_step(values, dsts, fins, stepped, "step_into()")
         frame, reward, terminated, truncated, done, initial, last = dsts
         try:
             frame[...] = obs

@@ -335,9 +335,9 @@ class EnvSide:
                     "rlstructures.agents.StepIntoVecEnv)."
                 )
             self._slice_end.compact(*ended, *skipped)
+            self._padding.zero()  # the rows with reset steps dropped: their last steps
         else:
-            self._slice_end.plain(*ended)
-        self._padding.zero()  # rows with reset steps dropped: their last steps
+            self._slice_end.plain(*ended)  # every length T: no padding
         self.obs = self.obs_at[self.n_timesteps]
         return n
 

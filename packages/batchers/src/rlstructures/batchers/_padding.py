@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from rlstructures.batchers._slice_end import as_elements
+from rlstructures.batchers._slice_end import as_elements, flat_view
 
 __all__ = ["Padding"]
 
@@ -40,13 +40,12 @@ class Padding:
         for v in steps:
             if v.size == 0:
                 continue  # nothing to zero (0-byte rows, or no rows)
-            # (element views of a C-contiguous array are C-contiguous: reshape views)
+            # (element views of a C-contiguous array are C-contiguous: flat views)
             elements = as_elements(v, 2) if v.flags.c_contiguous else None
-            flat = None if elements is None else elements.reshape(-1)
-            if flat is None or not np.may_share_memory(flat, v):  # (a copy: never, but safe)
+            if elements is None:
                 self._masked.append(v)
             else:
-                self._flat.append(flat)
+                self._flat.append(flat_view(elements))
 
     def zero(self) -> None:
         """Zero the steps at and past each row's length (nothing when every row is full)."""

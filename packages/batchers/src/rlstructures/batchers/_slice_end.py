@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["SliceEnd", "as_elements"]
+__all__ = ["SliceEnd", "as_elements", "flat_view"]
 
 Array = npt.NDArray[Any]
 
@@ -78,7 +78,7 @@ def _elements(arr: Array, lead: int) -> Array:
     return merged.view(np.dtype((np.void, merged.shape[-1] * arr.itemsize)))[..., 0]
 
 
-def _flat(arr: Array) -> Array:
+def flat_view(arr: Array) -> Array:
     """A 1-D view of a C-contiguous array (``reshape(-1)`` would copy any other silently)."""
     if not arr.flags.c_contiguous:  # a batcher's bug: buffer arrays are C-contiguous
         raise ValueError(f"an array {arr.shape}, strides {arr.strides}, is not C-contiguous")
@@ -114,7 +114,7 @@ class _Key:
         self.stage = _elements(stage, 2)  # [T + 1, n]
         self.obs = _elements(obs_dst, 2)  # [n, T]
         self.next = _elements(next_dst, 2)
-        self.obs_flat, self.next_flat = _flat(self.obs), _flat(self.next)
+        self.obs_flat, self.next_flat = flat_view(self.obs), flat_view(self.next)
 
 
 class SliceEnd:
@@ -141,7 +141,7 @@ class SliceEnd:
         self._keys = [  # (rows of 0 bytes: nothing to copy)
             _Key(stage[k], o, nx) for k, (o, nx) in obs.items() if math.prod(o.shape[2:])
         ]
-        self._others = [_flat(_elements(a, 2)) for a in others if a.size]
+        self._others = [flat_view(_elements(a, 2)) for a in others if a.size]
         self._lengths = lengths
         self.n, self.T = n, T = lengths.shape[0], n_timesteps
         self._env_rows = np.arange(n)[:, None]  # [n, 1]
